@@ -1,0 +1,126 @@
+"""The command line: list, show, run. Only `run` (and `show --keras`) imports Keras."""
+
+import argparse
+import json
+import sys
+
+from harness import registry
+from harness.errors import HarnessError
+
+USER_ERROR = 2
+
+
+def text_table(headers, rows):
+    """A plain aligned table (no pandas, so `list` stays fast)."""
+    rows = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def parse_set(item):
+    """'PATH=VALUE' -> (path, value); VALUE is JSON if it parses, else a string."""
+    if "=" not in item:
+        raise HarnessError(f"--set {item!r}: expected PATH=VALUE, for example --set fit.epochs=20")
+    path, raw = item.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return path.strip(), value
+
+
+def cmd_list(args):
+    specs = registry.load(args.experiments)
+    rows = [(s.name, s.data["dataset"], ",".join(s.tags), s.description) for s in specs.values()]
+    print(text_table(["name", "dataset", "tags", "description"], rows))
+    return 0
+
+
+def cmd_show(args):
+    spec = registry.select(registry.load(args.experiments), [args.name])[0]
+    print(spec.to_json())
+    print(f"\nspec hash: {spec.hash}")
+    if spec.base:
+        print(f"variant of {spec.base}, overriding: {', '.join(spec.overrides) or 'nothing'}")
+    rows = [(i, layer["class_name"], ", ".join(f"{k}={v}" for k, v in layer.items() if k != "class_name")) for i, layer in enumerate(spec.model)]
+    print("\n" + text_table(["#", "layer", "config"], rows))
+    if args.keras:
+        from harness import data, models, runner  # noqa: F401  (runner imports Keras quietly)
+
+        split = data.load(spec.data, spec.seeds[0])
+        models.check(spec, split.n_features)
+        print()
+        models.build(spec, split.n_features).summary()
+    else:
+        print("\n(`show --keras` builds the model with Keras and prints its summary and parameter count)")
+    return 0
+
+
+def selected_specs(args):
+    specs = registry.select(registry.load(args.experiments), args.names, args.suite)
+    if args.set:
+        overrides = dict(parse_set(item) for item in args.set)
+        label = ",".join(f"{p}={json.dumps(v) if not isinstance(v, str) else v}" for p, v in overrides.items())
+        specs = [s.with_overrides(overrides, name=f"{s.name}[{label}]") for s in specs]
+    if args.seeds is not None:
+        if args.seeds <= 0:
+            raise HarnessError(f"--seeds {args.seeds}: must be a positive number of seeds")
+        specs = [s.with_seeds(range(args.seeds)) for s in specs]
+    return specs
+
+
+def cmd_run(args):
+    specs = selected_specs(args)
+    from harness import results, runner
+    from harness.progress import Progress
+
+    failures = runner.run(specs, args.results, force=args.force, verbose=args.verbose, progress=None if args.verbose else Progress())
+    import pandas as pd
+
+    runs = pd.concat([results.stored_runs(args.results, s.name, s.hash).query("seed in @s.seeds", local_dict={"s": s}) for s in specs])
+    table = results.summary(runs)
+    print("\nmean ± std over seeds")
+    print(table.to_string(index=False))
+    print(f"\nresults: {', '.join(str(results.experiment_dir(args.results, s.name)) for s in specs)}")
+    if failures:
+        print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="python -m harness", description="Declarative Keras experiments, run over seeds.")
+    p.add_argument("--experiments", action="append", default=[], metavar="DIR", help=f"another directory of experiment modules (also ${registry.ENV_VAR})")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list experiments: name, dataset, tags, description")
+
+    show = sub.add_parser("show", help="the resolved spec of an experiment and its layers")
+    show.add_argument("name")
+    show.add_argument("--keras", action="store_true", help="also build the model with Keras and print its summary (imports TensorFlow)")
+
+    run = sub.add_parser("run", help="run experiments over their seeds and print mean ± std")
+    run.add_argument("names", nargs="*", help="experiment names or glob patterns")
+    run.add_argument("--suite", help="also run every experiment with this tag")
+    run.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the spec's seeds")
+    run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field, e.g. --set fit.epochs=20")
+    run.add_argument("--force", action="store_true", help="re-run seeds already stored for the same spec")
+    run.add_argument("--results", default="results", metavar="DIR", help="where results go (default: ./results)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Keras' own epoch output")
+    for sp in sub.choices.values():
+        sp.add_argument("--experiments", action="append", default=argparse.SUPPRESS, metavar="DIR", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    commands = {"list": cmd_list, "show": cmd_show, "run": cmd_run}
+    try:
+        return commands[args.command](args)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted; every finished run is stored", file=sys.stderr)
+        return 130

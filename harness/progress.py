@@ -1,0 +1,56 @@
+"""A progress display for a batch of runs: one live line on a terminal, one line per run otherwise."""
+
+import sys
+import time
+
+
+class Progress:
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.total = self.finished = 0
+        self.current = ""
+        self.epochs = 0
+
+    def _line(self, text):
+        if self.live:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+
+    def start(self, total, skipped=0):
+        self.total, self.started = total, time.monotonic()
+        note = f" ({skipped} already stored, skipped)" if skipped else ""
+        self.stream.write(f"{total} run{'s' if total != 1 else ''} to do{note}\n")
+        self.stream.flush()
+
+    def begin(self, spec, seed):
+        self.current, self.epochs = f"{spec.name} seed {seed}", spec.fit["epochs"]
+        self._line(self._prefix() + self.current)
+
+    def epoch(self, epoch):
+        self._line(f"{self._prefix()}{self.current}  epoch {epoch}/{self.epochs}")
+
+    def done(self, row):
+        self.finished += 1
+        status = row["status"]
+        if status == "ok":
+            what = f"test_accuracy {row.get('test_accuracy', float('nan')):.4f}  {row['fit_seconds']:.1f} s"
+        else:
+            what = f"{status}: {row.get('error', '')}"
+        if self.live and status == "ok":
+            self._line(f"{self._prefix()}{self.current}  {what}")
+        else:
+            self._line("")
+            self.stream.write(f"{self._prefix()}{row['experiment']} seed {row['seed']}  {what}\n")
+            self.stream.flush()
+
+    def finish(self):
+        if self.live:
+            self._line("")
+        elapsed = time.monotonic() - self.started
+        self.stream.write(f"{self.finished} run{'s' if self.finished != 1 else ''} in {elapsed:.1f} s\n")
+        self.stream.flush()
+
+    def _prefix(self):
+        width = len(str(self.total))
+        return f"[{self.finished:>{width}}/{self.total}] "

@@ -1,0 +1,121 @@
+"""Finds experiment modules and resolves the experiments they declare.
+
+An experiment module is any `*.py` file (not starting with `_`) in an experiments
+directory that defines `EXPERIMENTS`, a list of plain dicts. Directories searched: the
+project's `experiments/`, then those in $HARNESS_EXPERIMENTS (os.pathsep-separated), then
+those given with `--experiments DIR`.
+"""
+
+import fnmatch
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError, SpecError
+from harness.spec import did_you_mean, resolve
+
+ENV_VAR = "HARNESS_EXPERIMENTS"
+
+
+def default_dirs():
+    """./experiments if there is one, else the experiments/ beside the harness package."""
+    here = Path.cwd() / "experiments"
+    beside = Path(__file__).resolve().parent.parent / "experiments"
+    return [here if here.is_dir() else beside]
+
+
+def experiment_dirs(extra=()):
+    dirs = default_dirs()
+    dirs += [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
+    for d in extra:
+        if not Path(d).is_dir():
+            raise HarnessError(f"--experiments {d}: no such directory")
+        dirs.append(Path(d))
+    unique = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def _import(path):
+    module_name = f"harness_experiments_{abs(hash(str(path.resolve())))}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a user's module: report it as theirs, without our traceback
+        raise HarnessError(f"{path}: cannot import experiment module: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def raw_experiments(dirs):
+    """[(raw dict, module path)] from every experiment module in `dirs`."""
+    found = []
+    for d in dirs:
+        for path in sorted(Path(d).glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            declared = getattr(_import(path), "EXPERIMENTS", None)
+            if declared is None:
+                continue
+            if not isinstance(declared, (list, tuple)):
+                raise HarnessError(f"{path}: EXPERIMENTS must be a list of experiment dicts, got {type(declared).__name__}")
+            found += [(raw, str(path)) for raw in declared]
+    return found
+
+
+def load(extra_dirs=()):
+    """{name: Spec} for every experiment found; duplicate names and bad specs raise."""
+    raws = {}
+    for raw, source in raw_experiments(experiment_dirs(extra_dirs)):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if not isinstance(name, str):
+            raise SpecError(None, "name", f"got {name!r}; every experiment needs a string name", source)
+        if name in raws:
+            raise HarnessError(f"two experiments are named {name!r}: one in {raws[name][1]}, one in {source}")
+        raws[name] = (raw, source)
+    specs = {}
+    resolving = []
+
+    def get(name):
+        if name in specs:
+            return specs[name]
+        if name not in raws:
+            child, source = resolving[-1]
+            raise SpecError(child, "base", f"no experiment named {name!r}.{did_you_mean(name, raws)}", raws[child][1])
+        if name in [n for n, _ in resolving]:
+            chain = " -> ".join([n for n, _ in resolving] + [name])
+            raise SpecError(name, "base", f"variants form a cycle: {chain}", raws[name][1])
+        resolving.append((name, raws[name][1]))
+        raw, source = raws[name]
+        specs[name] = resolve(raw, get, source)
+        resolving.pop()
+        return specs[name]
+
+    for name in raws:
+        get(name)
+    return specs
+
+
+def select(specs, patterns=(), suite=None):
+    """Experiments matching any name or glob pattern, plus those tagged `suite`; in order."""
+    if not patterns and not suite:
+        raise HarnessError("name at least one experiment (names or glob patterns) or a --suite")
+    chosen = []
+    for pattern in patterns:
+        matches = [n for n in specs if fnmatch.fnmatchcase(n, pattern)]
+        if not matches:
+            raise HarnessError(f"no experiment matches {pattern!r}.{did_you_mean(pattern, specs)} `python -m harness list` shows them all")
+        chosen += [n for n in matches if n not in chosen]
+    if suite:
+        tagged = [n for n, s in specs.items() if suite in s.tags]
+        if not tagged:
+            tags = sorted({t for s in specs.values() for t in s.tags})
+            raise HarnessError(f"no experiment is tagged {suite!r}; tags: {', '.join(tags)}.{did_you_mean(suite, tags)}")
+        chosen += [n for n in tagged if n not in chosen]
+    return [specs[n] for n in chosen]

@@ -1,0 +1,117 @@
+"""Results on disk: results/<experiment>/{runs.csv, history.csv, spec.json}.
+
+Every write is atomic (a temporary file renamed over the old one), so an interrupted run
+never leaves half a file; saving a run replaces the stored rows of its seed.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+RUN_COLUMNS = [
+    "experiment", "seed", "spec_hash", "status", "error", "epochs_run", "best_epoch",
+    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
+    "fit_seconds", "params", "backend", "keras_version", "backend_version", "python_version",
+    "numpy_version", "sklearn_version", "deterministic", "finished_at",
+]
+HISTORY_KEYS = ["experiment", "seed", "spec_hash", "epoch"]
+
+
+def experiment_dir(root, name):
+    return Path(root) / name
+
+
+def atomic_write(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_frame(path, frame):
+    atomic_write(path, frame.to_csv(index=False))
+
+
+def read_csv(path):
+    """A stored CSV, or None when there is none yet."""
+    return pd.read_csv(path) if Path(path).exists() else None
+
+
+def write_spec(root, spec):
+    atomic_write(experiment_dir(root, spec.name) / "spec.json", spec.to_json() + "\n")
+
+
+def save_run(root, row, history):
+    """Store one finished run (a dict) and its per-epoch rows, replacing that seed's old rows."""
+    folder = experiment_dir(root, row["experiment"])
+    runs = _replace_seed(read_csv(folder / "runs.csv"), pd.DataFrame([row]), row["seed"])
+    extra = [c for c in runs.columns if c not in RUN_COLUMNS]
+    write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
+    hist = _replace_seed(read_csv(folder / "history.csv"), pd.DataFrame(history), row["seed"])
+    write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
+
+
+def _replace_seed(old, new, seed):
+    if old is None or old.empty:
+        return new
+    kept = old[old["seed"] != seed]
+    frames = [f for f in (kept, new) if not f.empty]
+    return pd.concat(frames, ignore_index=True).sort_values("seed", kind="stable").reset_index(drop=True)
+
+
+def stored_runs(root, name, spec_hash=None):
+    """The runs.csv rows of an experiment (only those of `spec_hash` if given); empty if none."""
+    runs = read_csv(experiment_dir(root, name) / "runs.csv")
+    if runs is None:
+        return pd.DataFrame(columns=RUN_COLUMNS)
+    if spec_hash is not None:
+        runs = runs[runs["spec_hash"] == spec_hash]
+    return runs
+
+
+def stored_history(root, name, spec_hash=None):
+    history = read_csv(experiment_dir(root, name) / "history.csv")
+    if history is None:
+        return pd.DataFrame(columns=HISTORY_KEYS)
+    if spec_hash is not None:
+        history = history[history["spec_hash"] == spec_hash]
+    return history
+
+
+def stored_spec(root, name):
+    path = experiment_dir(root, name) / "spec.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def finished_seeds(root, name, spec_hash):
+    """Seeds already stored with status ok for this exact spec (they need no re-run)."""
+    runs = stored_runs(root, name, spec_hash)
+    return set(runs.loc[runs["status"] == "ok", "seed"].astype(int))
+
+
+def summary(runs):
+    """Per experiment: runs and mean ± std over seeds of loss and accuracy (train, val, test)."""
+    rows = []
+    for name, group in runs.groupby("experiment", sort=False):
+        ok = group[group["status"] == "ok"]
+        row = {"experiment": name, "runs": len(ok)}
+        for part in ("train", "val", "test"):
+            for metric in ("loss", "accuracy"):
+                values = ok[f"{part}_{metric}"].dropna() if f"{part}_{metric}" in ok else pd.Series(dtype=float)
+                if len(values):
+                    std = values.std(ddof=1) if len(values) > 1 else 0.0
+                    row[f"{part}_{metric}"] = f"{values.mean():.4f} ± {std:.4f}"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")

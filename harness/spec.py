@@ -1,0 +1,353 @@
+"""Experiment specs: plain data that round-trips through JSON, checked before any training.
+
+A spec is a dict with the sections below; `resolve` fills defaults, applies a variant's
+overrides to its base, validates everything that can be checked without Keras and returns
+an immutable `Spec`. Keras names (layers, activations, optimizers, ...) are checked by
+`harness.models.check` once Keras is imported.
+"""
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from harness import data as datasets
+from harness.errors import SpecError
+
+DEFAULTS = {
+    "description": "",
+    "data": {
+        "dataset": "iris",
+        "path": None,
+        "target": None,
+        "test_size": 0.2,
+        "split_seed": 42,
+        "resplit": False,
+        "scale": "standard",
+        "validation_size": None,
+        "train_fraction": 1.0,
+        "labels": "integer",
+    },
+    "compile": {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]},
+    "fit": {"epochs": 100, "batch_size": 32, "callbacks": [], "shuffle": True},
+    "seeds": 5,
+    "tags": [],
+}
+SECTIONS = ("name", "description", "data", "model", "compile", "fit", "seeds", "tags")
+VARIANT_KEYS = ("name", "description", "base", "overrides", "seeds", "tags")
+SCALERS = ("standard", "minmax", None)
+LABELS = ("integer", "onehot")
+# The parts of a spec that decide what is trained; their hash keys stored runs.
+TRAINING_SECTIONS = ("data", "model", "compile", "fit")
+
+
+def did_you_mean(value, choices):
+    """' Did you mean 'x'?' for a near miss among choices, else ''."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    if not close:
+        lowered = {str(c).lower(): str(c) for c in choices}
+        if str(value).lower() in lowered:
+            close = [lowered[str(value).lower()]]
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    """A frozen spec value back as plain, mutable JSON data."""
+    if isinstance(value, (dict, MappingProxyType)):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A resolved, validated experiment. Immutable: derive new ones with `with_overrides`."""
+
+    name: str
+    description: str
+    data: MappingProxyType
+    model: tuple
+    compile: MappingProxyType
+    fit: MappingProxyType
+    seeds: tuple
+    tags: tuple
+    base: str = None
+    overrides: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    source: str = field(default=None, compare=False)
+
+    def to_dict(self):
+        """The resolved spec as JSON-ready data (the form `spec.json` stores)."""
+        out = {key: thaw(getattr(self, key)) for key in SECTIONS}
+        out["base"] = self.base
+        out["overrides"] = thaw(self.overrides)
+        return out
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @property
+    def hash(self):
+        """Identifies what is trained: equal for specs that differ only in name, seeds or tags."""
+        training = {key: thaw(getattr(self, key)) for key in TRAINING_SECTIONS}
+        blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def with_overrides(self, overrides, name=None):
+        """A new spec with `overrides` ({path: value}) applied, validated like any other."""
+        raw = self.to_dict()
+        raw["name"] = name or self.name
+        raw.pop("base"), raw.pop("overrides")
+        apply_overrides(raw, overrides, raw["name"])
+        spec = from_dict(raw, source=self.source)
+        return _replace(spec, base=self.name, overrides=dict(overrides))
+
+    def with_seeds(self, seeds):
+        return _replace(self, seeds=tuple(seeds))
+
+
+def _replace(spec, **changes):
+    values = {f: getattr(spec, f) for f in spec.__dataclass_fields__}
+    values.update({k: _freeze(v) for k, v in changes.items()})
+    return Spec(**values)
+
+
+def from_dict(raw, source=None):
+    """Fill defaults, normalise and validate a complete (non-variant) experiment dict."""
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(None, "name", f"got {name!r}; every experiment needs a non-empty string name", source)
+    if "/" in name or os.sep in name or name.startswith("."):
+        raise SpecError(name, "name", f"got {name!r}; a name becomes a results folder, so no '/' and no leading '.'", source)
+    for key in raw:
+        if key not in SECTIONS and key not in ("base", "overrides"):
+            raise SpecError(name, key, f"unknown section {key!r}; allowed: {', '.join(SECTIONS)}.{did_you_mean(key, SECTIONS)}", source)
+    spec = {key: copy.deepcopy(raw.get(key, DEFAULTS.get(key))) for key in SECTIONS}
+    for section in ("data", "compile", "fit"):
+        given = spec[section]
+        if not isinstance(given, dict):
+            raise SpecError(name, section, f"got {given!r}; must be a dict", source)
+        for key in given:
+            if key not in DEFAULTS[section]:
+                allowed = ", ".join(DEFAULTS[section])
+                raise SpecError(name, f"{section}.{key}", f"unknown field; allowed: {allowed}.{did_you_mean(key, DEFAULTS[section])}", source)
+        spec[section] = {**copy.deepcopy(DEFAULTS[section]), **given}
+    if isinstance(spec["seeds"], int) and not isinstance(spec["seeds"], bool) and spec["seeds"] > 0:
+        spec["seeds"] = list(range(spec["seeds"]))
+    if isinstance(spec["compile"]["optimizer"], str):
+        spec["compile"]["optimizer"] = {"class_name": spec["compile"]["optimizer"]}
+    validate(spec, source)
+    return Spec(**{key: _freeze(spec[key]) for key in SECTIONS}, source=source)
+
+
+def resolve(raw, bases, source=None):
+    """Resolve a raw experiment dict; a variant ({"base": NAME, "overrides": {...}}) uses `bases`."""
+    if not isinstance(raw, dict):
+        raise SpecError(None, "", f"an experiment must be a dict, got {type(raw).__name__}", source)
+    if raw.get("base") is None:
+        return from_dict(raw, source)
+    name = raw.get("name")
+    for key in raw:
+        if key not in VARIANT_KEYS:
+            raise SpecError(name, key, f"a variant may set only {', '.join(VARIANT_KEYS)}; put changes in 'overrides' as {{path: value}}.{did_you_mean(key, VARIANT_KEYS)}", source)
+    base = bases(raw["base"])
+    overrides = raw.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise SpecError(name, "overrides", f"got {overrides!r}; must be a dict of {{path: value}}", source)
+    spec = base.with_overrides(overrides, name=name)
+    changes = {"description": raw.get("description", ""), "base": base.name, "overrides": overrides}
+    for key in ("seeds", "tags"):
+        if key in raw:
+            changes[key] = list(range(raw[key])) if key == "seeds" and isinstance(raw[key], int) else raw[key]
+    spec = _replace(spec, **changes, source=source)
+    validate(spec.to_dict(), source)
+    return spec
+
+
+def parse_path(path):
+    return [int(p) if p.lstrip("-").isdigit() else p for p in str(path).split(".")]
+
+
+def apply_overrides(raw, overrides, name, source=None):
+    """Set each `path: value` in the plain dict `raw`, in place.
+
+    A path must lead to an existing field, except that a new key may be added to an object
+    that names a Keras class (a layer, optimizer, callback, regularizer), and index len(list)
+    appends to a list.
+    """
+    for path, value in overrides.items():
+        parts = parse_path(path)
+        if parts[0] not in SECTIONS or parts[0] == "name":
+            choices = [s for s in SECTIONS if s != "name"]
+            raise SpecError(name, path, f"unknown override path: {parts[0]!r} is not a spec section; allowed: {', '.join(choices)}.{did_you_mean(parts[0], choices)}", source)
+        if parts[0] == "compile" and len(parts) > 2 and parts[1] == "optimizer" and isinstance(raw["compile"].get("optimizer"), str):
+            raw["compile"]["optimizer"] = {"class_name": raw["compile"]["optimizer"]}
+        node = raw
+        for depth, part in enumerate(parts[:-1]):
+            node = _step(node, part, parts, depth, name, source)
+        last = parts[-1]
+        if isinstance(node, list):
+            if not isinstance(last, int) or not -len(node) <= last <= len(node):
+                raise SpecError(name, path, f"unknown override path: index {last!r} outside a list of {len(node)}", source)
+            if last == len(node):
+                node.append(copy.deepcopy(value))
+            else:
+                node[last] = copy.deepcopy(value)
+        elif isinstance(node, dict):
+            if last not in node and "class_name" not in node:
+                raise SpecError(name, path, f"unknown override path: no field {last!r} here; fields: {', '.join(map(str, node))}.{did_you_mean(last, list(node))}", source)
+            node[last] = copy.deepcopy(value)
+        else:
+            raise SpecError(name, path, f"unknown override path: {'.'.join(map(str, parts[:-1]))} is {node!r}, not a dict or list", source)
+    return raw
+
+
+def _step(node, part, parts, depth, name, source):
+    here = ".".join(map(str, parts[: depth + 1]))
+    if isinstance(node, dict):
+        if part not in node:
+            raise SpecError(name, ".".join(map(str, parts)), f"unknown override path: no field {here!r}.{did_you_mean(part, list(node))}", source)
+        return node[part]
+    if isinstance(node, list):
+        if not isinstance(part, int) or not -len(node) <= part < len(node):
+            raise SpecError(name, ".".join(map(str, parts)), f"unknown override path: {here!r} is outside a list of {len(node)}", source)
+        return node[part]
+    raise SpecError(name, ".".join(map(str, parts)), f"unknown override path: {here!r} goes into {node!r}", source)
+
+
+# -- validation of what can be checked without Keras ------------------------------------
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate(spec, source=None):
+    """Raise SpecError for the first problem in a filled-in spec dict."""
+    name = spec["name"]
+
+    def fail(path, value, allowed):
+        raise SpecError(name, path, f"got {value!r}; {allowed}", source)
+
+    if not isinstance(spec["description"], str):
+        fail("description", spec["description"], "must be a string")
+    data = spec["data"]
+    if data["dataset"] not in datasets.NAMES:
+        fail("data.dataset", data["dataset"], f"allowed: {', '.join(datasets.NAMES)}.{did_you_mean(data['dataset'], datasets.NAMES)}")
+    if data["dataset"] == "csv":
+        if not isinstance(data["path"], str) or not os.path.isfile(data["path"]):
+            fail("data.path", data["path"], "a csv dataset needs the path of an existing CSV file")
+        if not isinstance(data["target"], str):
+            fail("data.target", data["target"], "a csv dataset needs the name of its target column")
+    for key in ("test_size",):
+        if not _is_number(data[key]) or not 0 < data[key] < 1:
+            fail(f"data.{key}", data[key], "must be a fraction strictly between 0 and 1")
+    if data["validation_size"] is not None and (not _is_number(data["validation_size"]) or not 0 < data["validation_size"] < 1):
+        fail("data.validation_size", data["validation_size"], "must be null (no validation split) or a fraction strictly between 0 and 1")
+    if not _is_number(data["train_fraction"]) or not 0 < data["train_fraction"] <= 1:
+        fail("data.train_fraction", data["train_fraction"], "must be a fraction in (0, 1]")
+    if not _is_int(data["split_seed"]) or data["split_seed"] < 0:
+        fail("data.split_seed", data["split_seed"], "must be a non-negative integer")
+    if not isinstance(data["resplit"], bool):
+        fail("data.resplit", data["resplit"], "must be true or false")
+    if data["scale"] not in SCALERS:
+        fail("data.scale", data["scale"], f"allowed: 'standard', 'minmax' or null.{did_you_mean(data['scale'], SCALERS[:2])}")
+    if data["labels"] not in LABELS:
+        fail("data.labels", data["labels"], f"allowed: {', '.join(LABELS)}.{did_you_mean(data['labels'], LABELS)}")
+
+    model = spec["model"]
+    if not isinstance(model, list) or not model:
+        fail("model", model, "must be a non-empty list of layers, each {'class_name': 'Dense', 'units': ..., ...}")
+    for i, layer in enumerate(model):
+        _check_object(layer, f"model.{i}", fail, "a layer")
+        if "units" in layer and (not _is_int(layer["units"]) or layer["units"] <= 0):
+            fail(f"model.{i}.units", layer["units"], "must be a positive integer")
+        if "rate" in layer and (not _is_number(layer["rate"]) or not 0 <= layer["rate"] < 1):
+            fail(f"model.{i}.rate", layer["rate"], "a dropout rate must be in [0, 1)")
+        if "activation" in layer and not isinstance(layer["activation"], (str, type(None))):
+            fail(f"model.{i}.activation", layer["activation"], "must be the name of a Keras activation or null")
+
+    comp = spec["compile"]
+    _check_object(comp["optimizer"], "compile.optimizer", fail, "an optimizer")
+    lr = comp["optimizer"].get("learning_rate")
+    if lr is not None and not isinstance(lr, dict) and (not _is_number(lr) or lr <= 0):
+        fail("compile.optimizer.learning_rate", lr, "must be a positive number")
+    if not isinstance(comp["loss"], str) or not comp["loss"]:
+        fail("compile.loss", comp["loss"], "must be the name of a Keras loss")
+    if not isinstance(comp["metrics"], list) or not all(isinstance(m, str) for m in comp["metrics"]):
+        fail("compile.metrics", comp["metrics"], "must be a list of metric names")
+
+    fit = spec["fit"]
+    for key in ("epochs", "batch_size"):
+        if not _is_int(fit[key]) or fit[key] <= 0:
+            fail(f"fit.{key}", fit[key], "must be a positive integer")
+    if not isinstance(fit["shuffle"], bool):
+        fail("fit.shuffle", fit["shuffle"], "must be true or false")
+    if not isinstance(fit["callbacks"], list):
+        fail("fit.callbacks", fit["callbacks"], "must be a list of callbacks, each {'class_name': 'EarlyStopping', ...}")
+    for i, callback in enumerate(fit["callbacks"]):
+        _check_object(callback, f"fit.callbacks.{i}", fail, "a callback")
+        monitor = callback.get("monitor")
+        if isinstance(monitor, str) and monitor.startswith("val_") and data["validation_size"] is None:
+            fail(f"fit.callbacks.{i}.monitor", monitor, "monitors a validation metric but data.validation_size is null; set a validation split or monitor a training metric such as 'loss'")
+
+    seeds = spec["seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        fail("seeds", seeds, "must be a positive count or a non-empty list of distinct non-negative integers")
+    if not isinstance(spec["tags"], list) or not all(isinstance(t, str) for t in spec["tags"]):
+        fail("tags", spec["tags"], "must be a list of strings")
+    _check_output(spec, fail, source)
+
+
+def _check_object(obj, path, fail, what):
+    if not isinstance(obj, dict) or not isinstance(obj.get("class_name"), str):
+        fail(path, obj, f"{what} must be a dict with a 'class_name' string and its config as further keys")
+
+
+def loss_kind(loss):
+    """'sparse', 'binary' or 'dense' (one target column per class) for a Keras loss name."""
+    key = loss.lower().replace("_", "")
+    if key.startswith("sparse"):
+        return "sparse"
+    if key.startswith("binary"):
+        return "binary"
+    return "dense"
+
+
+def _check_output(spec, fail, source):
+    """The last layer with units must match the dataset's classes, and the loss the labels."""
+    classes = datasets.n_classes(spec["data"])
+    with_units = [(i, layer) for i, layer in enumerate(spec["model"]) if "units" in layer]
+    if not with_units:
+        return
+    i, last = with_units[-1]
+    kind = loss_kind(spec["compile"]["loss"])
+    labels = spec["data"]["labels"]
+    if kind == "binary":
+        if classes != 2 or last["units"] != 1:
+            fail(f"model.{i}.units", last["units"], f"{spec['compile']['loss']} needs two classes and one output unit; {spec['data']['dataset']} has {classes} classes")
+        if labels != "integer":
+            fail("data.labels", labels, f"{spec['compile']['loss']} takes integer 0/1 labels; set data.labels to 'integer'")
+        return
+    if last["units"] != classes:
+        fail(f"model.{i}.units", last["units"], f"the output layer needs one unit per class: {spec['data']['dataset']} has {classes} classes")
+    if kind == "sparse" and labels != "integer":
+        fail("compile.loss", spec["compile"]["loss"], "takes integer labels but data.labels is 'onehot'; use 'categorical_crossentropy' or set data.labels to 'integer'")
+    if kind == "dense" and labels != "onehot":
+        fail("compile.loss", spec["compile"]["loss"], "compares one column per class, so it needs data.labels 'onehot'; with integer labels use 'sparse_categorical_crossentropy'")
