@@ -72,10 +72,11 @@ def selected_specs(args):
 
 def cmd_run(args):
     specs = selected_specs(args)
-    from harness import results, runner
+    from harness import executor, results
     from harness.progress import Progress
 
-    failures = runner.run(specs, args.results, force=args.force, verbose=args.verbose, progress=None if args.verbose else Progress())
+    progress = None if args.verbose else Progress()
+    failures = executor.run(specs, args.results, jobs=args.jobs, backend=args.backend, force=args.force, verbose=args.verbose, progress=progress)
     import pandas as pd
 
     runs = pd.concat([results.stored_runs(args.results, s.name, s.hash).query("seed in @s.seeds", local_dict={"s": s}) for s in specs])
@@ -107,6 +108,8 @@ def parser():
     run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field, e.g. --set fit.epochs=20")
     run.add_argument("--force", action="store_true", help="re-run seeds already stored for the same spec")
     run.add_argument("--results", default="results", metavar="DIR", help="where results go (default: ./results)")
+    run.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="worker processes (default: the number of cores; 1 runs in this process)")
+    run.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Keras' own epoch output")
     for sp in sub.choices.values():
         sp.add_argument("--experiments", action="append", default=argparse.SUPPRESS, metavar="DIR", help=argparse.SUPPRESS)

@@ -59,8 +59,8 @@ def callbacks(spec):
     return made
 
 
-def compile_model(model, spec):
-    model.compile(optimizer=optimizer(spec), loss=loss(spec), metrics=list(spec.compile["metrics"]))
+def compile_model(model, spec, steps_per_execution=1):
+    model.compile(optimizer=optimizer(spec), loss=loss(spec), metrics=list(spec.compile["metrics"]), steps_per_execution=steps_per_execution)
     return model
 
 

@@ -27,6 +27,10 @@ class Progress:
         self.current, self.epochs = f"{spec.name} seed {seed}", spec.fit["epochs"]
         self._line(self._prefix() + self.current)
 
+    def running(self, workers):
+        self.current = f"{workers} workers busy"
+        self._line(self._prefix() + self.current)
+
     def epoch(self, epoch):
         self._line(f"{self._prefix()}{self.current}  epoch {epoch}/{self.epochs}")
 

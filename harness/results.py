@@ -7,6 +7,7 @@ never leaves half a file; saving a run replaces the stored rows of its seed.
 import json
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ RUN_COLUMNS = [
     "experiment", "seed", "spec_hash", "status", "error", "epochs_run", "best_epoch",
     "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
     "fit_seconds", "params", "backend", "keras_version", "backend_version", "python_version",
-    "numpy_version", "sklearn_version", "deterministic", "finished_at",
+    "numpy_version", "sklearn_version", "pipeline", "deterministic", "finished_at",
 ]
 HISTORY_KEYS = ["experiment", "seed", "spec_hash", "epoch"]
 
@@ -93,6 +94,16 @@ def stored_history(root, name, spec_hash=None):
 def stored_spec(root, name):
     path = experiment_dir(root, name) / "spec.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def failed_row(spec, seed, error, **extra):
+    """The runs.csv row of a run that raised: status 'failed' and the first line of its error."""
+    return {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "failed",
+            "error": str(error).splitlines()[0][:500] if str(error) else "", **extra, "finished_at": now()}
 
 
 def finished_seeds(root, name, spec_hash):

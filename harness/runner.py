@@ -1,21 +1,25 @@
-"""Runs experiments over seeds: seed, build, fit, evaluate, record, release.
+"""One training run: seed, build, fit, evaluate, record, release.
 
-Importing this module imports Keras (and its backend), quietly: TensorFlow's C++ log lines
-and Keras' Python warnings are silenced before the import.
+Importing this module imports Keras and its backend (chosen by $KERAS_BACKEND), quietly:
+TensorFlow's C++ log lines and Keras' Python warnings are silenced first. Each process
+computes on one thread: runs go in parallel across processes instead, and a seed gives the
+same numbers whether it ran alone or beside others.
 """
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
-import gc
 import logging
 import math
 import platform
+import random
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -52,10 +56,67 @@ class _EpochReport(keras.callbacks.Callback):
         self.report(epoch + 1)
 
 
+def seed_everything(seed):
+    """keras.utils.set_random_seed, without importing TensorFlow into a JAX or torch process."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def fit_inputs(spec, split, seed, fast=True):
+    """Keyword arguments for model.fit, steps per execution, and a label of the path taken.
+
+    The fast path hands a whole epoch to the backend in one call (steps_per_execution) and,
+    on TensorFlow, feeds a tf.data pipeline (seeded shuffle, batch, prefetch; validation in
+    one cached batch). Same data, batches, epochs and optimizer as plain NumPy inputs.
+    """
+    batch, shuffle = spec.fit["batch_size"], spec.fit["shuffle"]
+    x, y, x_val, y_val = split.x_train, split.y_train, split.x_val, split.y_val
+    if not fast:
+        validation = (x_val, y_val) if x_val is not None else None
+        return {"x": x, "y": y, "batch_size": batch, "shuffle": shuffle, "validation_data": validation}, 1, "numpy"
+    steps = math.ceil(len(x) / batch)
+    if keras.backend.backend() != "tensorflow":
+        validation = (x_val, y_val) if x_val is not None else None
+        return {"x": x, "y": y, "batch_size": batch, "shuffle": shuffle, "validation_data": validation,
+                "validation_batch_size": None if x_val is None else len(x_val)}, steps, f"numpy+steps_per_execution={steps}"
+    import tensorflow as tf
+
+    train = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        train = train.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    train = train.batch(batch).prefetch(tf.data.AUTOTUNE)
+    return {"x": train, "validation_data": _one_batch(x_val, y_val)}, steps, f"tf.data+steps_per_execution={steps}"
+
+
+def _one_batch(x, y):
+    """A data set as a single cached batch; on TensorFlow a tf.data pipeline, whose
+    unknown batch dimension lets validation and every final evaluation share one trace."""
+    if x is None or keras.backend.backend() != "tensorflow":
+        return None if x is None else (x, y)
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x)).cache()
+
+
 def _evaluate(model, x, y):
     if x is None:
         return {}
-    return model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    data = _one_batch(x, y)
+    if isinstance(data, tuple):
+        return model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    return model.evaluate(data, verbose=0, return_dict=True)
 
 
 def best_epoch(history):
@@ -67,20 +128,17 @@ def best_epoch(history):
     return int(np.nanargmin(values)) + 1
 
 
-def run_seed(spec, seed, split=None, verbose=False, on_epoch=None):
+def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True):
     """Train `spec` once with `seed`; returns (runs.csv row, history.csv rows)."""
     split = split or datasets.load(spec.data, seed)
-    keras.utils.set_random_seed(seed)
-    model = models.compile_model(models.build(spec, split.n_features), spec)
+    seed_everything(seed)
+    inputs, steps, pipeline = fit_inputs(spec, split, seed, fast)
+    model = models.compile_model(models.build(spec, split.n_features), spec, steps_per_execution=steps)
     callbacks = models.callbacks(spec)
     if on_epoch:
         callbacks.append(_EpochReport(on_epoch))
-    validation = (split.x_val, split.y_val) if split.x_val is not None else None
     start = time.perf_counter()
-    fitted = model.fit(
-        split.x_train, split.y_train, epochs=spec.fit["epochs"], batch_size=spec.fit["batch_size"],
-        validation_data=validation, shuffle=spec.fit["shuffle"], callbacks=callbacks, verbose=2 if verbose else 0,
-    )
+    fitted = model.fit(**inputs, epochs=spec.fit["epochs"], callbacks=callbacks, verbose=2 if verbose else 0)
     fit_seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     scores = {"train": _evaluate(model, split.x_train, split.y_train), "val": _evaluate(model, split.x_val, split.y_val), "test": _evaluate(model, split.x_test, split.y_test)}
@@ -92,67 +150,23 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None):
             row[f"{part}_{metric}"] = float(value)
     if not all(math.isfinite(row.get(f"{p}_loss", 0.0)) for p in ("train", "test")):
         row["status"] = "diverged"
-    row.update(fit_seconds=round(fit_seconds, 4), params=int(model.count_params()), deterministic=True)
+    row.update(fit_seconds=round(fit_seconds, 4), params=int(model.count_params()), pipeline=pipeline, deterministic=True)
     row.update(versions())
-    row["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    row["finished_at"] = results.now()
     epochs = [
         {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "epoch": i + 1, **{k: v[i] for k, v in history.items()}}
         for i in range(row["epochs_run"])
     ]
     del model, fitted, callbacks
-    keras.backend.clear_session()
-    gc.collect()
+    keras.backend.clear_session()  # also runs the garbage collector
     return row, epochs
 
 
 def failed_row(spec, seed, exc):
-    return {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:500], **versions(),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return results.failed_row(spec, seed, f"{type(exc).__name__}: {exc}", **versions())
 
 
-def check_all(specs):
-    """Check every spec against Keras before anything trains."""
+def check_specs(specs):
+    """Check every spec against Keras before anything trains; the first problem raises."""
     for spec in specs:
-        split = datasets.load(spec.data, spec.seeds[0])
-        models.check(spec, split.n_features)
-
-
-def plan(specs, root, force=False):
-    """[(spec, seed)] still to run, and how many stored runs were skipped."""
-    todo, skipped = [], 0
-    for spec in specs:
-        done = set() if force else results.finished_seeds(root, spec.name, spec.hash)
-        for seed in spec.seeds:
-            if seed in done:
-                skipped += 1
-            else:
-                todo.append((spec, seed))
-    return todo, skipped
-
-
-def run(specs, root, force=False, verbose=False, progress=None):
-    """Run every (spec, seed) not yet stored; each finished run is written at once."""
-    check_all(specs)
-    for spec in specs:
-        results.write_spec(root, spec)
-    todo, skipped = plan(specs, root, force)
-    if progress:
-        progress.start(len(todo), skipped)
-    failures = []
-    for spec, seed in todo:
-        if progress:
-            progress.begin(spec, seed)
-        try:
-            row, history = run_seed(spec, seed, verbose=verbose, on_epoch=progress.epoch if progress else None)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # recorded as a failed run; the rest goes on
-            row, history = failed_row(spec, seed, exc), []
-            failures.append(row)
-        results.save_run(root, row, history)
-        if progress:
-            progress.done(row)
-    if progress:
-        progress.finish()
-    return failures
+        models.check(spec, datasets.load(spec.data, spec.seeds[0]).n_features)

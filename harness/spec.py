@@ -117,6 +117,16 @@ class Spec:
     def with_seeds(self, seeds):
         return _replace(self, seeds=tuple(seeds))
 
+    def __reduce__(self):
+        # Read-only mappings do not pickle; worker processes get the plain data instead.
+        return (_from_stored, (self.to_dict(), self.source))
+
+
+def _from_stored(stored, source=None):
+    """A Spec again from its `to_dict()` form (as pickled or as written to spec.json)."""
+    raw = {k: v for k, v in stored.items() if k not in ("base", "overrides")}
+    return _replace(from_dict(raw, source), base=stored.get("base"), overrides=stored.get("overrides") or {})
+
 
 def _replace(spec, **changes):
     values = {f: getattr(spec, f) for f in spec.__dataclass_fields__}
