@@ -48,7 +48,10 @@ def _read_csv(path, target):
 
     from harness.errors import HarnessError
 
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise HarnessError(f"{path}: cannot read as CSV: {str(exc).splitlines()[0]}") from None
     if target not in frame.columns:
         raise HarnessError(f"{path}: no target column {target!r}; columns: {', '.join(map(str, frame.columns))}")
     features = frame.drop(columns=[target])

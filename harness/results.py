@@ -16,7 +16,7 @@ RUN_COLUMNS = [
     "experiment", "seed", "spec_hash", "status", "error", "epochs_run", "best_epoch",
     "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
     "fit_seconds", "params", "backend", "keras_version", "backend_version", "python_version",
-    "numpy_version", "sklearn_version", "pipeline", "deterministic", "finished_at",
+    "numpy_version", "sklearn_version", "pipeline", "deterministic", "pid", "peak_rss_mb", "finished_at",
 ]
 HISTORY_KEYS = ["experiment", "seed", "spec_hash", "epoch"]
 

@@ -17,6 +17,7 @@ import logging
 import math
 import platform
 import random
+import resource
 import sys
 import time
 import warnings
@@ -151,6 +152,7 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True):
     if not all(math.isfinite(row.get(f"{p}_loss", 0.0)) for p in ("train", "test")):
         row["status"] = "diverged"
     row.update(fit_seconds=round(fit_seconds, 4), params=int(model.count_params()), pipeline=pipeline, deterministic=True)
+    row.update(pid=os.getpid(), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     row.update(versions())
     row["finished_at"] = results.now()
     epochs = [

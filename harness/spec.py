@@ -41,6 +41,8 @@ SECTIONS = ("name", "description", "data", "model", "compile", "fit", "seeds", "
 VARIANT_KEYS = ("name", "description", "base", "overrides", "seeds", "tags")
 SCALERS = ("standard", "minmax", None)
 LABELS = ("integer", "onehot")
+# Keras callbacks whose `monitor` defaults to "val_loss" (checked without importing Keras).
+MONITORS_VAL_LOSS = ("EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "OrbaxCheckpoint")
 # The parts of a spec that decide what is trained; their hash keys stored runs.
 TRAINING_SECTIONS = ("data", "model", "compile", "fit")
 
@@ -105,13 +107,16 @@ class Spec:
         blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
-    def with_overrides(self, overrides, name=None):
-        """A new spec with `overrides` ({path: value}) applied, validated like any other."""
+    def with_overrides(self, overrides, name=None, source=None):
+        """A new spec with `overrides` ({path: value}) applied, validated like any other.
+
+        `source` is where the overrides were written (a variant's module); errors name it."""
+        source = source or self.source
         raw = self.to_dict()
         raw["name"] = name or self.name
         raw.pop("base"), raw.pop("overrides")
-        apply_overrides(raw, overrides, raw["name"])
-        spec = from_dict(raw, source=self.source)
+        apply_overrides(raw, overrides, raw["name"], source)
+        spec = from_dict(raw, source=source)
         return _replace(spec, base=self.name, overrides=dict(overrides))
 
     def with_seeds(self, seeds):
@@ -119,13 +124,7 @@ class Spec:
 
     def __reduce__(self):
         # Read-only mappings do not pickle; worker processes get the plain data instead.
-        return (_from_stored, (self.to_dict(), self.source))
-
-
-def _from_stored(stored, source=None):
-    """A Spec again from its `to_dict()` form (as pickled or as written to spec.json)."""
-    raw = {k: v for k, v in stored.items() if k not in ("base", "overrides")}
-    return _replace(from_dict(raw, source), base=stored.get("base"), overrides=stored.get("overrides") or {})
+        return (from_dict, (self.to_dict(), self.source))
 
 
 def _replace(spec, **changes):
@@ -159,7 +158,9 @@ def from_dict(raw, source=None):
     if isinstance(spec["compile"]["optimizer"], str):
         spec["compile"]["optimizer"] = {"class_name": spec["compile"]["optimizer"]}
     validate(spec, source)
-    return Spec(**{key: _freeze(spec[key]) for key in SECTIONS}, source=source)
+    # A stored (`to_dict`) variant keeps its base and overrides, already applied, as a record.
+    return Spec(**{key: _freeze(spec[key]) for key in SECTIONS}, base=raw.get("base"),
+                overrides=_freeze(copy.deepcopy(raw.get("overrides") or {})), source=source)
 
 
 def resolve(raw, bases, source=None):
@@ -176,7 +177,7 @@ def resolve(raw, bases, source=None):
     overrides = raw.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise SpecError(name, "overrides", f"got {overrides!r}; must be a dict of {{path: value}}", source)
-    spec = base.with_overrides(overrides, name=name)
+    spec = base.with_overrides(overrides, name=name, source=source)
     changes = {"description": raw.get("description", ""), "base": base.name, "overrides": overrides}
     for key in ("seeds", "tags"):
         if key in raw:
@@ -313,7 +314,7 @@ def validate(spec, source=None):
         fail("fit.callbacks", fit["callbacks"], "must be a list of callbacks, each {'class_name': 'EarlyStopping', ...}")
     for i, callback in enumerate(fit["callbacks"]):
         _check_object(callback, f"fit.callbacks.{i}", fail, "a callback")
-        monitor = callback.get("monitor")
+        monitor = callback.get("monitor", "val_loss" if callback["class_name"] in MONITORS_VAL_LOSS else None)
         if isinstance(monitor, str) and monitor.startswith("val_") and data["validation_size"] is None:
             fail(f"fit.callbacks.{i}.monitor", monitor, "monitors a validation metric but data.validation_size is null; set a validation split or monitor a training metric such as 'loss'")
 
