@@ -46,7 +46,7 @@ def cmd_show(args):
     rows = [(i, layer["class_name"], ", ".join(f"{k}={v}" for k, v in layer.items() if k != "class_name")) for i, layer in enumerate(spec.model)]
     print("\n" + text_table(["#", "layer", "config"], rows))
     if args.keras:
-        from harness import data, models, runner  # noqa: F401  (runner imports Keras quietly)
+        from harness import data, models  # models imports Keras quietly
 
         split = data.load(spec.data, spec.seeds[0])
         models.check(spec, split.n_features)
@@ -90,6 +90,22 @@ def cmd_run(args):
     return 0
 
 
+def cmd_bench(args):
+    from harness import bench
+
+    if args.larger is None:
+        args.larger = "overfit_baseline" if "overfit_baseline" in registry.load(args.experiments) else ""
+    return bench.main(args)
+
+
+def cmd_compare(args):
+    from harness import compare  # stored runs only: pandas, scipy, matplotlib; no Keras
+
+    names, hashes = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
+    compare.main(names, args.results, baseline=args.baseline, suite=None if args.names else args.suite, plots=not args.no_plots, current_hashes=hashes)
+    return 0
+
+
 def parser():
     p = argparse.ArgumentParser(prog="python -m harness", description="Declarative Keras experiments, run over seeds.")
     p.add_argument("--experiments", action="append", default=[], metavar="DIR", help=f"another directory of experiment modules (also ${registry.ENV_VAR})")
@@ -111,6 +127,18 @@ def parser():
     run.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="worker processes (default: the number of cores; 1 runs in this process)")
     run.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Keras' own epoch output")
+    bench = sub.add_parser("bench", help="measure speed and memory against plain Keras (minutes); writes results/bench.csv")
+    bench.add_argument("--reps", type=int, default=7, help="fits per side for the fit-time comparison (default 7)")
+    bench.add_argument("--larger", default=None, metavar="NAME", help="the larger experiment to time besides iris_baseline (default: overfit_baseline)")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sweeps")
+    bench.add_argument("--results", default="results", metavar="DIR")
+    compare = sub.add_parser("compare", help="compare stored runs: 95%% CIs over seeds, gaps, diagnosis, paired differences vs a baseline")
+    compare.add_argument("names", nargs="*", help="experiment names or glob patterns")
+    compare.add_argument("--suite", help="also compare every experiment with this tag")
+    compare.add_argument("--baseline", metavar="NAME", help="compare against NAME (default: the experiment the others are variants of, else the first)")
+    compare.add_argument("--results", default="results", metavar="DIR", help="where the runs are stored (default: ./results)")
+    compare.add_argument("--no-plots", action="store_true", help="skip curves.png and the comparison figure")
+
     for sp in sub.choices.values():
         sp.add_argument("--experiments", action="append", default=argparse.SUPPRESS, metavar="DIR", help=argparse.SUPPRESS)
     return p
@@ -118,7 +146,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    commands = {"list": cmd_list, "show": cmd_show, "run": cmd_run}
+    commands = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare}
     try:
         return commands[args.command](args)
     except HarnessError as exc:

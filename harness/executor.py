@@ -5,7 +5,6 @@ it has workers, writes every finished run at once (it is the only writer) and co
 progress. Ctrl-C stops the workers and keeps every run already written.
 """
 
-import concurrent.futures as cf
 import multiprocessing
 import os
 import signal
@@ -32,31 +31,100 @@ def plan(specs, root, force=False):
     return todo, skipped
 
 
-def _worker_init(backend):
+def _worker(backend, tasks, outcomes, max_runs):
+    """A worker process: import Keras once, take tasks until told to stop or `max_runs` are done."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
     if backend:
         os.environ["KERAS_BACKEND"] = backend
-    import harness.runner  # noqa: F401  (import Keras once, before the first run)
-
-
-def _check(specs):
-    """Worker side of the Keras check; an error comes back as text (SpecError does not pickle)."""
     from harness import runner
 
-    try:
-        runner.check_specs(specs)
-    except HarnessError as exc:
-        return str(exc)
-    return None
+    done = 0
+    while max_runs is None or done < max_runs:
+        task = tasks.get()
+        if task is None:
+            break
+        key, kind, payload = task
+        outcomes.put(("started", key, os.getpid()))
+        if kind == "check":
+            try:
+                runner.check_specs(payload)
+                outcomes.put(("result", key, None))
+            except HarnessError as exc:  # sent as text: SpecError does not pickle
+                outcomes.put(("result", key, str(exc)))
+            continue
+        spec, seed, fast = payload
+        try:
+            outcome = runner.run_seed(spec, seed, fast=fast)
+        except Exception as exc:  # a run that raises is recorded as failed; the sweep goes on
+            outcome = (runner.failed_row(spec, seed, exc), [])
+        outcomes.put(("result", key, outcome))
+        done += 1
+    outcomes.put(("retired", None, os.getpid()))
 
 
-def _run(spec, seed, verbose=False, fast=True):
-    from harness import runner
+class _Pool:
+    """Worker processes on one task queue; a worker that retires after `max_runs` is replaced.
 
-    try:
-        return runner.run_seed(spec, seed, verbose=verbose, fast=fast)
-    except Exception as exc:  # a run that raises is recorded as failed; the sweep goes on
-        return runner.failed_row(spec, seed, exc), []
+    (concurrent.futures' max_tasks_per_child can deadlock on Python 3.11, so not that.)
+    """
+
+    def __init__(self, jobs, backend, max_runs):
+        self.context = multiprocessing.get_context("spawn")
+        self.tasks, self.outcomes = self.context.Queue(), self.context.Queue()
+        self.backend, self.max_runs, self.workers = backend, max_runs, {}
+        self.running = {}  # pid -> key of the task it took
+        self.submitted = self.started = 0
+        for _ in range(jobs):
+            self._start()
+
+    def _start(self):
+        process = self.context.Process(target=_worker, args=(self.backend, self.tasks, self.outcomes, self.max_runs), daemon=True)
+        process.start()
+        self.workers[process.pid] = process
+
+    def submit(self, key, kind, payload):
+        self.submitted += 1
+        self.tasks.put((key, kind, payload))
+
+    def _replace(self):
+        if self.submitted > self.started:  # only while tasks wait in the queue
+            self._start()
+
+    def results(self, count):
+        """Yield (key, outcome) for `count` tasks; a worker that dies fails the task it held."""
+        import queue
+
+        while count:
+            try:
+                event, key, value = self.outcomes.get(timeout=1.0)
+            except queue.Empty:
+                for pid, process in list(self.workers.items()):
+                    if not process.is_alive():
+                        del self.workers[pid]
+                        if pid in self.running:
+                            count -= 1
+                            yield self.running.pop(pid), RuntimeError(f"worker process {pid} died (exit code {process.exitcode})")
+                        self._replace()
+                continue
+            if event == "started":
+                self.running[value] = key
+                self.started += 1
+            elif event == "retired":
+                self.workers.pop(value).join()
+                self._replace()
+            else:
+                self.running = {pid: k for pid, k in self.running.items() if k != key}
+                count -= 1
+                yield key, value
+
+    def close(self, kill=False):
+        for process in self.workers.values():
+            if kill:
+                process.terminate()
+            else:
+                self.tasks.put(None)
+        for process in self.workers.values():
+            process.join(timeout=5)
 
 
 def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progress=None, fast=True):
@@ -67,12 +135,13 @@ def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progre
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if verbose:
         jobs = 1  # Keras' epoch lines from several processes would interleave
-    if progress:
-        progress.start(len(todo), skipped)
+    # progress starts after the Keras check, so a bad spec prints its error and nothing else
+    start = (lambda: progress.start(len(todo), skipped)) if progress else (lambda: None)
     if todo:
         pending = list({spec.name: spec for spec, _ in todo}.values())
-        finished = _in_process(todo, pending, root, verbose, progress, fast) if jobs == 1 else _in_workers(todo, pending, root, jobs, backend, progress, fast)
+        finished = _in_process(todo, pending, root, verbose, progress, fast, start) if jobs == 1 else _in_workers(todo, pending, root, jobs, backend, progress, fast, start)
     else:
+        start()
         finished = []
     if progress:
         progress.finish()
@@ -87,10 +156,11 @@ def _store(root, spec, row, history, progress):
     return row
 
 
-def _in_process(todo, specs, root, verbose, progress, fast):
+def _in_process(todo, specs, root, verbose, progress, fast, start):
     from harness import runner
 
     runner.check_specs(specs)
+    start()
     finished = []
     for spec, seed in todo:
         if progress:
@@ -104,31 +174,26 @@ def _in_process(todo, specs, root, verbose, progress, fast):
     return finished
 
 
-def _in_workers(todo, specs, root, jobs, backend, progress, fast):
+def _in_workers(todo, specs, root, jobs, backend, progress, fast, start):
     backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
-    pool = cf.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-        initargs=(backend,), max_tasks_per_child=RUNS_PER_WORKER.get(backend_name),
-    )
+    pool = _Pool(jobs, backend, RUNS_PER_WORKER.get(backend_name))
     finished = []
     try:
-        problem = pool.submit(_check, specs).result()
-        if problem:
-            raise HarnessError(problem)
-        futures = {pool.submit(_run, spec, seed, False, fast): (spec, seed) for spec, seed in todo}
+        pool.submit("check", "check", specs)
+        for _, problem in pool.results(1):
+            if problem:
+                raise HarnessError(str(problem))
+        start()
+        for key, (spec, seed) in enumerate(todo):
+            pool.submit(key, "run", (spec, seed, fast))
         if progress:
-            progress.running(min(jobs, len(todo)))
-        for future in cf.as_completed(futures):
-            spec, seed = futures[future]
-            try:
-                row, history = future.result()
-            except cf.process.BrokenProcessPool as exc:
-                row, history = results.failed_row(spec, seed, f"worker process died: {exc}"), []
+            progress.running(jobs)
+        for key, outcome in pool.results(len(todo)):
+            spec, seed = todo[key]
+            row, history = (results.failed_row(spec, seed, outcome), []) if isinstance(outcome, Exception) else outcome
             finished.append(_store(root, spec, row, history, progress))
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in list((pool._processes or {}).values()):
-            process.terminate()
+        pool.close(kill=True)
         raise
-    pool.shutdown()
+    pool.close()
     return finished

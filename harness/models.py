@@ -4,14 +4,30 @@ A spec writes a Keras object flat, `{"class_name": "Dense", "units": 4}`; Keras 
 `{"class_name": "Dense", "config": {"units": 4}}`. `keras_config` converts, nested objects
 (regularizers, initializers) included. `check` builds everything once and turns Keras'
 errors into SpecErrors that name the field.
+
+Importing this module imports Keras and its backend (chosen by $KERAS_BACKEND), quietly:
+TensorFlow's C++ log lines and Keras' Python warnings are silenced first. Each process
+computes on one thread: runs go in parallel across processes instead, and a seed gives the
+same numbers whether it ran alone or beside others.
 """
 
 import inspect
+import logging
+import os
+import warnings
 
-import keras
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+warnings.filterwarnings("ignore", module="keras")
+warnings.filterwarnings("ignore", module="tensorflow")
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-from harness.errors import SpecError
-from harness.spec import did_you_mean, thaw
+import keras  # noqa: E402
+
+from harness.errors import SpecError  # noqa: E402
+from harness.spec import did_you_mean, thaw  # noqa: E402
 
 
 def keras_config(obj):
@@ -142,7 +158,7 @@ def check(spec, n_features):
         try:
             keras.metrics.get(metric)
         except (ValueError, TypeError):
-            names = sorted(n for n in dir(keras.metrics) if not n.startswith("_") and n[0].islower() and n not in ("get", "serialize", "deserialize"))
+            names = ["accuracy", *sorted(n for n in dir(keras.metrics) if not n.startswith("_") and n[0].islower() and n not in ("get", "serialize", "deserialize"))]
             raise SpecError(spec.name, f"compile.metrics.{i}", f"{metric!r} is not a Keras metric.{did_you_mean(metric, names)}", spec.source) from None
 
     cb_classes = _public_classes(keras.callbacks, keras.callbacks.Callback)

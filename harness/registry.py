@@ -108,7 +108,7 @@ def select(specs, patterns=(), suite=None):
         raise HarnessError("name at least one experiment (names or glob patterns) or a --suite")
     chosen = []
     for pattern in patterns:
-        matches = [n for n in specs if fnmatch.fnmatchcase(n, pattern)]
+        matches = [pattern] if pattern in specs else [n for n in specs if fnmatch.fnmatchcase(n, pattern)]
         if not matches:
             raise HarnessError(f"no experiment matches {pattern!r}.{did_you_mean(pattern, specs)} `python -m harness list` shows them all")
         chosen += [n for n in matches if n not in chosen]

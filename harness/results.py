@@ -25,11 +25,16 @@ def experiment_dir(root, name):
     return Path(root) / name
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path, text):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes files 0600; results are ordinary files
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -47,7 +52,7 @@ def write_frame(path, frame):
 
 def read_csv(path):
     """A stored CSV, or None when there is none yet."""
-    return pd.read_csv(path) if Path(path).exists() else None
+    return pd.read_csv(path, dtype={"spec_hash": str}) if Path(path).exists() else None
 
 
 def write_spec(root, spec):
@@ -61,13 +66,16 @@ def save_run(root, row, history):
     extra = [c for c in runs.columns if c not in RUN_COLUMNS]
     write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
     hist = _replace_seed(read_csv(folder / "history.csv"), pd.DataFrame(history), row["seed"])
-    write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
+    if len(hist.columns):  # nothing to write for a first run that failed before any epoch
+        write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
 
 
 def _replace_seed(old, new, seed):
     if old is None or old.empty:
         return new
     kept = old[old["seed"] != seed]
+    if new.empty:
+        return kept
     frames = [f for f in (kept, new) if not f.empty]
     return pd.concat(frames, ignore_index=True).sort_values("seed", kind="stable").reset_index(drop=True)
 

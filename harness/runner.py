@@ -1,37 +1,21 @@
-"""One training run: seed, build, fit, evaluate, record, release.
-
-Importing this module imports Keras and its backend (chosen by $KERAS_BACKEND), quietly:
-TensorFlow's C++ log lines and Keras' Python warnings are silenced first. Each process
-computes on one thread: runs go in parallel across processes instead, and a seed gives the
-same numbers whether it ran alone or beside others.
-"""
+"""One training run: seed, build, fit, evaluate, record, release."""
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-
-import logging
 import math
 import platform
 import random
 import resource
 import sys
 import time
-import warnings
 
 import numpy as np
 
-warnings.filterwarnings("ignore", module="keras")
-warnings.filterwarnings("ignore", module="tensorflow")
-logging.getLogger("tensorflow").setLevel(logging.ERROR)
-import keras  # noqa: E402
-import sklearn  # noqa: E402
+from harness import models  # first: it imports Keras quietly, on one thread
+from harness import data as datasets
+from harness import results
 
-from harness import data as datasets  # noqa: E402
-from harness import models, results  # noqa: E402
+import keras  # noqa: E402,I001
+import sklearn  # noqa: E402
 
 
 def versions():
@@ -98,7 +82,7 @@ def fit_inputs(spec, split, seed, fast=True):
     if shuffle:
         train = train.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     train = train.batch(batch).prefetch(tf.data.AUTOTUNE)
-    return {"x": train, "validation_data": _one_batch(x_val, y_val)}, steps, f"tf.data+steps_per_execution={steps}"
+    return {"x": train, "shuffle": False, "validation_data": _one_batch(x_val, y_val)}, steps, f"tf.data+steps_per_execution={steps}"
 
 
 def _one_batch(x, y):

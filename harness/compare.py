@@ -1,0 +1,295 @@
+"""Compares stored experiments over seeds: t intervals, gaps, diagnosis and seed-paired differences vs a baseline.
+
+One row per experiment. Reads only results/<experiment>/{runs.csv, history.csv, spec.json} (no training, no Keras):
+rows of an older spec (spec_hash differs from spec.json's) and runs not "ok" are left out.
+"""
+
+import glob
+import hashlib
+import json
+import math
+import re
+import shlex
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness import diagnosis, registry, results, stats
+from harness.errors import HarnessError
+from harness.spec import TRAINING_SECTIONS
+
+METRICS = [f"{part}_{metric}" for part in ("train", "val", "test") for metric in ("loss", "accuracy")]
+# Generalisation gaps per run: name -> (minuend, subtrahend); positive means worse off the training data.
+GAPS = {
+    "gap_val_loss": ("val_loss", "train_loss"),
+    "gap_test_loss": ("test_loss", "train_loss"),
+    "gap_accuracy": ("train_accuracy", "test_accuracy"),
+}
+# Compared with the baseline seed by seed: metric -> lower is better.
+VERSUS = {"test_accuracy": False, "test_loss": True, "train_accuracy": False, "gap_test_loss": True}
+INTERVALS = {False: "seeds (init+shuffle), fixed split", True: "seeds + resplit (repeated hold-out)"}
+SUMMARY_STATS = ("mean", "std", "ci95_low", "ci95_high")
+DEFAULT_ROOT = "results"
+
+
+def columns():
+    """The columns of the comparison CSV, in order."""
+    cols = ["experiment", "baseline", "is_baseline", "spec_hash", "runs", "seeds", "stale_rows", "not_ok_runs", "interval",
+            "diagnosis", "diagnosis_counts"]
+    cols += [f"{m}_{s}" for m in [*METRICS, *GAPS] for s in SUMMARY_STATS]
+    cols += ["epochs_run_mean", "best_epoch_mean", "fit_seconds_mean", "paired_seeds"]
+    for m in VERSUS:
+        cols += [f"{m}_diff", f"{m}_diff_ci95_low", f"{m}_diff_ci95_high", f"{m}_p_value", f"{m}_verdict"]
+    return cols
+
+
+def spec_hash(stored_spec):
+    """The hash of a spec.json's training sections, computed as Spec.hash computes it."""
+    training = {key: stored_spec.get(key) for key in TRAINING_SECTIONS}
+    blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Stored:
+    """One experiment's usable stored runs: ok rows of the current spec, their history, and what was left out."""
+
+    name: str
+    spec: dict
+    spec_hash: str
+    runs: pd.DataFrame  # status ok, current spec, one row per seed, with gap columns added
+    history: pd.DataFrame  # epochs of those runs
+    diagnoses: pd.DataFrame  # one row per run of the current spec that has curves (ok or diverged)
+    stale_rows: int
+    not_ok_runs: int
+
+
+def run_command(name, root, spec=None):
+    """The command that (re)creates an experiment's runs, as the user would type it."""
+    where = "" if str(root) in (DEFAULT_ROOT, DEFAULT_ROOT + "/") else f" --results {shlex.quote(str(root))}"
+    base = (spec or {}).get("base")
+    if base and name.startswith(f"{base}[") and (spec or {}).get("overrides"):
+        sets = " ".join("--set " + shlex.quote(f"{k}={v if isinstance(v, str) else json.dumps(v)}") for k, v in spec["overrides"].items())
+        return f"python -m harness run {shlex.quote(base)} {sets}{where}"
+    return f"python -m harness run {shlex.quote(name)}{where}"
+
+
+def _chance_loss(spec):
+    """ln(classes) for a cross-entropy loss (the loss of a uniform guess), else None."""
+    if "crossentropy" not in str(spec.get("compile", {}).get("loss", "")).replace("_", "").lower():
+        return None
+    try:
+        from harness.data import n_classes
+
+        return math.log(n_classes(spec["data"]))
+    except Exception:  # a moved CSV file: judge without the chance level
+        return None
+
+
+def _read(path):
+    """A stored CSV with spec_hash kept as text (an all-digit hash would otherwise parse as a number); None if absent."""
+    return pd.read_csv(path, dtype={"spec_hash": str}) if Path(path).exists() else None
+
+
+def load(root, name):
+    """The usable runs of one experiment; raises HarnessError naming the run command when there are none."""
+    folder = results.experiment_dir(root, name)
+    runs = _read(folder / "runs.csv")
+    spec = results.stored_spec(root, name)
+    if runs is None or runs.empty:
+        raise HarnessError(f"experiment {name!r} has no stored runs in {folder}; run it first: {run_command(name, root, spec)}")
+    latest = runs.sort_values("finished_at", kind="stable") if "finished_at" in runs else runs
+    current = spec_hash(spec) if spec else str(latest["spec_hash"].iloc[-1])  # no spec.json: the latest run's spec
+    mine = runs[runs["spec_hash"] == current]
+    ok = mine[mine["status"] == "ok"].drop_duplicates("seed", keep="last").sort_values("seed", kind="stable")
+    stale, not_ok = len(runs) - len(mine), len(mine) - len(mine[mine["status"] == "ok"])
+    if ok.empty:
+        raise HarnessError(
+            f"experiment {name!r} has no usable runs in {folder}: {stale} row(s) are from an older spec and "
+            f"{not_ok} failed or diverged; run it: {run_command(name, root, spec)}"
+        )
+    ok = ok.reindex(columns=list(dict.fromkeys([*results.RUN_COLUMNS, *ok.columns]))).reset_index(drop=True)
+    for gap, (a, b) in GAPS.items():
+        ok[gap] = pd.to_numeric(ok[a], errors="coerce") - pd.to_numeric(ok[b], errors="coerce")
+    history = _read(folder / "history.csv")
+    history = pd.DataFrame(columns=results.HISTORY_KEYS) if history is None else history[history["spec_hash"] == current]
+    judged = mine[mine["status"].isin(["ok", "diverged"])].drop_duplicates("seed", keep="last")
+    diagnoses = diagnosis.diagnose_runs(judged, history, _chance_loss(spec or {}))
+    history = history[history["seed"].isin(ok["seed"])] if "seed" in history else history
+    return Stored(name, spec or {}, current, ok, history, diagnoses, stale, not_ok)
+
+
+@dataclass(frozen=True)
+class _StoredOnly:
+    """An experiment known only from its results folder (e.g. a `run NAME --set ...` variant)."""
+
+    name: str
+    tags: tuple = ()  # never pulled in by --suite: name it (or a pattern) to compare it
+    hash: str = None
+
+
+def select(specs, root, patterns=(), suite=None):
+    """(names, {name: current spec hash or None}) chosen by registry.select among the registry's
+    experiments plus those stored under `root` only; a pattern equal to a name matches it literally."""
+    known = dict(specs)
+    if Path(root).is_dir():
+        for folder in sorted(Path(root).iterdir()):
+            if folder.name not in known and (folder / "spec.json").is_file():
+                known[folder.name] = _StoredOnly(folder.name)
+    literal = [glob.escape(p) if p in known else p for p in patterns]
+    chosen = registry.select(known, literal, suite)
+    return [s.name for s in chosen], {s.name: s.hash for s in chosen}
+
+
+def choose_baseline(stored, requested=None):
+    """--baseline if given, else the experiment the others name as their "base" (most common), else the first."""
+    names = [s.name for s in stored]
+    if requested:
+        if requested not in names:
+            raise HarnessError(f"--baseline {requested!r} is not among the compared experiments: {', '.join(names)}")
+        return requested
+    bases = Counter(s.spec.get("base") for s in stored if s.spec.get("base") in names and s.spec.get("base") != s.name)
+    if bases:
+        top = max(bases.values())
+        return next(n for n in names if bases.get(n) == top)
+    return names[0]
+
+
+def _interval(spec):
+    return INTERVALS[bool(spec.get("data", {}).get("resplit", False))]
+
+
+def _row(s, base):
+    """The comparison row of one experiment against the baseline's stored runs."""
+    row = {"experiment": s.name, "baseline": base.name, "is_baseline": s.name == base.name, "spec_hash": s.spec_hash,
+           "runs": len(s.runs), "seeds": " ".join(str(int(x)) for x in s.runs["seed"]), "stale_rows": s.stale_rows,
+           "not_ok_runs": s.not_ok_runs, "interval": _interval(s.spec),
+           "diagnosis": diagnosis.majority(s.diagnoses["label"]), "diagnosis_counts": diagnosis.counts(s.diagnoses["label"])}
+    for metric in [*METRICS, *GAPS]:
+        values = pd.to_numeric(s.runs[metric], errors="coerce")
+        low, high = stats.ci(values)
+        row.update({f"{metric}_mean": stats.mean(values), f"{metric}_std": stats.std(values),
+                    f"{metric}_ci95_low": low, f"{metric}_ci95_high": high})
+    for metric in ("epochs_run", "best_epoch", "fit_seconds"):
+        row[f"{metric}_mean"] = stats.mean(pd.to_numeric(s.runs[metric], errors="coerce"))
+    for metric, lower_is_better in VERSUS.items():
+        if s.name == base.name:
+            row.update({f"{metric}_diff": math.nan, f"{metric}_diff_ci95_low": math.nan, f"{metric}_diff_ci95_high": math.nan,
+                        f"{metric}_p_value": math.nan, f"{metric}_verdict": "baseline"})
+            continue
+        mine = pd.to_numeric(s.runs.set_index("seed")[metric], errors="coerce")
+        theirs = pd.to_numeric(base.runs.set_index("seed")[metric], errors="coerce")
+        result = stats.paired(mine, theirs)
+        row["paired_seeds"] = max(row.get("paired_seeds", 0), result.n)
+        row.update({f"{metric}_diff": result.diff, f"{metric}_diff_ci95_low": result.ci_low, f"{metric}_diff_ci95_high": result.ci_high,
+                    f"{metric}_p_value": result.p_value, f"{metric}_verdict": result.verdict(lower_is_better)})
+    row.setdefault("paired_seeds", len(s.runs) if s.name == base.name else 0)
+    return row
+
+
+def build(stored, baseline):
+    """The comparison DataFrame: the baseline's row first, then the others in selection order."""
+    base = next(s for s in stored if s.name == baseline)
+    ordered = [base, *[s for s in stored if s.name != baseline]]
+    return pd.DataFrame([_row(s, base) for s in ordered], columns=columns())
+
+
+def output_name(names, suite=None):
+    """A file-safe name for the comparison: the suite, else the experiment names joined by '+'."""
+    label = suite or "+".join(names)
+    safe = re.sub(r"[^A-Za-z0-9._=,+\-\[\]]+", "_", label).strip("._") or "comparison"
+    if len(safe) > 100:  # long names (e.g. --set variants): the first, a count and a hash of them all
+        first = re.sub(r"[^A-Za-z0-9._=,+\-\[\]]+", "_", names[0] if not suite else suite)[:60]
+        safe = f"{first}+{len(names) - 1}-more-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
+    return safe
+
+
+def write(frame, root, label):
+    """Write the full comparison to <root>/comparisons/<label>.csv atomically; returns the path."""
+    path = Path(root) / "comparisons" / f"{label}.csv"
+    results.write_frame(path, frame)
+    return path
+
+
+def _short(name, width=44):
+    return name if len(name) <= width else f"{name[: width // 2 - 1]}…{name[-(width - width // 2):]}"
+
+
+def _pm(row, metric, digits=3):
+    """'mean ± CI half-width' (or the mean alone when there is no interval)."""
+    centre, low, high = row[f"{metric}_mean"], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
+    if not math.isfinite(centre):
+        return "-"
+    if not math.isfinite(low):
+        return f"{centre:.{digits}f} ± n/a"
+    return f"{centre:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+
+
+def _f(value, fmt=".3f"):
+    return format(value, fmt) if math.isfinite(value) else "n/a"
+
+
+def _p(value):
+    if not math.isfinite(value):
+        return "n/a"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def tables(frame):
+    """Two narrow text tables: the experiments over seeds, and their paired differences from the baseline."""
+    from harness.cli import text_table
+
+    first = []
+    for _, r in frame.iterrows():
+        first.append([_short(r["experiment"]) + (" *" if r["is_baseline"] else ""), r["runs"], r["diagnosis"],
+                      _f(r["train_accuracy_mean"]), _pm(r, "test_accuracy"), _pm(r, "test_loss"), _pm(r, "gap_test_loss"),
+                      _f(r["epochs_run_mean"], ".0f"), _f(r["fit_seconds_mean"], ".1f")])
+    head = ["experiment", "n", "diagnosis", "train acc", "test acc ± CI", "test loss ± CI", "test-train loss ± CI", "epochs", "fit s"]
+    text = [text_table(head, first)]
+    second = []
+    for _, r in frame[~frame["is_baseline"]].iterrows():
+        for metric in VERSUS:
+            low, high = r[f"{metric}_diff_ci95_low"], r[f"{metric}_diff_ci95_high"]
+            interval = f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else "n/a"
+            second.append([_short(r["experiment"]), r["paired_seeds"], metric, _f(r[f"{metric}_diff"], "+.3f"), interval,
+                           _p(r[f"{metric}_p_value"]), r[f"{metric}_verdict"]])
+    if second:
+        text += ["", text_table(["experiment", "pairs", "metric", "Δ", "95% CI of Δ", "p", "verdict"], second)]
+    return "\n".join(text)
+
+
+def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, current_hashes=None, out=print):
+    """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame."""
+    if baseline and baseline not in names:
+        names = [baseline, *names]  # --baseline NAME compares against NAME even when the selection leaves it out
+    stored = [load(root, name) for name in names]
+    chosen = choose_baseline(stored, baseline)
+    frame = build(stored, chosen)
+    label = output_name(names, suite)
+    csv_path = write(frame, root, label)
+    intervals = sorted(set(frame["interval"]))
+    out(f"mean ± 95% CI half-width over seeds (t interval; covers {' / '.join(intervals)}); * = baseline\n")
+    out(tables(frame))
+    out(f"\nΔ = experiment − baseline ({chosen}), paired by seed on the seeds both have; "
+        "'no evidence' = the 95% CI of Δ contains 0 (not a win); loss and gap: lower is better")
+    for s in stored:
+        if s.stale_rows:
+            out(f"note: {s.name}: ignored {s.stale_rows} stored row(s) of an older spec")
+        if s.not_ok_runs:
+            out(f"note: {s.name}: left out {s.not_ok_runs} failed or diverged run(s)")
+        wanted = (current_hashes or {}).get(s.name)
+        if wanted and wanted != s.spec_hash:
+            out(f"note: {s.name}: its definition changed since the stored runs (stored spec {s.spec_hash}, now {wanted}); "
+                f"these are the old spec's numbers; refresh with: {run_command(s.name, root)}")
+    written = [csv_path]
+    if plots:
+        from harness import plots as drawing
+
+        for s in stored:
+            written.append(drawing.curves(s.history, results.experiment_dir(root, s.name) / "curves.png", title=s.name))
+        histories = {s.name: s.history for s in stored}
+        written.append(drawing.comparison(histories, frame, chosen, csv_path.with_suffix(".png")))
+    out("\nwrote:\n  " + "\n  ".join(str(p) for p in written))
+    return frame

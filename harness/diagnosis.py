@@ -1,0 +1,165 @@
+"""Fit diagnosis of a run from its epoch curves and final metrics: diverged, underfitting, overfitting or good fit.
+
+Rules are checked in that order and the first that holds decides; every threshold is in
+THRESHOLDS, and each diagnosis carries the numbers that decided it so a label can be checked.
+"""
+
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+THRESHOLDS = {
+    # Diverged: the training loss at some epoch is more than this many times its first-epoch
+    # value. A working optimiser lowers the training loss; tripling it means it is blowing up.
+    # (A non-finite loss anywhere is always "diverged".)
+    "diverge_loss_ratio": 3.0,
+    # Underfitting: final training accuracy (evaluated after fit) below this. A network that
+    # cannot classify 90% of the very data it was trained on lacks capacity or training.
+    "underfit_train_accuracy": 0.90,
+    # Underfitting: final training loss above this fraction of the chance-level loss
+    # (cross-entropy of a uniform guess, ln(classes)); used only when that level is known.
+    "underfit_loss_fraction": 0.5,
+    # Overfitting: held-out loss minus training loss above this (loss units; nats for
+    # cross-entropy). 0.1 nats is well beyond the rounding of a good fit...
+    "overfit_gap": 0.10,
+    # ...and the held-out loss at least this many times the training loss, so that neither a
+    # gap over a tiny training loss nor noise of a small validation set counts on its own.
+    "overfit_gap_ratio": 1.5,
+    # Overfitting from the validation curve: the lowest validation loss came at or before this
+    # fraction of the epochs run (well before the end; early stopping's patience stays later)...
+    "overfit_best_epoch_fraction": 0.75,
+    # ...and the final validation loss rose at least this fraction above that minimum...
+    "overfit_val_rise": 0.20,
+    # ...and at least this much in absolute terms, so wiggles of a near-zero loss do not count.
+    "overfit_val_rise_min": 0.02,
+}
+LABELS = ("diverged", "underfitting", "overfitting", "good fit")  # check order, also tie-break order
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A run's label, why, and the numbers behind it (NaN where a number does not apply)."""
+
+    label: str
+    reason: str
+    gap: float  # held-out loss - training loss, final metrics
+    gap_source: str  # "val", "test" or "" (which held-out loss the gap uses)
+    best_epoch: float  # 1-based epoch of the lowest validation loss
+    last_epoch: float  # epochs run
+    val_rise: float  # (final val loss - min val loss) / min val loss
+    train_accuracy: float
+    train_loss: float
+    loss_ratio: float  # max training loss / first-epoch training loss
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def _num(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value
+
+
+def _column(history, name):
+    """A history column in epoch order; empty when absent or entirely blank (not recorded)."""
+    if history is None or name not in history:
+        return np.array([])
+    ordered = history.sort_values("epoch") if "epoch" in history else history
+    values = pd.to_numeric(ordered[name], errors="coerce").to_numpy(dtype=float)
+    return values if len(values) and not np.isnan(values).all() else np.array([])
+
+
+def diagnose(history=None, final=None, chance_loss=None, thresholds=None):
+    """Diagnose one run from its history rows (epoch, loss, accuracy, val_loss, ...) and runs.csv row.
+
+    Final metrics (evaluated after fit, without dropout) are preferred over the last history
+    epoch; without a validation split the gap uses test loss - train loss.
+    """
+    t = {**THRESHOLDS, **(thresholds or {})}
+    final = dict(final) if final is not None else {}
+    loss, val_loss = _column(history, "loss"), _column(history, "val_loss")
+    last_epoch = float(len(loss)) if len(loss) else _num(final.get("epochs_run"))
+
+    train_loss = _num(final.get("train_loss"))
+    if math.isnan(train_loss) and len(loss):
+        train_loss = float(loss[-1])
+    train_accuracy = _num(final.get("train_accuracy"))
+    accuracy = _column(history, "accuracy")
+    if math.isnan(train_accuracy) and len(accuracy):
+        train_accuracy = float(accuracy[-1])
+
+    held_out, gap_source = _num(final.get("val_loss")), "val"
+    if math.isnan(held_out) and len(val_loss):
+        held_out = float(val_loss[-1])
+    if math.isnan(held_out):
+        held_out, gap_source = _num(final.get("test_loss")), "test"
+    if math.isnan(held_out):
+        gap_source = ""
+    gap = held_out - train_loss
+
+    has_val = len(val_loss) > 0 and np.isfinite(val_loss).any()
+    best_epoch = float(np.nanargmin(val_loss) + 1) if has_val else math.nan
+    val_rise = math.nan
+    if has_val and np.isfinite(val_loss[-1]):
+        low = float(np.nanmin(val_loss))
+        val_rise = (float(val_loss[-1]) - low) / low if low > 0 else (math.inf if val_loss[-1] > low else 0.0)
+    loss_ratio = float(np.max(loss) / loss[0]) if len(loss) and np.isfinite(loss).all() and loss[0] > 0 else math.nan
+
+    numbers = dict(gap=gap, gap_source=gap_source, best_epoch=best_epoch, last_epoch=last_epoch, val_rise=val_rise,
+                   train_accuracy=train_accuracy, train_loss=train_loss, loss_ratio=loss_ratio)
+    label, reason = _decide(t, numbers, loss, val_loss, final, held_out, chance_loss)
+    return Diagnosis(label=label, reason=reason, **numbers)
+
+
+def _decide(t, n, loss, val_loss, final, held_out, chance_loss):
+    """The first rule that holds, as (label, reason)."""
+    finals = [_num(final.get(k)) for k in ("train_loss", "val_loss", "test_loss") if k in final]
+    if not np.isfinite(loss).all() or not np.isfinite(val_loss).all() or any(math.isinf(v) for v in finals):
+        return "diverged", "non-finite loss"
+    if str(final.get("status", "ok")) == "diverged":
+        return "diverged", "stored with status 'diverged' (non-finite final loss)"
+    if n["loss_ratio"] > t["diverge_loss_ratio"]:
+        return "diverged", f"training loss rose to {n['loss_ratio']:.1f}x its first epoch (> {t['diverge_loss_ratio']}x)"
+    if n["train_accuracy"] < t["underfit_train_accuracy"]:
+        return "underfitting", f"final train accuracy {n['train_accuracy']:.3f} < {t['underfit_train_accuracy']}"
+    if chance_loss and n["train_loss"] > t["underfit_loss_fraction"] * chance_loss:
+        return "underfitting", f"final train loss {n['train_loss']:.3f} > {t['underfit_loss_fraction']} x chance loss {chance_loss:.3f}"
+    if n["gap"] > t["overfit_gap"] and held_out >= t["overfit_gap_ratio"] * n["train_loss"]:
+        return "overfitting", f"{n['gap_source']} loss - train loss = {n['gap']:.3f} > {t['overfit_gap']}, and >= {t['overfit_gap_ratio']}x train loss"
+    if (n["best_epoch"] <= t["overfit_best_epoch_fraction"] * n["last_epoch"] and n["val_rise"] >= t["overfit_val_rise"]
+            and float(val_loss[-1]) - float(np.nanmin(val_loss)) >= t["overfit_val_rise_min"]):
+        return "overfitting", f"best val epoch {n['best_epoch']:.0f} of {n['last_epoch']:.0f}, val loss then rose {n['val_rise']:.0%}"
+    return "good fit", "no rule fired"
+
+
+def majority(labels):
+    """'label (k/n)' for the most common label; ties go to the more serious label (LABELS order)."""
+    counts = Counter(labels)
+    if not counts:
+        return ""
+    rank = {label: i for i, label in enumerate(LABELS)}
+    label = min(counts, key=lambda lab: (-counts[lab], rank.get(lab, len(LABELS))))
+    return f"{label} ({counts[label]}/{sum(counts.values())})"
+
+
+def counts(labels):
+    """'label:k; ...' for every label present, in LABELS order (the full split behind `majority`)."""
+    c = Counter(labels)
+    order = [lab for lab in LABELS if lab in c] + sorted(lab for lab in c if lab not in LABELS)
+    return "; ".join(f"{lab}:{c[lab]}" for lab in order)
+
+
+def diagnose_runs(runs, history, chance_loss=None, thresholds=None):
+    """One row per run (seed) of runs.csv rows: seed, label, reason and the deciding numbers."""
+    rows = []
+    for _, run in runs.iterrows():
+        seed_history = history[history["seed"] == run["seed"]] if history is not None and "seed" in history else None
+        rows.append({"seed": run["seed"], **diagnose(seed_history, run.to_dict(), chance_loss, thresholds).to_dict()})
+    columns = ["seed", *Diagnosis.__dataclass_fields__]
+    return pd.DataFrame(rows, columns=columns)
