@@ -1,0 +1,198 @@
+"""harness.compare and `python -m harness compare` on hand-written results (no training, no TensorFlow)."""
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import cli, compare, registry
+from harness.errors import HarnessError
+
+ROOT = Path(__file__).resolve().parent.parent
+T_975_DF4 = 2.7764451051977987
+
+EXPERIMENTS = textwrap.dedent('''
+    EXPERIMENTS = [
+        {"name": "toy_base", "data": {"validation_size": 0.2},
+         "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}], "seeds": 5, "tags": ["toy"]},
+        {"name": "toy_wide", "base": "toy_base", "overrides": {"fit.epochs": 50}},
+        {"name": "toy_same", "base": "toy_base", "overrides": {"data.resplit": True}},
+        {"name": "toy_unrun", "base": "toy_base", "overrides": {"fit.batch_size": 8}, "tags": ["other"]},
+    ]
+''')
+
+BASE_TEST_ACC = [0.80, 0.82, 0.78, 0.84, 0.80]
+WIDE_SHIFT = [0.05, 0.06, 0.04, 0.05, 0.06]  # mean 0.052; consistently above: "better"
+SAME_SHIFT = [0.02, -0.02, 0.01, -0.01, 0.00]  # mean 0: "no evidence"
+
+
+def run_row(spec, seed, test_accuracy, status="ok", spec_hash=None, train_loss=0.20, test_loss=0.30):
+    return {"experiment": spec.name, "seed": seed, "spec_hash": spec_hash or spec.hash, "status": status, "error": "",
+            "epochs_run": 10, "best_epoch": 8, "train_loss": train_loss, "train_accuracy": 0.95, "val_loss": 0.25,
+            "val_accuracy": 0.90, "test_loss": test_loss, "test_accuracy": test_accuracy, "fit_seconds": 1.5}
+
+
+def write_experiment(root, spec, rows, epochs=10):
+    folder = Path(root) / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.json").write_text(spec.to_json())
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+    history = [{"experiment": spec.name, "seed": r["seed"], "spec_hash": r["spec_hash"], "epoch": e,
+                "loss": 1.0 / e, "accuracy": 0.95, "val_loss": 1.2 / e, "val_accuracy": 0.9}
+               for r in rows for e in range(1, epochs + 1)]
+    pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
+
+
+@pytest.fixture
+def stored(tmp_path):
+    """An experiments dir and a results dir holding toy_base, toy_wide and toy_same (toy_unrun never ran)."""
+    exps = tmp_path / "exps"
+    exps.mkdir()
+    (exps / "toys.py").write_text(EXPERIMENTS)
+    specs = registry.load([str(exps)])
+    root = tmp_path / "results"
+    base, wide, same = specs["toy_base"], specs["toy_wide"], specs["toy_same"]
+    write_experiment(root, base, [run_row(base, s, a, train_loss=0.20, test_loss=0.30) for s, a in enumerate(BASE_TEST_ACC)])
+    wide_rows = [run_row(wide, s, a + d, train_loss=0.10, test_loss=0.30) for s, (a, d) in enumerate(zip(BASE_TEST_ACC, WIDE_SHIFT))]
+    wide_rows += [run_row(wide, 5, 0.83)]  # a seed the baseline lacks: in the mean, not in the pairing
+    wide_rows += [run_row(wide, 6, float("nan"), status="failed")]
+    wide_rows += [run_row(wide, s, 0.10, spec_hash="0123456789ab") for s in range(5)]  # an older spec: ignored
+    write_experiment(root, wide, wide_rows)
+    write_experiment(root, same, [run_row(same, s, a + d) for s, (a, d) in enumerate(zip(BASE_TEST_ACC, SAME_SHIFT))])
+    return {"exps": str(exps), "root": str(root), "specs": specs}
+
+
+def test_spec_hash_of_spec_json_equals_spec_hash(stored):
+    for spec in stored["specs"].values():
+        assert compare.spec_hash(json.loads(spec.to_json())) == spec.hash
+
+
+def test_comparison_numbers(stored):
+    root = stored["root"]
+    frame = compare.main(["toy_wide", "toy_same", "toy_base"], root, plots=False, out=lambda *a: None)
+    assert list(frame.columns) == compare.columns()
+    assert list(frame["experiment"]) == ["toy_base", "toy_wide", "toy_same"]  # the declared base comes first
+    assert set(frame["baseline"]) == {"toy_base"}
+    rows = frame.set_index("experiment")
+
+    base = rows.loc["toy_base"]
+    assert base["runs"] == 5 and base["test_accuracy_mean"] == pytest.approx(0.808)
+    # test accuracy 0.80 0.82 0.78 0.84 0.80: deviations -.008 .012 -.028 .032 -.008, squares sum 0.00208
+    sd = math.sqrt(0.00208 / 4)
+    assert base["test_accuracy_std"] == pytest.approx(sd)
+    assert base["test_accuracy_ci95_low"] == pytest.approx(0.808 - T_975_DF4 * sd / math.sqrt(5))
+    assert base["test_accuracy_ci95_high"] == pytest.approx(0.808 + T_975_DF4 * sd / math.sqrt(5))
+    assert base["gap_test_loss_mean"] == pytest.approx(0.10) and base["gap_val_loss_mean"] == pytest.approx(0.05)
+    assert base["gap_accuracy_mean"] == pytest.approx(0.95 - 0.808)
+    assert base["test_accuracy_verdict"] == "baseline" and math.isnan(base["test_accuracy_diff"])
+    assert base["interval"] == "seeds (init+shuffle), fixed split"
+    assert base["diagnosis"] == "good fit (5/5)"
+
+    wide = rows.loc["toy_wide"]
+    assert wide["runs"] == 6 and wide["stale_rows"] == 5 and wide["not_ok_runs"] == 1 and wide["seeds"] == "0 1 2 3 4 5"
+    assert wide["test_accuracy_mean"] == pytest.approx((sum(BASE_TEST_ACC) + sum(WIDE_SHIFT) + 0.83) / 6)
+    assert wide["paired_seeds"] == 5
+    # paired differences 0.05 0.06 0.04 0.05 0.06: mean 0.052, squared deviations sum 2.8e-4, variance 7e-5
+    se = math.sqrt(7e-5) / math.sqrt(5)
+    assert wide["test_accuracy_diff"] == pytest.approx(0.052)
+    assert wide["test_accuracy_diff_ci95_low"] == pytest.approx(0.052 - T_975_DF4 * se)
+    assert wide["test_accuracy_diff_ci95_high"] == pytest.approx(0.052 + T_975_DF4 * se)
+    assert wide["test_accuracy_p_value"] < 0.001
+    assert wide["test_accuracy_verdict"] == "better"
+    # train loss 0.10 vs 0.20 on every seed, test loss equal: the gap is 0.10 wider, exactly
+    assert wide["gap_test_loss_diff"] == pytest.approx(0.10) and wide["gap_test_loss_p_value"] == 0.0
+    assert wide["gap_test_loss_verdict"] == "worse"  # lower is better for a gap
+    assert wide["test_loss_verdict"] == "no evidence" and wide["test_loss_diff"] == pytest.approx(0.0)
+
+    same = rows.loc["toy_same"]
+    assert same["test_accuracy_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert same["test_accuracy_diff_ci95_low"] < 0 < same["test_accuracy_diff_ci95_high"]
+    assert same["test_accuracy_verdict"] == "no evidence"
+    assert same["interval"] == "seeds + resplit (repeated hold-out)"
+
+    written = pd.read_csv(Path(root) / "comparisons" / "toy_wide+toy_same+toy_base.csv")
+    assert list(written.columns) == compare.columns()
+    assert written.set_index("experiment").loc["toy_wide", "test_accuracy_diff"] == pytest.approx(0.052)
+
+
+def test_baseline_choice(stored):
+    loaded = [compare.load(stored["root"], n) for n in ("toy_same", "toy_wide")]
+    assert compare.choose_baseline(loaded) == "toy_same"  # nobody's base is selected: the first
+    assert compare.choose_baseline(loaded, "toy_wide") == "toy_wide"
+    frame = compare.main(["toy_wide"], stored["root"], baseline="toy_base", plots=False, out=lambda *a: None)
+    assert list(frame["experiment"]) == ["toy_base", "toy_wide"]  # --baseline joins the comparison
+
+
+def test_stale_rows_alone_are_not_runs(stored, tmp_path):
+    spec = stored["specs"]["toy_base"]
+    root = tmp_path / "stale"
+    write_experiment(root, spec, [run_row(spec, 0, 0.9, spec_hash="0000000000aa")])
+    with pytest.raises(HarnessError, match=r"toy_base.*1 row\(s\) are from an older spec.*python -m harness run toy_base --results"):
+        compare.load(root, "toy_base")
+
+
+def test_cli_suite_in_a_subprocess_imports_no_tensorflow(stored):
+    code = textwrap.dedent(f"""
+        import json, sys
+        from harness.cli import main
+        rc = main(["--experiments", {stored['exps']!r}, "compare", "--suite", "toy", "--results", {stored['root']!r}])
+        print(json.dumps({{"rc": rc, "tf": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome == {"rc": 0, "tf": False, "keras": False}
+    root = Path(stored["root"])
+    table = pd.read_csv(root / "comparisons" / "toy.csv")
+    assert list(table["experiment"]) == ["toy_base", "toy_wide", "toy_same"]
+    assert table.set_index("experiment").loc["toy_same", "test_accuracy_verdict"] == "no evidence"
+    for name in ("toy_base", "toy_wide", "toy_same"):
+        assert (root / name / "curves.png").stat().st_size > 1000
+    assert (root / "comparisons" / "toy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("toy_wide") and "test_accuracy" in line and "better" in line for line in lines)
+    assert any(line.startswith("toy_same") and "test_accuracy" in line and "no evidence" in line for line in lines)
+    assert "note: toy_wide: ignored 5 stored row(s) of an older spec" in done.stdout
+    assert max(len(line) for line in lines if not line.startswith(("  /", "note:", "Δ"))) <= 160
+
+
+def test_cli_globs_and_missing_runs(stored, capsys):
+    args = ["--experiments", stored["exps"], "compare", "toy_*", "--results", stored["root"], "--no-plots"]
+    assert cli.main(args) == 2  # toy_unrun matches the pattern but never ran
+    err = capsys.readouterr().err
+    assert "'toy_unrun' has no stored runs" in err and "python -m harness run toy_unrun --results" in err
+    assert cli.main([*args[:3], "toy_[bw]*", *args[4:]]) == 0
+    out = capsys.readouterr().out
+    assert "toy_wide" in out and "toy_same" not in out
+    assert not (Path(stored["root"]) / "toy_base" / "curves.png").exists()  # --no-plots
+
+
+def test_cli_compares_stored_only_variants_by_exact_name(stored):
+    spec = stored["specs"]["toy_base"].with_overrides({"fit.epochs": 5}, name="toy_base[fit.epochs=5]")
+    write_experiment(stored["root"], spec, [run_row(spec, s, 0.5) for s in range(3)])
+    names, hashes = compare.select(stored["specs"], stored["root"], ["toy_base[fit.epochs=5]", "toy_base"])  # '[' is literal here
+    assert names == ["toy_base[fit.epochs=5]", "toy_base"] and hashes == {"toy_base[fit.epochs=5]": None, "toy_base": stored["specs"]["toy_base"].hash}
+    frame = compare.main(names, stored["root"], plots=False, out=lambda *a: None)
+    assert list(frame["experiment"]) == ["toy_base", "toy_base[fit.epochs=5]"]  # its spec.json names toy_base as base
+    names, _ = compare.select(stored["specs"], stored["root"], suite="toy")
+    assert "toy_base[fit.epochs=5]" not in names  # stored-only variants join only when named
+    assert compare.run_command("toy_base[fit.epochs=5]", "results", json.loads(spec.to_json())) == \
+        "python -m harness run toy_base --set fit.epochs=5"
+
+
+def test_changed_definition_is_noted(stored):
+    lines = []
+    compare.main(["toy_base"], stored["root"], plots=False, current_hashes={"toy_base": "ffffffffffff"}, out=lines.append)
+    assert any("definition changed since the stored runs" in line for line in lines)
+
+
+def test_output_name():
+    assert compare.output_name(["a", "b"]) == "a+b"
+    assert compare.output_name(["a", "b"], suite="toy") == "toy"
+    long = compare.output_name([f"x[fit.callbacks.0={{'k': {i}}}]" * 3 for i in range(5)])
+    assert len(long) <= 100 and "+4-more-" in long and "/" not in long

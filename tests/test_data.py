@@ -1,0 +1,204 @@
+"""harness.data: the article's iris split, validation and test parts, labels, CSV data sets."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from harness import data
+from harness.errors import HarnessError
+from harness.spec import DEFAULTS, from_dict
+
+
+def data_spec(**changes):
+    return {**DEFAULTS["data"], **changes}
+
+
+def article_split():
+    """The article's preprocessing, verbatim."""
+    iris = load_iris()
+    x_train, x_test, y_train, y_test = train_test_split(iris.data, iris.target, test_size=0.2, random_state=42)
+    scaler = StandardScaler()
+    x_train = scaler.fit_transform(x_train)
+    x_test = scaler.transform(x_test)
+    return x_train, x_test, y_train, y_test
+
+
+def test_iris_split_is_exactly_the_articles():
+    x_train, x_test, y_train, y_test = article_split()
+    split = data.load(data_spec())
+    np.testing.assert_array_equal(split.x_train, x_train.astype(np.float32))
+    np.testing.assert_array_equal(split.x_test, x_test.astype(np.float32))
+    np.testing.assert_array_equal(split.y_train, y_train)
+    np.testing.assert_array_equal(split.y_test, y_test)
+    assert split.x_val is None and split.y_val is None
+    assert split.x_train.shape == (120, 4) and split.x_test.shape == (30, 4)
+    assert split.n_features == 4 and split.n_classes == 3
+    assert split.x_train.dtype == np.float32 and split.y_train.dtype == np.int64
+
+
+def test_the_project_baseline_uses_the_articles_split():
+    from harness import registry
+
+    spec = registry.load()["iris_baseline"]
+    x_train, x_test, y_train, y_test = article_split()
+    for seed in spec.seeds[:2]:  # without resplit, the seed does not change the split
+        split = data.load(spec.data, seed)
+        np.testing.assert_array_equal(split.x_train, x_train.astype(np.float32))
+        np.testing.assert_array_equal(split.y_test, y_test)
+
+
+def test_scaler_is_fitted_on_the_training_part_only():
+    split = data.load(data_spec())
+    np.testing.assert_allclose(split.x_train.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(split.x_train.std(axis=0), 1, atol=1e-5)
+    assert np.abs(split.x_test.mean(axis=0)).max() > 1e-3  # the test part is not re-centred
+
+
+def test_minmax_and_no_scaling():
+    iris = load_iris()
+    x_train, x_test, _, _ = train_test_split(iris.data, iris.target, test_size=0.2, random_state=42)
+    minmax = data.load(data_spec(scale="minmax"))
+    scaler = MinMaxScaler().fit(x_train)
+    np.testing.assert_array_equal(minmax.x_test, scaler.transform(x_test).astype(np.float32))
+    raw = data.load(data_spec(scale=None))
+    np.testing.assert_array_equal(raw.x_train, x_train.astype(np.float32))
+
+
+def test_validation_split_is_stratified_and_carved_from_the_training_part():
+    plain = data.load(data_spec())
+    split = data.load(data_spec(validation_size=0.25))
+    assert len(split.x_train) == 90 and len(split.x_val) == 30
+    # the test part does not move
+    np.testing.assert_array_equal(split.y_test, plain.y_test)
+    # training and validation together are exactly the article's training part (as rows)
+    iris = load_iris()
+    x_tr, x_te, y_tr, y_te = train_test_split(iris.data, iris.target, test_size=0.2, random_state=42)
+    x_fit, x_val, y_fit, y_val = train_test_split(x_tr, y_tr, test_size=0.25, random_state=42, stratify=y_tr)
+    scaler = StandardScaler().fit(x_fit)  # scaled on what is trained on
+    np.testing.assert_array_equal(split.x_train, scaler.transform(x_fit).astype(np.float32))
+    np.testing.assert_array_equal(split.x_val, scaler.transform(x_val).astype(np.float32))
+    np.testing.assert_array_equal(split.x_test, scaler.transform(x_te).astype(np.float32))
+    np.testing.assert_array_equal(split.y_train, y_fit)
+    np.testing.assert_array_equal(split.y_val, y_val)
+    rows = lambda x: sorted(map(tuple, x))  # noqa: E731
+    assert rows(np.concatenate([x_fit, x_val])) == rows(x_tr)
+    # stratified: class shares of validation match those of the training part
+    train_share = np.bincount(y_tr, minlength=3) / len(y_tr)
+    val_share = np.bincount(split.y_val, minlength=3) / len(split.y_val)
+    np.testing.assert_allclose(val_share, train_share, atol=1 / len(split.y_val) + 1e-9)
+
+
+@pytest.mark.parametrize("validation_size", [0.1, 0.2, 0.5])
+def test_test_part_is_unchanged_by_validation_size(validation_size):
+    x_train, x_test, y_train, y_test = article_split()
+    split = data.load(data_spec(validation_size=validation_size))
+    np.testing.assert_array_equal(split.y_test, y_test)
+    assert len(split.x_test) == 30
+    assert len(split.x_train) + len(split.x_val) == 120
+
+
+def test_train_fraction_keeps_validation_and_test_parts():
+    full = data.load(data_spec(validation_size=0.25))
+    half = data.load(data_spec(validation_size=0.25, train_fraction=0.5))
+    assert len(half.x_train) == 45
+    np.testing.assert_array_equal(half.y_val, full.y_val)
+    np.testing.assert_array_equal(half.y_test, full.y_test)
+
+
+def test_onehot_labels():
+    integer = data.load(data_spec(validation_size=0.25))
+    onehot = data.load(data_spec(validation_size=0.25, labels="onehot"))
+    for ints, hot in ((integer.y_train, onehot.y_train), (integer.y_val, onehot.y_val), (integer.y_test, onehot.y_test)):
+        assert hot.shape == (len(ints), 3)
+        assert set(np.unique(hot)) == {0.0, 1.0}
+        np.testing.assert_array_equal(hot.sum(axis=1), 1)
+        np.testing.assert_array_equal(hot.argmax(axis=1), ints)
+    np.testing.assert_array_equal(onehot.x_train, integer.x_train)
+
+
+def test_resplit_draws_a_split_per_seed():
+    fixed = [data.load(data_spec(), seed) for seed in (0, 1)]
+    np.testing.assert_array_equal(fixed[0].x_test, fixed[1].x_test)
+    splits = [data.load(data_spec(resplit=True), seed) for seed in (0, 1, 2)]
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert not np.array_equal(splits[a].x_test, splits[b].x_test)
+    again = data.load(data_spec(resplit=True), 1)
+    np.testing.assert_array_equal(again.x_test, splits[1].x_test)  # same seed, same split
+    for split in splits:  # stratified: 10 of each class in the test part
+        np.testing.assert_array_equal(np.bincount(split.y_test), [10, 10, 10])
+
+
+@pytest.mark.parametrize("name, classes, features", [
+    ("iris", 3, 4), ("wine", 3, 13), ("breast_cancer", 2, 30), ("digits", 10, 64),
+])
+def test_builtin_datasets(name, classes, features):
+    assert data.n_classes({"dataset": name}) == classes
+    split = data.load(data_spec(dataset=name))
+    assert split.n_classes == classes and split.n_features == features
+    assert set(np.unique(split.y_train)) == set(range(classes))
+
+
+# -- CSV data sets ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def flowers_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    labels = np.repeat(names, 20)
+    centres = {"setosa": 0.0, "versicolor": 3.0, "virginica": 6.0}
+    lines = ["length,width,species,height"]
+    for i, label in enumerate(labels):
+        a, b, c = rng.normal(centres[label], 1.0, size=3)
+        lines.append(f"{a:.4f},{b:.4f},{label},{c:.4f}")
+    path = tmp_path / "flowers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_csv_dataset_with_string_labels(flowers_csv):
+    import pandas as pd
+
+    spec = data_spec(dataset="csv", path=str(flowers_csv), target="species", test_size=0.25, validation_size=0.2)
+    assert data.n_classes(spec) == 3
+    split = data.load(spec)
+    assert split.n_classes == 3 and split.n_features == 3  # the target column is not a feature
+    assert len(split.x_test) == 15 and len(split.x_train) + len(split.x_val) == 45
+    frame = pd.read_csv(flowers_csv)
+    codes = {"setosa": 0, "versicolor": 1, "virginica": 2}  # sorted class names
+    y = frame["species"].map(codes).to_numpy()
+    x = frame.drop(columns=["species"]).to_numpy()
+    _, x_test, _, y_test = train_test_split(x, y, test_size=0.25, random_state=42)
+    np.testing.assert_array_equal(split.y_test, y_test)
+    assert split.x_test.shape == x_test.shape
+
+
+def test_csv_dataset_in_a_spec(flowers_csv, tiny_spec):
+    tiny_spec["data"] = {"dataset": "csv", "path": str(flowers_csv), "target": "species"}
+    spec = from_dict(tiny_spec)  # 3 output units match the 3 species
+    assert data.load(spec.data).n_classes == 3
+    tiny_spec["model"][-1]["units"] = 4
+    with pytest.raises(HarnessError, match="csv has 3 classes"):
+        from_dict(tiny_spec)
+
+
+def test_csv_missing_target_column(flowers_csv):
+    with pytest.raises(HarnessError, match="no target column 'kind'; columns: length, width, species, height"):
+        data.load(data_spec(dataset="csv", path=str(flowers_csv), target="kind"))
+
+
+def test_csv_non_numeric_feature(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("colour,size,label\nred,1,a\nblue,2,b\nred,3,a\nblue,4,b\n")
+    with pytest.raises(HarnessError, match="feature columns must be numeric; not numeric: colour"):
+        data.load(data_spec(dataset="csv", path=str(path), target="label"))
+
+
+@pytest.mark.parametrize("text", ["", "a,b,label\n1,2,x\n3,4,5,6,7\n"], ids=["empty", "ragged"])
+def test_csv_that_does_not_parse_is_a_user_error_naming_the_file(tmp_path, text):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(HarnessError, match=f"{path}: "):
+        data.n_classes(data_spec(dataset="csv", path=str(path), target="label"))

@@ -1,0 +1,142 @@
+"""harness.results: atomic writes, one row per seed, stored runs and summaries."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from harness import results
+from harness.spec import from_dict
+
+
+def run_row(seed, experiment="tiny", spec_hash="abc123", status="ok", test_accuracy=0.9, **extra):
+    return {"experiment": experiment, "seed": seed, "spec_hash": spec_hash, "status": status, "error": "",
+            "epochs_run": 2, "best_epoch": 2, "train_loss": 0.5, "train_accuracy": 0.8,
+            "test_loss": 0.4, "test_accuracy": test_accuracy, "fit_seconds": 0.1, **extra}
+
+
+def history_rows(seed, epochs=2, experiment="tiny", spec_hash="abc123", loss=1.0):
+    return [{"experiment": experiment, "seed": seed, "spec_hash": spec_hash, "epoch": e + 1, "loss": loss / (e + 1), "accuracy": 0.5}
+            for e in range(epochs)]
+
+
+def leftovers(folder):
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")]
+
+
+def test_atomic_write_writes_and_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "deep" / "er" / "file.txt"
+    results.atomic_write(path, "one\n")
+    assert path.read_text() == "one\n"
+    results.atomic_write(path, "two\n")
+    assert path.read_text() == "two\n"
+    assert leftovers(path.parent) == []
+
+
+def test_atomic_write_that_fails_keeps_the_old_file_and_no_temp_files(tmp_path):
+    path = tmp_path / "file.txt"
+    results.atomic_write(path, "old\n")
+    with pytest.raises(TypeError):
+        results.atomic_write(path, b"not text")  # fails while writing
+    assert path.read_text() == "old\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_save_run_writes_runs_and_history_with_the_documented_columns(tmp_path):
+    results.save_run(tmp_path, run_row(0), history_rows(0))
+    runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
+    assert list(runs.columns[: len(results.RUN_COLUMNS)]) == results.RUN_COLUMNS
+    assert len(runs) == 1 and runs.loc[0, "test_accuracy"] == 0.9
+    history = pd.read_csv(tmp_path / "tiny" / "history.csv")
+    assert list(history.columns[:4]) == results.HISTORY_KEYS
+    assert len(history) == 2
+    assert leftovers(tmp_path / "tiny") == []
+
+
+def test_save_run_replaces_the_rows_of_its_seed(tmp_path):
+    results.save_run(tmp_path, run_row(1, test_accuracy=0.5), history_rows(1, epochs=3))
+    results.save_run(tmp_path, run_row(0, test_accuracy=0.6), history_rows(0, epochs=2))
+    results.save_run(tmp_path, run_row(1, test_accuracy=0.7), history_rows(1, epochs=2, loss=9.0))
+    runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
+    assert runs["seed"].tolist() == [0, 1]  # sorted by seed, one row each
+    assert runs["test_accuracy"].tolist() == [0.6, 0.7]
+    history = pd.read_csv(tmp_path / "tiny" / "history.csv")
+    assert list(zip(history["seed"], history["epoch"])) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert history.loc[history["seed"] == 1, "loss"].tolist() == [9.0, 4.5]
+    assert leftovers(tmp_path / "tiny") == []
+
+
+def test_extra_columns_come_after_the_documented_ones(tmp_path):
+    results.save_run(tmp_path, run_row(0, custom_metric=1.5), history_rows(0))
+    runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
+    assert list(runs.columns) == results.RUN_COLUMNS + ["custom_metric"]
+
+
+def test_a_failed_run_without_history_is_stored(tmp_path, tiny_spec):
+    spec = from_dict(tiny_spec)
+    results.save_run(tmp_path, results.failed_row(spec, 0, "ValueError: boom\nmore lines"), [])
+    runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
+    assert runs.loc[0, "status"] == "failed" and runs.loc[0, "error"] == "ValueError: boom"
+    assert results.finished_seeds(tmp_path, "tiny", spec.hash) == set()
+
+
+def test_a_seed_that_fails_on_rerun_replaces_its_stored_rows(tmp_path, tiny_spec):
+    spec = from_dict(tiny_spec)
+    results.save_run(tmp_path, run_row(0, spec_hash=spec.hash), history_rows(0, spec_hash=spec.hash))
+    results.save_run(tmp_path, results.failed_row(spec, 0, "RuntimeError: later"), [])
+    runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
+    assert runs["status"].tolist() == ["failed"]
+    assert results.stored_history(tmp_path, "tiny").empty
+
+
+def test_stored_runs_and_finished_seeds(tmp_path):
+    assert results.stored_runs(tmp_path, "tiny").empty
+    assert list(results.stored_runs(tmp_path, "tiny").columns) == results.RUN_COLUMNS
+    assert results.stored_history(tmp_path, "tiny").empty
+    results.save_run(tmp_path, run_row(0), history_rows(0))
+    results.save_run(tmp_path, run_row(1, status="diverged"), history_rows(1))
+    results.save_run(tmp_path, run_row(2, spec_hash="other"), history_rows(2, spec_hash="other"))
+    assert results.finished_seeds(tmp_path, "tiny", "abc123") == {0}
+    assert results.finished_seeds(tmp_path, "tiny", "other") == {2}
+    assert results.stored_runs(tmp_path, "tiny", "abc123")["seed"].tolist() == [0, 1]
+    assert len(results.stored_runs(tmp_path, "tiny")) == 3
+    assert results.stored_history(tmp_path, "tiny", "other")["seed"].unique().tolist() == [2]
+
+
+def test_write_and_read_spec(tmp_path, tiny_spec):
+    spec = from_dict(tiny_spec)
+    results.write_spec(tmp_path, spec)
+    assert results.stored_spec(tmp_path, "tiny") == spec.to_dict()
+    assert from_dict(json.loads((tmp_path / "tiny" / "spec.json").read_text())) == spec
+    assert results.stored_spec(tmp_path, "nothing") is None
+    assert leftovers(tmp_path / "tiny") == []
+
+
+def test_summary_gives_mean_and_std_over_ok_runs():
+    runs = pd.DataFrame([run_row(0, test_accuracy=0.8), run_row(1, test_accuracy=1.0), run_row(2, status="failed", test_accuracy=0.0),
+                         run_row(0, experiment="other", test_accuracy=0.5, val_loss=0.3)]).reindex(columns=results.RUN_COLUMNS)
+    table = results.summary(runs).set_index("experiment")
+    assert table.loc["tiny", "runs"] == 2
+    assert table.loc["tiny", "test_accuracy"] == "0.9000 ± 0.1414"
+    assert table.loc["other", "test_accuracy"] == "0.5000 ± 0.0000"
+    assert table.loc["other", "val_loss"] == "0.3000 ± 0.0000"
+    assert table.loc["tiny", "val_loss"] == ""  # no validation: empty, not NaN
+    assert "val_accuracy" not in table.columns  # no experiment has it
+
+
+@pytest.mark.parametrize("spec_hash", ["000123456789", "123e45678901", "1234567890ab"])
+def test_spec_hashes_that_look_like_numbers_survive_the_csv(tmp_path, spec_hash):
+    results.save_run(tmp_path, run_row(0, spec_hash=spec_hash), history_rows(0, spec_hash=spec_hash))
+    assert results.finished_seeds(tmp_path, "tiny", spec_hash) == {0}
+    assert results.stored_history(tmp_path, "tiny", spec_hash)["epoch"].tolist() == [1, 2]
+
+
+def test_result_files_are_ordinary_files(tmp_path):
+    import os
+    import stat
+
+    results.save_run(tmp_path, run_row(0), history_rows(0))
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("runs.csv", "history.csv"):
+        assert stat.S_IMODE((tmp_path / "tiny" / name).stat().st_mode) == 0o666 & ~umask
