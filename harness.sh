@@ -9,8 +9,12 @@ want=$(cat requirements.txt setup.cfg pyproject.toml | cksum)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setting up .venv (first run only; downloads TensorFlow, a few minutes)..." >&2
     "$PYTHON" -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -r requirements.txt -e .
+    if ! { .venv/bin/python -m pip install --upgrade pip &&
+           .venv/bin/python -m pip install -r requirements.txt -e .; } > .venv/install.log 2>&1; then
+        tail -n 30 .venv/install.log >&2
+        echo "installing failed; the whole log is in .venv/install.log" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
 if [ "$1" = test ]; then
