@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from harness import registry
+from harness import registry, search
 from harness.errors import HarnessError
 
 USER_ERROR = 2
@@ -32,19 +32,24 @@ def parse_set(item):
 
 def cmd_list(args):
     specs = registry.load(args.experiments)
-    rows = [(s.name, s.data["dataset"], ",".join(s.tags), s.description) for s in specs.values()]
+    rows = [(s.name, s.data["dataset"], ",".join(s.tags), s.description) for s in search.collapse(specs.values())]
     print(text_table(["name", "dataset", "tags", "description"], rows))
     return 0
 
 
 def cmd_show(args):
-    spec = registry.select(registry.load(args.experiments), [args.name])[0]
+    specs = registry.load(args.experiments)
+    spec = registry.select(specs, [args.name])[0]
+    trials = [s for s in specs.values() if search.of(s) and search.of(s).name == args.name and args.name not in specs]
+    spec = search.of(spec).base if trials else spec  # a search: its base, then its trials
     print(spec.to_json())
     print(f"\nspec hash: {spec.hash}")
     if spec.base:
         print(f"variant of {spec.base}, overriding: {', '.join(spec.overrides) or 'nothing'}")
     rows = [(i, layer["class_name"], ", ".join(f"{k}={v}" for k, v in layer.items() if k != "class_name")) for i, layer in enumerate(spec.model)]
     print("\n" + text_table(["#", "layer", "config"], rows))
+    if trials:
+        print(f"\n{search.of(trials[0]).summary()}:\n" + text_table(["trial", "spec hash"], [(t.name, t.hash) for t in trials]))
     if args.keras:
         from harness import data, models  # models imports Keras quietly
 
@@ -76,16 +81,20 @@ def cmd_run(args):
     from harness.progress import Progress
 
     progress = None if args.verbose else Progress()
-    failures = executor.run(specs, args.results, jobs=args.jobs, backend=args.backend, force=args.force, verbose=args.verbose, progress=progress)
+    failures = executor.run(specs, args.results, jobs=args.jobs, backend=args.backend, force=args.force, verbose=args.verbose, progress=progress, fail_fast=args.fail_fast)
     import pandas as pd
 
     runs = pd.concat([results.stored_runs(args.results, s.name, s.hash).query("seed in @s.seeds", local_dict={"s": s}) for s in specs])
     table = results.summary(runs)
     print("\nmean ± std over seeds")
     print(table.to_string(index=False))
-    print(f"\nresults: {', '.join(str(results.experiment_dir(args.results, s.name)) for s in specs)}")
+    whole = search.complete(specs)  # a search whose trials all ran: its folders as one glob
+    folders = dict.fromkeys(f"{results.experiment_dir(args.results, search.of(s).name)}[*]" if search.of(s) and search.of(s).name in whole else str(results.experiment_dir(args.results, s.name)) for s in specs)
+    print(f"\nresults: {', '.join(folders)}")
     if failures:
         print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
+        if args.fail_fast:
+            print("stopped at the first failed run (--fail-fast); the runs not done yet run next time", file=sys.stderr)
         return 1
     return 0
 
@@ -127,6 +136,7 @@ def parser():
     run.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="worker processes (default: the number of cores; 1 runs in this process)")
     run.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Keras' own epoch output")
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first run that fails (exit status 1)")
     bench = sub.add_parser("bench", help="measure speed and memory against plain Keras (minutes); writes results/bench.csv")
     bench.add_argument("--reps", type=int, default=7, help="fits per side for the fit-time comparison (default 7)")
     bench.add_argument("--larger", default=None, metavar="NAME", help="the larger experiment to time besides iris_baseline (default: overfit_baseline)")

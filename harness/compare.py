@@ -69,9 +69,10 @@ class Stored:
 def run_command(name, root, spec=None):
     """The command that (re)creates an experiment's runs, as the user would type it."""
     where = "" if str(root) in (DEFAULT_ROOT, DEFAULT_ROOT + "/") else f" --results {shlex.quote(str(root))}"
-    base = (spec or {}).get("base")
-    if base and name.startswith(f"{base}[") and (spec or {}).get("overrides"):
-        sets = " ".join("--set " + shlex.quote(f"{k}={v if isinstance(v, str) else json.dumps(v)}") for k, v in spec["overrides"].items())
+    base, overrides = (spec or {}).get("base"), (spec or {}).get("overrides") or {}
+    label = ",".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in overrides.items())
+    if base and overrides and name == f"{base}[{label}]":  # a `run BASE --set ...` result (not a search's trial)
+        sets = " ".join("--set " + shlex.quote(f"{k}={v if isinstance(v, str) else json.dumps(v)}") for k, v in overrides.items())
         return f"python -m harness run {shlex.quote(base)} {sets}{where}"
     return f"python -m harness run {shlex.quote(name)}{where}"
 
@@ -93,6 +94,14 @@ def _read(path):
     return pd.read_csv(path, dtype={"spec_hash": str}) if Path(path).exists() else None
 
 
+class NoUsableRuns(HarnessError):
+    """An experiment whose stored runs are all stale, failed or diverged (`not_ok`: how many of the current spec)."""
+
+    def __init__(self, message, not_ok=0):
+        super().__init__(message)
+        self.not_ok = not_ok
+
+
 def load(root, name):
     """The usable runs of one experiment; raises HarnessError naming the run command when there are none."""
     folder = results.experiment_dir(root, name)
@@ -106,9 +115,9 @@ def load(root, name):
     ok = mine[mine["status"] == "ok"].drop_duplicates("seed", keep="last").sort_values("seed", kind="stable")
     stale, not_ok = len(runs) - len(mine), len(mine) - len(mine[mine["status"] == "ok"])
     if ok.empty:
-        raise HarnessError(
+        raise NoUsableRuns(
             f"experiment {name!r} has no usable runs in {folder}: {stale} row(s) are from an older spec and "
-            f"{not_ok} failed or diverged; run it: {run_command(name, root, spec)}"
+            f"{not_ok} failed or diverged; run it: {run_command(name, root, spec)}", not_ok
         )
     ok = ok.reindex(columns=list(dict.fromkeys([*results.RUN_COLUMNS, *ok.columns]))).reset_index(drop=True)
     for gap, (a, b) in GAPS.items():
@@ -264,7 +273,16 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
     """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame."""
     if baseline and baseline not in names:
         names = [baseline, *names]  # --baseline NAME compares against NAME even when the selection leaves it out
-    stored = [load(root, name) for name in names]
+    stored, left_out = [], []
+    for name in names:
+        try:
+            stored.append(load(root, name))
+        except NoUsableRuns as exc:  # e.g. a search's trial whose rate diverged: a result, not a mistake
+            if len(names) == 1 or name == baseline or not exc.not_ok:
+                raise
+            left_out.append(name)
+    if not stored:
+        raise HarnessError(f"no compared experiment has usable runs; all of {', '.join(names)} failed or diverged")
     chosen = choose_baseline(stored, baseline)
     frame = build(stored, chosen)
     label = output_name(names, suite)
@@ -274,6 +292,8 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
     out(tables(frame))
     out(f"\nΔ = experiment − baseline ({chosen}), paired by seed on the seeds both have; "
         "'no evidence' = the 95% CI of Δ contains 0 (not a win); loss and gap: lower is better")
+    for name in left_out:
+        out(f"note: {name}: left out, every run of its current spec failed or diverged (runs.csv has the status and error)")
     for s in stored:
         if s.stale_rows:
             out(f"note: {s.name}: ignored {s.stale_rows} stored row(s) of an older spec")

@@ -9,7 +9,7 @@ class SpecError(HarnessError):
     """A spec field that is wrong, named by experiment and path (`model.1.units`)."""
 
     def __init__(self, experiment, path, message, source=None):
-        self.experiment, self.path, self.source = experiment, path, source
+        self.experiment, self.path, self.source, self.message = experiment, path, source, message
         where = f"experiment {experiment!r}" if experiment else "an experiment"
         if source:
             where += f" ({source})"

@@ -118,6 +118,8 @@ class _Pool:
                 yield key, value
 
     def close(self, kill=False):
+        if kill:
+            self.tasks.cancel_join_thread()  # tasks nobody will take must not block this process's exit
         for process in self.workers.values():
             if kill:
                 process.terminate()
@@ -127,11 +129,13 @@ class _Pool:
             process.join(timeout=5)
 
 
-def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progress=None, fast=True):
-    """Run every (spec, seed) not yet stored under `root`; returns the rows of failed runs."""
+def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progress=None, fast=True, fail_fast=False):
+    """Run every (spec, seed) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs."""
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     todo, skipped = plan(specs, root, force)
+    for spec in specs:  # this process is their folders' only writer
+        results.remove_temp_files(root, spec.name)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if verbose:
         jobs = 1  # Keras' epoch lines from several processes would interleave
@@ -139,7 +143,7 @@ def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progre
     start = (lambda: progress.start(len(todo), skipped)) if progress else (lambda: None)
     if todo:
         pending = list({spec.name: spec for spec, _ in todo}.values())
-        finished = _in_process(todo, pending, root, verbose, progress, fast, start) if jobs == 1 else _in_workers(todo, pending, root, jobs, backend, progress, fast, start)
+        finished = _in_process(todo, pending, root, verbose, progress, fast, start, fail_fast) if jobs == 1 else _in_workers(todo, pending, root, jobs, backend, progress, fast, start, fail_fast)
     else:
         start()
         finished = []
@@ -156,7 +160,7 @@ def _store(root, spec, row, history, progress):
     return row
 
 
-def _in_process(todo, specs, root, verbose, progress, fast, start):
+def _in_process(todo, specs, root, verbose, progress, fast, start, fail_fast=False):
     from harness import runner
 
     runner.check_specs(specs)
@@ -171,10 +175,12 @@ def _in_process(todo, specs, root, verbose, progress, fast, start):
         except Exception as exc:
             row, history = runner.failed_row(spec, seed, exc), []
         finished.append(_store(root, spec, row, history, progress))
+        if fail_fast and row["status"] == "failed":
+            break
     return finished
 
 
-def _in_workers(todo, specs, root, jobs, backend, progress, fast, start):
+def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fast=False):
     backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     pool = _Pool(jobs, backend, RUNS_PER_WORKER.get(backend_name))
     finished = []
@@ -192,8 +198,10 @@ def _in_workers(todo, specs, root, jobs, backend, progress, fast, start):
             spec, seed = todo[key]
             row, history = (results.failed_row(spec, seed, outcome), []) if isinstance(outcome, Exception) else outcome
             finished.append(_store(root, spec, row, history, progress))
+            if fail_fast and row["status"] == "failed":
+                break  # runs in flight are dropped and queued ones never start: both run next time
     except BaseException:
         pool.close(kill=True)
         raise
-    pool.close()
+    pool.close(kill=fail_fast and any(r["status"] == "failed" for r in finished))
     return finished

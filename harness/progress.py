@@ -8,7 +8,7 @@ class Progress:
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
-        self.total = self.finished = 0
+        self.total = self.finished = self.skipped = 0
         self.current = ""
         self.epochs = 0
 
@@ -18,7 +18,7 @@ class Progress:
             self.stream.flush()
 
     def start(self, total, skipped=0):
-        self.total, self.started = total, time.monotonic()
+        self.total, self.skipped, self.started = total, skipped, time.monotonic()
         note = f" ({skipped} already stored, skipped)" if skipped else ""
         self.stream.write(f"{total} run{'s' if total != 1 else ''} to do{note}\n")
         self.stream.flush()
@@ -40,7 +40,7 @@ class Progress:
         if status == "ok":
             what = f"test_accuracy {row.get('test_accuracy', float('nan')):.4f}  {row['fit_seconds']:.1f} s"
         else:
-            what = f"{status}: {row.get('error', '')}"
+            what = f"{status}: {row.get('error') or ('the loss became non-finite' if status == 'diverged' else '')}"
         if self.live and status == "ok":
             self._line(f"{self._prefix()}{self.current}  {what}")
         else:
@@ -52,7 +52,8 @@ class Progress:
         if self.live:
             self._line("")
         elapsed = time.monotonic() - self.started
-        self.stream.write(f"{self.finished} run{'s' if self.finished != 1 else ''} in {elapsed:.1f} s\n")
+        note = f"; {self.skipped} already stored, skipped (--force re-runs them)" if self.skipped else ""
+        self.stream.write(f"{self.finished} run{'s' if self.finished != 1 else ''} in {elapsed:.1f} s{note}\n")
         self.stream.flush()
 
     def _prefix(self):

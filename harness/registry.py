@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness import search
 from harness.errors import HarnessError, SpecError
 from harness.spec import did_you_mean, resolve
 
@@ -70,7 +71,7 @@ def raw_experiments(dirs):
 
 
 def load(extra_dirs=()):
-    """{name: Spec} for every experiment found; duplicate names and bad specs raise."""
+    """{name: Spec} for every experiment found (a search: its trials); duplicate names and bad specs raise."""
     raws = {}
     for raw, source in raw_experiments(experiment_dirs(extra_dirs)):
         name = raw.get("name") if isinstance(raw, dict) else None
@@ -79,7 +80,7 @@ def load(extra_dirs=()):
         if name in raws:
             raise HarnessError(f"two experiments are named {name!r}: one in {raws[name][1]}, one in {source}")
         raws[name] = (raw, source)
-    specs = {}
+    specs, searched = {}, {}
     resolving = []
 
     def get(name):
@@ -93,24 +94,40 @@ def load(extra_dirs=()):
             raise SpecError(name, "base", f"variants form a cycle: {chain}", raws[name][1])
         resolving.append((name, raws[name][1]))
         raw, source = raws[name]
+        raw, space = search.split(raw)
         specs[name] = resolve(raw, get, source)
+        if space is not None:
+            searched[name] = search.trials(specs[name], space, source)
         resolving.pop()
         return specs[name]
 
     for name in raws:
         get(name)
-    return specs
+    found = {}
+    for name in raws:  # a search stands for its trials
+        for spec in searched.get(name, [specs[name]]):
+            if spec.name in found:
+                raise HarnessError(f"two experiments are named {spec.name!r} (one of them a trial of a search)")
+            found[spec.name] = spec
+    return found
+
+
+def _matches(name, pattern):
+    """fnmatch, where brackets may also stand for themselves: 'iris_lr_grid[*sgd]' matches trial names."""
+    literal = pattern.replace("[", "\0").replace("]", "[]]").replace("\0", "[[]")
+    return fnmatch.fnmatchcase(name, pattern) or ("[" in pattern and fnmatch.fnmatchcase(name, literal))
 
 
 def select(specs, patterns=(), suite=None):
-    """Experiments matching any name or glob pattern, plus those tagged `suite`; in order."""
+    """Experiments matching any name or glob pattern (a search's name: its trials), plus those tagged `suite`; in order."""
     if not patterns and not suite:
         raise HarnessError("name at least one experiment (names or glob patterns) or a --suite")
     chosen = []
     for pattern in patterns:
-        matches = [pattern] if pattern in specs else [n for n in specs if fnmatch.fnmatchcase(n, pattern)]
+        matches = [pattern] if pattern in specs else [n for n, s in specs.items() if _matches(n, pattern) or (search.of(s) and _matches(search.of(s).name, pattern))]
         if not matches:
-            raise HarnessError(f"no experiment matches {pattern!r}.{did_you_mean(pattern, specs)} `python -m harness list` shows them all")
+            names = [*specs, *{search.of(s).name for s in specs.values() if search.of(s)}]
+            raise HarnessError(f"no experiment matches {pattern!r}.{did_you_mean(pattern, names)} `python -m harness list` shows them all")
         chosen += [n for n in matches if n not in chosen]
     if suite:
         tagged = [n for n, s in specs.items() if suite in s.tags]

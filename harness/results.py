@@ -46,6 +46,13 @@ def atomic_write(path, text):
         raise
 
 
+def remove_temp_files(root, name):
+    """Delete the temporary files a killed process left mid-write in an experiment's folder."""
+    for stem in ("runs.csv", "history.csv", "spec.json"):
+        for path in experiment_dir(root, name).glob(f".{stem}.*.tmp"):
+            path.unlink(missing_ok=True)
+
+
 def write_frame(path, frame):
     atomic_write(path, frame.to_csv(index=False))
 
@@ -62,12 +69,13 @@ def write_spec(root, spec):
 def save_run(root, row, history):
     """Store one finished run (a dict) and its per-epoch rows, replacing that seed's old rows."""
     folder = experiment_dir(root, row["experiment"])
-    runs = _replace_seed(read_csv(folder / "runs.csv"), pd.DataFrame([row]), row["seed"])
-    extra = [c for c in runs.columns if c not in RUN_COLUMNS]
-    write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
+    # history first: runs.csv marks the run done, so a kill between the two writes only means a re-run
     hist = _replace_seed(read_csv(folder / "history.csv"), pd.DataFrame(history), row["seed"])
     if len(hist.columns):  # nothing to write for a first run that failed before any epoch
         write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
+    runs = _replace_seed(read_csv(folder / "runs.csv"), pd.DataFrame([row]), row["seed"])
+    extra = [c for c in runs.columns if c not in RUN_COLUMNS]
+    write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
 
 
 def _replace_seed(old, new, seed):
@@ -115,13 +123,14 @@ def failed_row(spec, seed, error, **extra):
 
 
 def finished_seeds(root, name, spec_hash):
-    """Seeds already stored with status ok for this exact spec (they need no re-run)."""
+    """Seeds already stored for this exact spec, ok or diverged (a seeded run diverges again);
+    failed runs are tried again."""
     runs = stored_runs(root, name, spec_hash)
-    return set(runs.loc[runs["status"] == "ok", "seed"].astype(int))
+    return set(runs.loc[runs["status"].isin(["ok", "diverged"]), "seed"].astype(int))
 
 
 def summary(runs):
-    """Per experiment: runs and mean ± std over seeds of loss and accuracy (train, val, test)."""
+    """Per experiment: ok runs, mean ± std over seeds of loss and accuracy (train, val, test), and not_ok ("1 diverged")."""
     rows = []
     for name, group in runs.groupby("experiment", sort=False):
         ok = group[group["status"] == "ok"]
@@ -132,5 +141,8 @@ def summary(runs):
                 if len(values):
                     std = values.std(ddof=1) if len(values) > 1 else 0.0
                     row[f"{part}_{metric}"] = f"{values.mean():.4f} ± {std:.4f}"
+        not_ok = group.loc[group["status"] != "ok", "status"].value_counts()
+        if len(not_ok):  # e.g. "2 diverged": left out of the means
+            row["not_ok"] = ", ".join(f"{count} {status}" for status, count in not_ok.items())
         rows.append(row)
     return pd.DataFrame(rows).fillna("")

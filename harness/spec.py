@@ -89,6 +89,7 @@ class Spec:
     base: str = None
     overrides: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     source: str = field(default=None, compare=False)
+    search: object = field(default=None, compare=False)  # a trial's harness.search.Search, else None
 
     def to_dict(self):
         """The resolved spec as JSON-ready data (the form `spec.json` stores)."""

@@ -96,7 +96,7 @@ def test_stored_runs_and_finished_seeds(tmp_path):
     results.save_run(tmp_path, run_row(0), history_rows(0))
     results.save_run(tmp_path, run_row(1, status="diverged"), history_rows(1))
     results.save_run(tmp_path, run_row(2, spec_hash="other"), history_rows(2, spec_hash="other"))
-    assert results.finished_seeds(tmp_path, "tiny", "abc123") == {0}
+    assert results.finished_seeds(tmp_path, "tiny", "abc123") == {0, 1}  # diverged is a result
     assert results.finished_seeds(tmp_path, "tiny", "other") == {2}
     assert results.stored_runs(tmp_path, "tiny", "abc123")["seed"].tolist() == [0, 1]
     assert len(results.stored_runs(tmp_path, "tiny")) == 3
