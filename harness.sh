@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     echo "setting up .venv (first run only; downloads TensorFlow, a few minutes)..." >&2
     "$PYTHON" -m venv .venv
     if ! { .venv/bin/python -m pip install --upgrade pip &&
-           .venv/bin/python -m pip install -r requirements.txt -e .; } > .venv/install.log 2>&1; then
+           .venv/bin/python -m pip install -r requirements.txt -e ".[ray]"; } > .venv/install.log 2>&1; then
         tail -n 30 .venv/install.log >&2
         echo "installing failed; the whole log is in .venv/install.log" >&2
         exit 1

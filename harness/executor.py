@@ -129,13 +129,17 @@ class _Pool:
             process.join(timeout=5)
 
 
-def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progress=None, fast=True, fail_fast=False):
-    """Run every (spec, seed) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs."""
+def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progress=None, fast=True, fail_fast=False, executor="local", address=None):
+    """Run every (spec, seed) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs.
+
+    `executor="ray"` runs them as Ray tasks (harness.ray_executor) on the cluster at `address`
+    ($RAY_ADDRESS) or on a local Ray with `jobs` CPUs; they are stored here the same way."""
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     todo, skipped = plan(specs, root, force)
     for spec in specs:  # this process is their folders' only writer
         results.remove_temp_files(root, spec.name)
+    ray_jobs = jobs
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if verbose:
         jobs = 1  # Keras' epoch lines from several processes would interleave
@@ -143,7 +147,15 @@ def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progre
     start = (lambda: progress.start(len(todo), skipped)) if progress else (lambda: None)
     if todo:
         pending = list({spec.name: spec for spec, _ in todo}.values())
-        finished = _in_process(todo, pending, root, verbose, progress, fast, start, fail_fast) if jobs == 1 else _in_workers(todo, pending, root, jobs, backend, progress, fast, start, fail_fast)
+        if executor == "ray":
+            from harness import ray_executor
+
+            backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+            store = lambda spec, row, history: _store(root, spec, row, history, progress)  # noqa: E731
+            finished = ray_executor.run(todo, pending, root, ray_jobs, backend, progress, fast, start, fail_fast, store,
+                                        address=address, max_calls=RUNS_PER_WORKER.get(backend_name))
+        else:
+            finished = _in_process(todo, pending, root, verbose, progress, fast, start, fail_fast) if jobs == 1 else _in_workers(todo, pending, root, jobs, backend, progress, fast, start, fail_fast)
     else:
         start()
         finished = []

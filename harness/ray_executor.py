@@ -1,0 +1,89 @@
+"""Runs as Ray tasks, on an existing cluster (`--address`, $RAY_ADDRESS) or a local Ray started here.
+
+Only `run --executor ray` imports this module (and Ray). Each run is one task with one CPU;
+the driver gets back (row, history) and stores it exactly as local runs are stored.
+"""
+
+import logging
+import os
+
+from harness.errors import HarnessError
+
+
+def _task(backend, kind, payload):
+    """In a Ray worker: import Keras quietly on the chosen backend, then check specs or train one seed."""
+    if backend:
+        os.environ["KERAS_BACKEND"] = backend
+    from harness import runner  # harness.models silences TensorFlow and pins one thread
+
+    if kind == "check":
+        try:
+            runner.check_specs(payload)
+            return None
+        except HarnessError as exc:  # as text: SpecError does not pickle
+            return str(exc)
+    spec, seed, fast = payload
+    try:
+        return runner.run_seed(spec, seed, fast=fast)
+    except Exception as exc:  # a run that raises is recorded as failed; the sweep goes on
+        return runner.failed_row(spec, seed, exc), []
+
+
+def _connect(ray, address, jobs):
+    """ray.init quietly; returns True when this process started (and must shut down) Ray."""
+    if ray.is_initialized():
+        return False
+    quiet = {"log_to_driver": False, "include_dashboard": False, "logging_level": logging.ERROR, "configure_logging": True}
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=jobs or os.cpu_count() or 1, **quiet)
+    return True
+
+
+def run(todo, specs, root, jobs, backend, progress, fast, start, fail_fast, store, address=None, max_calls=None):
+    """Run `todo` [(spec, seed)] as Ray tasks; `store(spec, row, history)` writes each as it ends."""
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+    from harness import results
+
+    backend = backend or os.environ.get("KERAS_BACKEND")
+    started_here = _connect(ray, address, jobs)
+    options = {"num_cpus": 1, "max_retries": 0}
+    if max_calls:  # a worker process is replaced after this many runs (TensorFlow's per-model leak)
+        options["max_calls"] = max_calls
+    if backend:
+        options["runtime_env"] = {"env_vars": {"KERAS_BACKEND": backend}}
+    remote = ray.remote(**options)(_task)
+    finished, pending = [], {}
+    try:
+        problem = ray.get(remote.remote(backend, "check", specs))
+        if problem:
+            raise HarnessError(problem)
+        start()
+        for spec, seed in todo:
+            pending[remote.remote(backend, "run", (spec, seed, fast))] = (spec, seed)
+        if progress:
+            progress.running(min(len(todo), int(ray.cluster_resources().get("CPU", 1))))
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            spec, seed = pending.pop(ready[0])
+            try:
+                row, history = ray.get(ready[0])
+            except Exception as exc:  # the task's worker died, or Ray failed it
+                row, history = results.failed_row(spec, seed, f"{type(exc).__name__}: {exc}"), []
+            finished.append(store(spec, row, history))
+            if fail_fast and row["status"] == "failed":
+                break  # the rest are cancelled below and run next time
+    finally:
+        for ref in pending:  # Ctrl-C, --fail-fast or an error: outstanding runs are dropped
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
+        if started_here:
+            ray.shutdown()
+    return finished
