@@ -35,6 +35,36 @@ THRESHOLDS = {
     "overfit_val_rise": 0.20,
     # ...and at least this much in absolute terms, so wiggles of a near-zero loss do not count.
     "overfit_val_rise_min": 0.02,
+    # No convergence, plateau: over the last `plateau_epochs` epochs the training loss moved by
+    # less than this fraction of its value, while training accuracy is below underfit_train_accuracy.
+    "plateau_epochs": 5,
+    "plateau_rel_change": 0.01,
+    # No convergence, oscillation: at least this fraction of consecutive loss deltas change sign,
+    # and the mean |delta| is at least this fraction of the mean loss (large amplitude).
+    "oscillation_sign_fraction": 0.5,
+    "oscillation_amplitude": 0.1,
+    # Vanishing gradients: the first weighted layer's mean update ratio is this many times
+    # smaller than the last weighted layer's (update ratio = ||w_end - w_start|| / ||w_start||).
+    "vanishing_ratio": 100.0,
+    # Exploding gradients: some layer's weight norm or update ratio grows by this factor from
+    # its first to its largest epoch value (a non-finite value always counts).
+    "exploding_growth": 100.0,
+    # Exploding gradients also: some layer's update ratio reaches this in one epoch (the epoch's
+    # update is ten times the weights themselves), even when it was already that large at epoch 1.
+    "exploding_update_ratio": 10.0,
+    # Dead ReLU units: at least this fraction of one ReLU layer's units output 0 for every
+    # training sample after fit (runs.csv dead_relu_fraction); they pass no gradient again.
+    "dead_relu_fraction": 0.5,
+}
+# The article's remedies (../shared/seed-summary.md), per problem (fit labels and training_problems).
+REMEDIES = {
+    "overfitting": "more training data; a smaller model (fewer layers / units); regularisation (L1, L2); dropout; early stopping",
+    "underfitting": "a bigger model; more data; a better optimiser (Adam); less regularisation",
+    "diverged": "adjust the learning rate; another optimiser; gradient clipping; weight initialisation",
+    "no convergence": "adjust the learning rate; another optimiser; mini-batches; early stopping; regularisation",
+    "vanishing gradients": "ReLU rather than sigmoid/tanh; Adam rather than plain SGD; mini-batches; weight initialisation",
+    "exploding gradients": "gradient clipping; a lower learning rate; weight initialisation; Adam rather than plain SGD",
+    "dead ReLU units": "a lower learning rate; weight initialisation (He); another activation (leaky ReLU)",
 }
 LABELS = ("diverged", "underfitting", "overfitting", "good fit")  # check order, also tie-break order
 
@@ -163,3 +193,70 @@ def diagnose_runs(runs, history, chance_loss=None, thresholds=None):
         rows.append({"seed": run["seed"], **diagnose(seed_history, run.to_dict(), chance_loss, thresholds).to_dict()})
     columns = ["seed", *Diagnosis.__dataclass_fields__]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _layers(history, prefix):
+    """{'<i>.<name>': values in epoch order} for history columns `prefix.<i>.<name>`, by layer index."""
+    cols = [c for c in (history.columns if history is not None else []) if c.startswith(prefix + ".")]
+    out = {c[len(prefix) + 1:]: _column(history, c) for c in cols}
+    return dict(sorted(((k, v) for k, v in out.items() if len(v)), key=lambda kv: int(kv[0].split(".")[0])))
+
+
+def training_problems(history, final=None, thresholds=None):
+    """No convergence, vanishing and exploding gradients in one run's history (with health columns).
+
+    Returns a list of {"problem", "evidence" (numbers and epochs that decided it), "remedies"}.
+    """
+    t = {**THRESHOLDS, **(thresholds or {})}
+    found = []
+    loss = _column(history, "loss")
+    acc = _num((final or {}).get("train_accuracy"))
+    if math.isnan(acc):
+        accs = _column(history, "accuracy")
+        acc = float(accs[-1]) if len(accs) else math.nan
+    n = int(t["plateau_epochs"])
+    if len(loss) > n and np.isfinite(loss).all():
+        tail = loss[-(n + 1):]
+        change = float(abs(tail[-1] - tail[0]) / max(abs(tail[0]), 1e-12))
+        if change < t["plateau_rel_change"] and not acc >= t["underfit_train_accuracy"]:
+            found.append({"problem": "no convergence", "evidence": {"kind": "plateau", "rel_change": change, "train_accuracy": acc,
+                          "epochs": [len(loss) - n, len(loss)]}})
+        delta = np.diff(loss)
+        if len(delta) >= 3:
+            flips = float(np.mean(np.sign(delta[1:]) != np.sign(delta[:-1])))
+            amplitude = float(np.mean(np.abs(delta)) / max(float(np.mean(np.abs(loss))), 1e-12))
+            if flips >= t["oscillation_sign_fraction"] and amplitude >= t["oscillation_amplitude"]:
+                found.append({"problem": "no convergence", "evidence": {"kind": "oscillation", "sign_change_fraction": flips,
+                              "amplitude": amplitude, "epochs": [1, len(loss)]}})
+    ratios = _layers(history, "update_ratio")
+    if len(ratios) >= 2:
+        (first, r0), (last, r1) = next(iter(ratios.items())), list(ratios.items())[-1]
+        m0, m1 = float(np.nanmean(r0)), float(np.nanmean(r1))
+        if np.isfinite([m0, m1]).all() and 0 < m1 < t["exploding_update_ratio"] and (m0 == 0 or m1 / m0 >= t["vanishing_ratio"]):
+            found.append({"problem": "vanishing gradients", "evidence": {"first_layer": first, "first_update_ratio": m0,
+                          "last_layer": last, "last_update_ratio": m1, "factor": m1 / m0 if m0 else math.inf,
+                          "epochs": [1, len(r0)]}})
+    for prefix in ("weight_norm", "update_ratio"):
+        for layer, v in _layers(history, prefix).items():
+            bad = np.flatnonzero(~np.isfinite(v))
+            start = float(v[0]) if len(v) else math.nan
+            peak = int(np.nanargmax(v)) if np.isfinite(v).any() else 0
+            growth = float(v[peak] / start) if start > 0 and np.isfinite(v).any() else math.nan
+            big = prefix == "update_ratio" and np.isfinite(v).any() and v[peak] >= t["exploding_update_ratio"]
+            if len(bad) or growth >= t["exploding_growth"] or big:
+                found.append({"problem": "exploding gradients", "evidence": {"column": f"{prefix}.{layer}", "first": start,
+                              "peak": float(v[peak]), "growth": growth, "nonfinite_epoch": int(bad[0]) + 1 if len(bad) else None,
+                              "epochs": [1, int(bad[0]) + 1 if len(bad) else peak + 1]}})
+                break
+        if found and found[-1]["problem"] == "exploding gradients":
+            break
+    if len(loss) and not np.isfinite(loss).all() and not any(f["problem"] == "exploding gradients" for f in found):
+        bad = int(np.flatnonzero(~np.isfinite(loss))[0]) + 1
+        found.append({"problem": "exploding gradients", "evidence": {"column": "loss", "nonfinite_epoch": bad, "epochs": [1, bad]}})
+    dead = _num((final or {}).get("dead_relu_fraction"))
+    if dead >= t["dead_relu_fraction"]:
+        found.append({"problem": "dead ReLU units", "evidence": {"layer": (final or {}).get("dead_relu_layer", ""), "dead_fraction": dead,
+                      "epochs": [len(loss), len(loss)]}})
+    for f in found:
+        f["remedies"] = REMEDIES[f["problem"]]
+    return found

@@ -13,6 +13,7 @@ import numpy as np
 from harness import models  # first: it imports Keras quietly, on one thread
 from harness import data as datasets
 from harness import results
+from harness.health import Health, dead_relu
 
 import keras  # noqa: E402,I001
 import sklearn  # noqa: E402
@@ -120,12 +121,15 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True):
     inputs, steps, pipeline = fit_inputs(spec, split, seed, fast)
     model = models.compile_model(models.build(spec, split.n_features), spec, steps_per_execution=steps)
     callbacks = models.callbacks(spec)
+    health = Health()
+    callbacks.append(health)
     if on_epoch:
         callbacks.append(_EpochReport(on_epoch))
     start = time.perf_counter()
     fitted = model.fit(**inputs, epochs=spec.fit["epochs"], callbacks=callbacks, verbose=2 if verbose else 0)
     fit_seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    history.update({k: v for k, v in health.history.items() if len(v) == len(history.get("loss", []))})
     scores = {"train": _evaluate(model, split.x_train, split.y_train), "val": _evaluate(model, split.x_val, split.y_val), "test": _evaluate(model, split.x_test, split.y_test)}
     row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "error": ""}
     row["epochs_run"] = len(history.get("loss", []))
@@ -135,6 +139,10 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True):
             row[f"{part}_{metric}"] = float(value)
     if not all(math.isfinite(row.get(f"{p}_loss", 0.0)) for p in ("train", "test")):
         row["status"] = "diverged"
+    if health.stopped_nonfinite:
+        row["status"] = "diverged"
+    row["dead_relu_fraction"], row["dead_relu_layer"] = dead_relu(model, split.x_train) if row["status"] == "ok" else (math.nan, "")
+    row["seconds_per_epoch"] = round(fit_seconds / max(row["epochs_run"], 1), 5)
     row.update(fit_seconds=round(fit_seconds, 4), params=int(model.count_params()), pipeline=pipeline, deterministic=True)
     row.update(pid=os.getpid(), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     row.update(versions())

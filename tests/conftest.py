@@ -76,6 +76,12 @@ def _no_user_experiment_dirs(monkeypatch):
 
 
 @pytest.fixture
+def keras_ready():
+    """Keras, brought up the harness's way, for in-process commands that reach it."""
+    from harness import runner  # noqa: F401
+
+
+@pytest.fixture
 def harness_env():
     """Environment for `python -m harness` subprocesses: this checkout importable, and
     nothing set that the harness should set itself (TensorFlow's log level)."""

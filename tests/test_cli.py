@@ -20,12 +20,6 @@ NO_KERAS = (
 )
 
 
-@pytest.fixture
-def keras_ready():
-    """Keras, brought up the harness's way, for in-process commands that reach it."""
-    from harness import runner  # noqa: F401
-
-
 def harness(args, env, timeout=300):
     """`python -m harness ARGS` from the project directory: (status, stdout, stderr)."""
     done = subprocess.run([PYTHON, "-m", "harness", *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

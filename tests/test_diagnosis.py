@@ -25,7 +25,9 @@ def decaying(start, end, epochs):
 
 def test_every_threshold_is_documented_in_one_dict():
     assert set(THRESHOLDS) == {"diverge_loss_ratio", "underfit_train_accuracy", "underfit_loss_fraction", "overfit_gap",
-                               "overfit_gap_ratio", "overfit_best_epoch_fraction", "overfit_val_rise", "overfit_val_rise_min"}
+                               "overfit_gap_ratio", "overfit_best_epoch_fraction", "overfit_val_rise", "overfit_val_rise_min",
+                               "plateau_epochs", "plateau_rel_change", "oscillation_sign_fraction", "oscillation_amplitude",
+                               "vanishing_ratio", "exploding_growth", "exploding_update_ratio", "dead_relu_fraction"}
 
 
 def test_good_fit():
@@ -132,3 +134,74 @@ def test_diagnose_runs_matches_history_by_seed():
     assert list(table["label"]) == ["good fit", "overfitting"]
     assert list(table["last_epoch"]) == [5, 8]
     assert table["gap"].tolist() == pytest.approx([0.02, 0.45])
+
+
+# --- training_problems: no convergence, vanishing and exploding gradients (health columns) ---
+
+def _health(loss, **cols):
+    import pandas as pd
+
+    return pd.DataFrame({"epoch": range(1, len(loss) + 1), "loss": loss, **cols})
+
+
+def _problems(frame, **kw):
+    from harness.diagnosis import training_problems
+
+    return {f["problem"]: f for f in training_problems(frame, **kw)}
+
+
+def test_plateau_with_low_accuracy_is_no_convergence():
+    frame = _health([1.2, 1.1, 1.099, 1.0985, 1.098, 1.098, 1.0978, 1.0977], accuracy=[0.34] * 8)
+    found = _problems(frame)
+    assert found["no convergence"]["evidence"]["kind"] == "plateau"
+    assert found["no convergence"]["evidence"]["epochs"] == [3, 8]
+    assert "learning rate" in found["no convergence"]["remedies"]
+    assert _problems(_health([1.2, 1.1, 1.099, 1.0985, 1.098, 1.098, 1.0978, 1.0977], accuracy=[0.97] * 8)) == {}
+
+
+def test_oscillating_loss_is_no_convergence():
+    found = _problems(_health([1.0, 2.0, 0.8, 2.2, 0.7, 2.1, 0.9, 2.0], accuracy=[0.5] * 8))
+    assert "no convergence" in found
+    from harness.diagnosis import training_problems
+
+    kinds = {f["evidence"]["kind"] for f in training_problems(_health([1.0, 2.0, 0.8, 2.2, 0.7, 2.1, 0.9, 2.0]))}
+    assert "oscillation" in kinds
+
+
+def test_first_layer_far_slower_than_last_is_vanishing():
+    n = 6
+    frame = _health(list(np.linspace(1.0, 0.5, n)), **{"update_ratio.0.dense": [1e-6] * n, "update_ratio.1.dense": [1e-4] * n,
+                                                       "update_ratio.9.dense": [1e-3] * n})
+    found = _problems(frame)
+    ev = found["vanishing gradients"]["evidence"]
+    assert ev["first_layer"] == "0.dense" and ev["last_layer"] == "9.dense" and ev["factor"] == pytest.approx(1000)
+    assert "ReLU" in found["vanishing gradients"]["remedies"]
+    healthy = _health(list(np.linspace(1.0, 0.5, n)), **{"update_ratio.0.dense": [1e-3] * n, "update_ratio.1.dense": [2e-3] * n})
+    assert "vanishing gradients" not in _problems(healthy)
+
+
+def test_growing_or_nonfinite_weights_are_exploding():
+    frame = _health([1.0, 3.0, 30.0, 300.0], **{"weight_norm.0.dense": [1.0, 10.0, 500.0, 1e4]})
+    ev = _problems(frame)["exploding gradients"]["evidence"]
+    assert ev["growth"] == pytest.approx(1e4) and ev["epochs"] == [1, 4]
+    assert "clipping" in _problems(frame)["exploding gradients"]["remedies"]
+    nan = _health([1.0, 5.0, float("nan")], **{"weight_norm.0.dense": [1.0, 2.0, float("nan")]})
+    assert _problems(nan)["exploding gradients"]["evidence"]["nonfinite_epoch"] == 3
+    assert _problems(_health([1.0, float("inf")]))["exploding gradients"]["evidence"]["nonfinite_epoch"] == 2
+    assert "exploding gradients" not in _problems(_health([1.0, 0.8, 0.7], **{"weight_norm.0.dense": [1.0, 1.1, 1.2]}))
+
+
+def test_huge_update_ratio_from_the_first_epoch_is_exploding_not_vanishing():
+    frame = _health([1.0, 2.0, 1.0, 2.0], **{"update_ratio.0.dense": [2e4] * 4, "update_ratio.2.dense": [9e7] * 4})
+    found = _problems(frame)
+    assert found["exploding gradients"]["evidence"]["peak"] == pytest.approx(2e4)
+    assert "vanishing gradients" not in found
+
+
+def test_mostly_dead_relu_layer_is_reported_with_its_layer():
+    curves = history(decaying(1.0, 0.2, 10), [0.95] * 10, decaying(1.0, 0.3, 10))
+    found = diagnosis.training_problems(curves, {"train_accuracy": 0.95, "dead_relu_fraction": 0.75, "dead_relu_layer": "0.dense"})
+    dead = [f for f in found if f["problem"] == "dead ReLU units"]
+    assert dead and dead[0]["evidence"]["layer"] == "0.dense" and dead[0]["evidence"]["dead_fraction"] == 0.75
+    assert "leaky ReLU" in dead[0]["remedies"]
+    assert not [f for f in diagnosis.training_problems(curves, {"train_accuracy": 0.95, "dead_relu_fraction": 0.25}) if f["problem"] == "dead ReLU units"]
