@@ -81,7 +81,8 @@ def cmd_run(args):
     from harness.progress import Progress
 
     progress = None if args.verbose else Progress()
-    failures = executor.run(specs, args.results, jobs=args.jobs, backend=args.backend, force=args.force, verbose=args.verbose, progress=progress, fail_fast=args.fail_fast)
+    failures = executor.run(specs, args.results, jobs=args.jobs, backend=args.backend, force=args.force, verbose=args.verbose, progress=progress, fail_fast=args.fail_fast,
+                             executor=args.executor, address=args.address)
     import pandas as pd
 
     runs = pd.concat([results.stored_runs(args.results, s.name, s.hash).query("seed in @s.seeds", local_dict={"s": s}) for s in specs])
@@ -115,6 +116,23 @@ def cmd_compare(args):
     return 0
 
 
+def cmd_doctor(args):
+    from harness import doctor, executor
+    from harness.progress import Progress
+
+    specs = selected_specs(args)
+    if len(specs) != 1:
+        raise HarnessError(f"doctor takes one experiment; {args.names[0]!r} matches {len(specs)}: {', '.join(s.name for s in specs[:5])}")
+
+    def run(batch):
+        failures = executor.run(batch, args.results, jobs=args.jobs, backend=args.backend, force=args.force, progress=Progress())
+        if failures:
+            print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
+
+    doctor.main(specs[0], args.results, run=run)
+    return 0
+
+
 def parser():
     p = argparse.ArgumentParser(prog="python -m harness", description="Declarative Keras experiments, run over seeds.")
     p.add_argument("--experiments", action="append", default=[], metavar="DIR", help=f"another directory of experiment modules (also ${registry.ENV_VAR})")
@@ -137,11 +155,21 @@ def parser():
     run.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Keras' own epoch output")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first run that fails (exit status 1)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local", help="local: this process or worker processes; ray: Ray tasks on a cluster (needs the ray extra)")
+    run.add_argument("--address", metavar="HOST:PORT", help="with --executor ray: the Ray cluster's head (default: $RAY_ADDRESS, else a local Ray with --jobs CPUs)")
     bench = sub.add_parser("bench", help="measure speed and memory against plain Keras (minutes); writes results/bench.csv")
     bench.add_argument("--reps", type=int, default=7, help="fits per side for the fit-time comparison (default 7)")
     bench.add_argument("--larger", default=None, metavar="NAME", help="the larger experiment to time besides iris_baseline (default: overfit_baseline)")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sweeps")
     bench.add_argument("--results", default="results", metavar="DIR")
+    doctor = sub.add_parser("doctor", help="diagnose an experiment, run the article's remedies for what it finds, and give a verdict per remedy")
+    doctor.add_argument("names", nargs=1, metavar="name", help="the experiment to diagnose")
+    doctor.add_argument("--seeds", type=int, help="use seeds 0..N-1 instead of the spec's seeds")
+    doctor.add_argument("--results", default="results", metavar="DIR", help="where results go (default: ./results)")
+    doctor.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="worker processes (default: the number of cores)")
+    doctor.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    doctor.add_argument("--force", action="store_true", help="re-run seeds already stored")
+    doctor.set_defaults(suite=None, set=[])
     compare = sub.add_parser("compare", help="compare stored runs: 95%% CIs over seeds, gaps, diagnosis, paired differences vs a baseline")
     compare.add_argument("names", nargs="*", help="experiment names or glob patterns")
     compare.add_argument("--suite", help="also compare every experiment with this tag")
@@ -156,7 +184,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    commands = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare}
+    commands = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare, "doctor": cmd_doctor}
     try:
         return commands[args.command](args)
     except HarnessError as exc:

@@ -39,7 +39,7 @@ def columns():
     cols = ["experiment", "baseline", "is_baseline", "spec_hash", "runs", "seeds", "stale_rows", "not_ok_runs", "interval",
             "diagnosis", "diagnosis_counts"]
     cols += [f"{m}_{s}" for m in [*METRICS, *GAPS] for s in SUMMARY_STATS]
-    cols += ["epochs_run_mean", "best_epoch_mean", "fit_seconds_mean", "paired_seeds"]
+    cols += ["epochs_run_mean", "best_epoch_mean", *[f"fit_seconds_{s}" for s in SUMMARY_STATS], "paired_seeds"]
     for m in VERSUS:
         cols += [f"{m}_diff", f"{m}_diff_ci95_low", f"{m}_diff_ci95_high", f"{m}_p_value", f"{m}_verdict"]
     return cols
@@ -181,6 +181,8 @@ def _row(s, base):
         low, high = stats.ci(values)
         row.update({f"{metric}_mean": stats.mean(values), f"{metric}_std": stats.std(values),
                     f"{metric}_ci95_low": low, f"{metric}_ci95_high": high})
+    low, high = stats.ci(pd.to_numeric(s.runs["fit_seconds"], errors="coerce"))
+    row.update(fit_seconds_std=stats.std(pd.to_numeric(s.runs["fit_seconds"], errors="coerce")), fit_seconds_ci95_low=low, fit_seconds_ci95_high=high)
     for metric in ("epochs_run", "best_epoch", "fit_seconds"):
         row[f"{metric}_mean"] = stats.mean(pd.to_numeric(s.runs[metric], errors="coerce"))
     for metric, lower_is_better in VERSUS.items():
@@ -254,8 +256,8 @@ def tables(frame):
     for _, r in frame.iterrows():
         first.append([_short(r["experiment"]) + (" *" if r["is_baseline"] else ""), r["runs"], r["diagnosis"],
                       _f(r["train_accuracy_mean"]), _pm(r, "test_accuracy"), _pm(r, "test_loss"), _pm(r, "gap_test_loss"),
-                      _f(r["epochs_run_mean"], ".0f"), _f(r["fit_seconds_mean"], ".1f")])
-    head = ["experiment", "n", "diagnosis", "train acc", "test acc ± CI", "test loss ± CI", "test-train loss ± CI", "epochs", "fit s"]
+                      _f(r["epochs_run_mean"], ".0f"), _pm(r, "fit_seconds", 1)])
+    head = ["experiment", "n", "diagnosis", "train acc", "test acc ± CI", "test loss ± CI", "test-train loss ± CI", "epochs", "fit s ± CI"]
     text = [text_table(head, first)]
     second = []
     for _, r in frame[~frame["is_baseline"]].iterrows():
