@@ -20,8 +20,8 @@ The regularisation strength is the middle of a narrow range: with L2(0.03) remov
 training accuracy by only 0.015 (an undertrained network's weights are too small for the
 penalty to matter much yet), while with L2(0.3) or more, training longer or faster only pulls the weights
 further towards zero, so "more epochs" and "higher learning rate" lowered training accuracy.
-Note that Keras adds the L2 penalty to the loss `evaluate` reports, so the losses of the
-variants that keep L2 include it; compare them by accuracy.
+Keras adds the L2 penalty to the loss it reports; runs.csv stores the data loss without it
+(and the penalty in loss_penalty), but the per-epoch curves include it.
 
 Remedies (each changes one thing): more capacity (Dense(64)), the Adam optimiser (same
 learning rate), more epochs (50), a higher SGD learning rate (0.1), and less regularisation

@@ -14,7 +14,7 @@ import pandas as pd
 
 RUN_COLUMNS = [
     "experiment", "seed", "spec_hash", "status", "error", "epochs_run", "best_epoch",
-    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
+    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "loss_penalty",
     "fit_seconds", "seconds_per_epoch", "dead_relu_fraction", "dead_relu_layer", "params", "backend", "keras_version", "backend_version", "python_version",
     "numpy_version", "sklearn_version", "pipeline", "deterministic", "pid", "peak_rss_mb", "finished_at",
 ]

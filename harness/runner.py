@@ -134,9 +134,13 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True):
     row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "error": ""}
     row["epochs_run"] = len(history.get("loss", []))
     row["best_epoch"] = best_epoch(history)
+    # Keras adds the weight penalties (L1/L2) to the loss it reports; runs.csv keeps the data loss
+    # alone, comparable across variants, and the penalty (fixed weights: one number) beside it.
+    penalty = float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses))
     for part, values in scores.items():
         for metric, value in values.items():
-            row[f"{part}_{metric}"] = float(value)
+            row[f"{part}_{metric}"] = float(value) - (penalty if metric == "loss" else 0.0)
+    row["loss_penalty"] = penalty
     if not all(math.isfinite(row.get(f"{p}_loss", 0.0)) for p in ("train", "test")):
         row["status"] = "diverged"
     if health.stopped_nonfinite:

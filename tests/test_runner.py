@@ -258,3 +258,15 @@ def test_iris_baseline_reaches_the_articles_accuracy(tmp_path):
     assert (runs["epochs_run"] == 100).all()
     assert len(read(tmp_path, spec.name, "history")) == 5 * 100
     assert runs["test_accuracy"].mean() >= 0.9, runs["test_accuracy"].tolist()
+
+
+def test_losses_in_runs_csv_leave_out_the_weight_penalty(tiny_spec):
+    raw = dict(tiny_spec, compile={"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+                                   "metrics": ["accuracy", "sparse_categorical_crossentropy"]})
+    raw["model"] = [dict(raw["model"][0], kernel_regularizer={"class_name": "L2", "l2": 0.1}), raw["model"][1]]
+    row, _ = runner.run_seed(from_dict(raw), 0)
+    assert row["loss_penalty"] > 0.01
+    for part in ("train", "test"):
+        assert row[f"{part}_loss"] == pytest.approx(row[f"{part}_sparse_categorical_crossentropy"], abs=1e-5)
+    plain, _ = runner.run_seed(from_dict(tiny_spec), 0)
+    assert plain["loss_penalty"] == 0.0
