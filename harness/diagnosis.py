@@ -40,7 +40,8 @@ THRESHOLDS = {
     "plateau_epochs": 5,
     "plateau_rel_change": 0.01,
     # No convergence, oscillation: at least this fraction of consecutive loss deltas change sign,
-    # and the mean |delta| is at least this fraction of the mean loss (large amplitude).
+    # and the mean |delta| is at least this fraction of the mean loss (large amplitude), while
+    # training accuracy is below underfit_train_accuracy (dropout makes a fitted net's loss jitter).
     "oscillation_sign_fraction": 0.5,
     "oscillation_amplitude": 0.1,
     # Vanishing gradients: the first weighted layer's mean update ratio is this many times
@@ -225,7 +226,7 @@ def training_problems(history, final=None, thresholds=None):
         if len(delta) >= 3:
             flips = float(np.mean(np.sign(delta[1:]) != np.sign(delta[:-1])))
             amplitude = float(np.mean(np.abs(delta)) / max(float(np.mean(np.abs(loss))), 1e-12))
-            if flips >= t["oscillation_sign_fraction"] and amplitude >= t["oscillation_amplitude"]:
+            if flips >= t["oscillation_sign_fraction"] and amplitude >= t["oscillation_amplitude"] and not acc >= t["underfit_train_accuracy"]:
                 found.append({"problem": "no convergence", "evidence": {"kind": "oscillation", "sign_change_fraction": flips,
                               "amplitude": amplitude, "epochs": [1, len(loss)]}})
     ratios = _layers(history, "update_ratio")

@@ -166,6 +166,9 @@ def test_oscillating_loss_is_no_convergence():
 
     kinds = {f["evidence"]["kind"] for f in training_problems(_health([1.0, 2.0, 0.8, 2.2, 0.7, 2.1, 0.9, 2.0]))}
     assert "oscillation" in kinds
+    # a fitted network whose loss jitters (dropout) is not "no convergence"
+    jitter = _health([0.04, 0.02, 0.05, 0.02, 0.04, 0.02, 0.05, 0.03], accuracy=[0.98] * 8)
+    assert "no convergence" not in _problems(jitter, final={"train_accuracy": 0.98})
 
 
 def test_first_layer_far_slower_than_last_is_vanishing():
