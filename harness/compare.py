@@ -200,6 +200,20 @@ def _row(s, base):
     return row
 
 
+def search_of(stored):
+    """The search all `stored` experiments are trials of (their common base, named `BASE[...]`), else None."""
+    bases = {s.spec.get("base") for s in stored}
+    base = bases.pop() if len(bases) == 1 else None
+    return base if base and len(stored) > 1 and all(s.name.startswith(f"{base}[") for s in stored) else None
+
+
+def _rank_key(s):
+    """Trials rank by mean validation accuracy, then validation loss (test, where there is no validation part)."""
+    part = "val" if pd.to_numeric(s.runs["val_accuracy"], errors="coerce").notna().any() else "test"
+    accuracy, loss = (stats.mean(pd.to_numeric(s.runs[f"{part}_{m}"], errors="coerce")) for m in ("accuracy", "loss"))
+    return (-accuracy if math.isfinite(accuracy) else math.inf, loss if math.isfinite(loss) else math.inf)
+
+
 def build(stored, baseline):
     """The comparison DataFrame: the baseline's row first, then the others in selection order."""
     base = next(s for s in stored if s.name == baseline)
@@ -252,6 +266,8 @@ def tables(frame):
     """Two narrow text tables: the experiments over seeds, and their paired differences from the baseline."""
     from harness.cli import text_table
 
+    if "rank" in frame:
+        return _ranked(frame)
     first = []
     for _, r in frame.iterrows():
         first.append([_short(r["experiment"]) + (" *" if r["is_baseline"] else ""), r["runs"], r["diagnosis"],
@@ -271,6 +287,20 @@ def tables(frame):
     return "\n".join(text)
 
 
+def _ranked(frame):
+    """The tables of a search: trials best first by validation metrics, each against the best."""
+    from harness.cli import text_table
+
+    prefix = len(frame["baseline"].iloc[0]) - len(frame["baseline"].iloc[0].split("[", 1)[-1]) - 1
+    label = lambda name: name[prefix:] if prefix > 0 else name  # noqa: E731
+    rows = [[r["rank"], label(r["experiment"]) + (" *" if r["is_baseline"] else ""), r["runs"], r["diagnosis"], _pm(r, "val_accuracy"),
+             _pm(r, "val_loss"), _pm(r, "test_accuracy"),
+             r["test_accuracy_verdict"] if not r["is_baseline"] else "best", _f(r["fit_seconds_mean"], ".1f")] for _, r in frame.iterrows()]
+    text = [f"trials of {frame['experiment'].iloc[0][:prefix]}, ranked by validation accuracy (then loss)",
+            text_table(["rank", "trial", "n", "diagnosis", "val acc ± CI", "val loss ± CI", "test acc ± CI", "test acc vs best", "fit s"], rows)]
+    return "\n".join(text)
+
+
 def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, current_hashes=None, out=print):
     """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame."""
     if baseline and baseline not in names:
@@ -285,9 +315,15 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
             left_out.append(name)
     if not stored:
         raise HarnessError(f"no compared experiment has usable runs; all of {', '.join(names)} failed or diverged")
-    chosen = choose_baseline(stored, baseline)
+    searched = search_of(stored)
+    if searched:  # trials of one search: best first, and each compared with the best
+        stored = sorted(stored, key=_rank_key)
+    chosen = choose_baseline(stored, baseline or (stored[0].name if searched else None))
     frame = build(stored, chosen)
-    label = output_name(names, suite)
+    if searched:
+        frame = frame.set_index("experiment").loc[[s.name for s in stored]].reset_index()
+        frame.insert(0, "rank", range(1, len(frame) + 1))
+    label = output_name(names, suite or searched)
     csv_path = write(frame, root, label)
     intervals = sorted(set(frame["interval"]))
     out(f"mean ± 95% CI half-width over seeds (t interval; covers {' / '.join(intervals)}); * = baseline\n")

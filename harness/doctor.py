@@ -230,10 +230,10 @@ def table(rows):
     def interval(low, high):
         return f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else "n/a"
 
-    lines = [[r["remedy"], r["problem"], f"{r['baseline_mean']:.3f} -> {r['remedy_mean']:.3f}", f"{r['diff']:+.3f}",
+    lines = [[r["remedy"], r["problem"], f"{compare._f(r['baseline_mean'])} -> {compare._f(r['remedy_mean'])}", compare._f(r["diff"], "+.3f"),
               interval(r["diff_ci95_low"], r["diff_ci95_high"]), compare._p(r["p_value"]), r["still_showing"], r["outcome"],
-              f"{r['test_accuracy_diff']:+.3f} {interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
-              f"{r['fit_seconds']:.1f}", r["other_problems"]] for r in rows]
+              f"{compare._f(r['test_accuracy_diff'], '+.3f')} {interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
+              compare._f(r["fit_seconds"], ".1f"), r["other_problems"]] for r in rows]
     return text_table(["remedy", "targets", "metric: base -> remedy", "Δ", "95% CI of Δ", "p", "still has it", "verdict",
                        "test acc Δ [95% CI]", "fit s", "other problems"], lines)
 

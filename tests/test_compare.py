@@ -196,3 +196,28 @@ def test_output_name():
     assert compare.output_name(["a", "b"], suite="toy") == "toy"
     long = compare.output_name([f"x[fit.callbacks.0={{'k': {i}}}]" * 3 for i in range(5)])
     assert len(long) <= 100 and "+4-more-" in long and "/" not in long
+
+
+def test_trials_of_a_search_are_ranked_by_validation_accuracy_against_the_best(tmp_path):
+    exps = tmp_path / "exps"
+    exps.mkdir()
+    (exps / "grid.py").write_text(textwrap.dedent('''
+        EXPERIMENTS = [{"name": "g", "data": {"validation_size": 0.2}, "seeds": 3,
+                        "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}],
+                        "search": {"grid": {"fit.epochs": [5, 10, 20]}}}]
+    '''))
+    specs = registry.load([str(exps)])
+    root = tmp_path / "results"
+    val = {"g[epochs=5]": [0.70, 0.72, 0.71], "g[epochs=10]": [0.90, 0.92, 0.91], "g[epochs=20]": [0.80, 0.83, 0.80]}
+    for name, accs in val.items():
+        rows = [dict(run_row(specs[name], s, a), val_accuracy=a) for s, a in enumerate(accs)]
+        write_experiment(root, specs[name], rows)
+    printed = []
+    names, _ = compare.select(specs, str(root), ["g"])
+    frame = compare.main(names, str(root), plots=False, out=printed.append)
+    assert list(frame["experiment"]) == ["g[epochs=10]", "g[epochs=20]", "g[epochs=5]"]
+    assert list(frame["rank"]) == [1, 2, 3] and set(frame["baseline"]) == {"g[epochs=10]"}
+    assert (Path(root) / "comparisons" / "g.csv").exists()
+    text = "\n".join(printed)
+    assert "trials of g, ranked by validation accuracy" in text
+    assert text.index("[epochs=10] *") < text.index("[epochs=20]") < text.index("[epochs=5]")
