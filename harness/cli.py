@@ -76,8 +76,11 @@ def selected_specs(args):
 
 
 def cmd_run(args):
-    specs = selected_specs(args)
     from harness import executor, results
+
+    if args.executor == "local" and not args.verbose:
+        executor.warm_up(args.jobs, args.backend)
+    specs = selected_specs(args)
     from harness.progress import Progress
 
     progress = None if args.verbose else Progress()

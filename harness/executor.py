@@ -62,6 +62,28 @@ def _worker(backend, tasks, outcomes, max_runs):
     outcomes.put(("retired", None, os.getpid()))
 
 
+def _context(backend):
+    """Where workers come from. On TensorFlow a fork server imports the harness (and TensorFlow,
+    ~10 s here) once, and every worker, replacements included, is a fork of it. It runs no
+    TensorFlow op before forking. Other backends (and HARNESS_SPAWN=1) start fresh processes."""
+    if (backend or os.environ.get("KERAS_BACKEND", "tensorflow")) != "tensorflow" or os.environ.get("HARNESS_SPAWN"):
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["harness.runner"])
+    return context
+
+
+def warm_up(jobs=None, backend=None):
+    """Start the fork server now (when workers will come from one), so that TensorFlow imports
+    there while this process still reads specs and stored results."""
+    if backend:
+        os.environ["KERAS_BACKEND"] = backend
+    if (jobs or os.cpu_count() or 1) > 1 and _context(backend).get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 class _Pool:
     """Worker processes on one task queue; a worker that retires after `max_runs` is replaced.
 
@@ -69,7 +91,7 @@ class _Pool:
     """
 
     def __init__(self, jobs, backend, max_runs):
-        self.context = multiprocessing.get_context("spawn")
+        self.context = _context(backend)
         self.tasks, self.outcomes = self.context.Queue(), self.context.Queue()
         self.backend, self.max_runs, self.workers = backend, max_runs, {}
         self.running = {}  # pid -> key of the task it took

@@ -16,9 +16,9 @@ def _name(i, layer):
 class Health(keras.callbacks.Callback):
     """Records weight_norm.<i>.<name> and update_ratio.<i>.<name> per epoch; stops on NaN/inf."""
 
-    def __init__(self):
+    def __init__(self, enabled=True):
         super().__init__()
-        self.history, self.stopped_nonfinite, self._start = {}, False, {}
+        self.history, self.stopped_nonfinite, self._start, self.enabled = {}, False, {}, enabled
 
     def _weights(self):
         out = {}
@@ -29,10 +29,11 @@ class Health(keras.callbacks.Callback):
         return out
 
     def on_train_begin(self, logs=None):
-        self._start = self._weights()  # later epochs start from the previous epoch's end weights
+        if self.enabled:
+            self._start = self._weights()  # later epochs start from the previous epoch's end weights
 
     def on_epoch_end(self, epoch, logs=None):
-        end, finite = self._weights(), True
+        end, finite = (self._weights() if self.enabled else {}), True
         for key, w in end.items():
             norm = float(np.linalg.norm(w))
             w0 = self._start.get(key)

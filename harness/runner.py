@@ -114,14 +114,17 @@ def best_epoch(history):
     return int(np.nanargmin(values)) + 1
 
 
-def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True):
-    """Train `spec` once with `seed`; returns (runs.csv row, history.csv rows)."""
+def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True, health=True):
+    """Train `spec` once with `seed`; returns (runs.csv row, history.csv rows).
+
+    `health=False` leaves out the per-epoch weight norms and update ratios (the benchmark
+    measures what they cost)."""
     split = split or datasets.load(spec.data, seed)
     seed_everything(seed)
     inputs, steps, pipeline = fit_inputs(spec, split, seed, fast)
     model = models.compile_model(models.build(spec, split.n_features), spec, steps_per_execution=steps)
     callbacks = models.callbacks(spec)
-    health = Health()
+    health = Health(enabled=health)
     callbacks.append(health)
     if on_epoch:
         callbacks.append(_EpochReport(on_epoch))
