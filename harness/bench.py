@@ -44,20 +44,20 @@ def fit_pairs(experiment, reps):
     spec = registry.load()[experiment]
     runner.run_seed(spec, 0, fast=True)  # warm-up: the first fit of a process pays one-time costs
     rows = []
+    sides = [("plain", False, True), ("fast", True, True), ("fast_no_health", True, False)]
     for rep in range(reps):
-        order = (False, True) if rep % 2 == 0 else (True, False)
-        for fast in order:
-            row, _ = runner.run_seed(spec, rep, fast=fast)
-            rows.append({"fast": fast, "seed": rep, "fit_seconds": row["fit_seconds"], "test_accuracy": row["test_accuracy"]})
+        for side, fast, health in (sides if rep % 2 == 0 else sides[::-1]):
+            row, _ = runner.run_seed(spec, rep, fast=fast, health=health)
+            rows.append({"side": side, "seed": rep, "fit_seconds": row["fit_seconds"], "test_accuracy": row["test_accuracy"]})
     return rows
 
 
 def _fit_sides(backend, experiment, reps):
     _, out = _python(["-m", "harness.bench", "_fit", experiment, str(reps)], env={"KERAS_BACKEND": backend})
     rows = json.loads(out.strip().splitlines()[-1])
-    side = {fast: [r for r in rows if r["fast"] == fast] for fast in (False, True)}
-    seconds = {k: statistics.median(r["fit_seconds"] for r in v) for k, v in side.items()}
-    accuracy = {k: statistics.mean(r["test_accuracy"] for r in v) for k, v in side.items()}
+    sides = {name: [r for r in rows if r["side"] == name] for name in ("plain", "fast", "fast_no_health")}
+    seconds = {k: statistics.median(r["fit_seconds"] for r in v) for k, v in sides.items()}
+    accuracy = {k: statistics.mean(r["test_accuracy"] for r in v) for k, v in sides.items()}
     return seconds, accuracy
 
 
@@ -65,14 +65,19 @@ def measure_fit(experiment, reps, backends):
     """Harness fit time on each backend against plain Keras as the article runs it (NumPy
     arrays into fit, on the default TensorFlow backend); the backends run one after another."""
     sides = {b: _fit_sides(b, experiment, reps) for b in backends}
-    plain, plain_accuracy = sides["tensorflow"][0][False], sides["tensorflow"][1][False]
+    plain, plain_accuracy = sides["tensorflow"][0]["plain"], sides["tensorflow"][1]["plain"]
     rows = []
     for backend, (seconds, accuracy) in sides.items():
         rows.append({
             "measure": "fit", "backend": backend, "experiment": experiment, "reference": "plain Keras on tensorflow, NumPy inputs",
-            "reference_value": plain, "harness_value": seconds[True], "ratio": seconds[True] / plain, "unit": "s per fit (median)",
-            "note": f"test accuracy over {reps} seeds: plain {plain_accuracy:.4f}, harness {accuracy[True]:.4f}; "
-                    f"plain NumPy fit on {backend}: {seconds[False]:.2f} s",
+            "reference_value": plain, "harness_value": seconds["fast"], "ratio": seconds["fast"] / plain, "unit": "s per fit (median)",
+            "note": f"test accuracy over {reps} seeds: plain {plain_accuracy:.4f}, harness {accuracy['fast']:.4f}; "
+                    f"plain NumPy fit on {backend}: {seconds['plain']:.2f} s",
+        })
+        rows.append({
+            "measure": "health_cost", "backend": backend, "experiment": experiment, "reference": "harness fit without health recording",
+            "reference_value": seconds["fast_no_health"], "harness_value": seconds["fast"], "ratio": seconds["fast"] / seconds["fast_no_health"],
+            "unit": "s per fit (median); ratio = with / without", "note": "per-epoch weight norms and update ratios of every layer",
         })
     return rows
 
