@@ -7,6 +7,7 @@ from harness import runner  # noqa: F401  (first: brings Keras up the harness's 
 
 import copy  # noqa: E402
 import multiprocessing  # noqa: E402
+import os  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
@@ -142,3 +143,31 @@ def test_a_learning_rate_too_high_diverges_and_is_not_a_failure(tmp_path):
     runs = pd.read_csv(tmp_path / spec.name / "runs.csv")
     assert runs["status"].tolist() == ["diverged"] and runs["train_loss"].isna().all()
     assert pd.read_csv(tmp_path / spec.name / "history.csv")["loss"].isna().any()
+
+
+def test_memory_of_each_worker_stays_bounded_over_50_runs(tiny_spec, tmp_path):
+    spec = from_dict({**copy.deepcopy(tiny_spec), "name": "mem", "seeds": list(range(50)), "fit": {"epochs": 3, "batch_size": 16}})
+    assert executor.run([spec], tmp_path, jobs=2) == []
+    runs = pd.read_csv(tmp_path / "mem" / "runs.csv").sort_values("finished_at", kind="stable")
+    assert len(runs) == 50 and runs["pid"].nunique() >= 5  # TensorFlow workers are replaced after 10 runs
+    growth = runs.groupby("pid")["peak_rss_mb"].agg(lambda s: s.max() - s.iloc[0])
+    assert growth.max() <= 50, growth
+
+
+def test_ctrl_c_stops_promptly_and_keeps_finished_runs(tiny_spec, write_experiments, tmp_path, harness_env):
+    import signal
+
+    d, root = write_experiments([{**copy.deepcopy(tiny_spec), "name": "stop", "seeds": list(range(40)), "fit": {"epochs": 20, "batch_size": 16}}]), tmp_path / "res"
+    command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "stop", "--jobs", "2", "--results", str(root)]
+    sweep = subprocess.Popen(command, cwd=ROOT, env=harness_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(stored_rows(root)) < 2 and sweep.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(sweep.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group gets SIGINT
+    start = time.monotonic()
+    _, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130 and time.monotonic() - start < 15, err
+    assert "interrupted; every finished run is stored" in err and "Traceback" not in err
+    runs = stored_rows(root)
+    assert 2 <= len(runs) < 40 and not runs.duplicated(["seed"]).any() and (runs["status"] == "ok").all()
+    assert leftovers(root) == []
