@@ -115,7 +115,7 @@ def cmd_compare(args):
     from harness import compare  # stored runs only: pandas, scipy, matplotlib; no Keras
 
     names, hashes = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
-    compare.main(names, args.results, baseline=args.baseline, suite=None if args.names else args.suite, plots=not args.no_plots, current_hashes=hashes)
+    compare.main(names, args.results, baseline=args.baseline, suite=None if args.names or not args.suite else "+".join(args.suite), plots=not args.no_plots, current_hashes=hashes)
     return 0
 
 
@@ -149,7 +149,7 @@ def parser():
 
     run = sub.add_parser("run", help="run experiments over their seeds and print mean ± std")
     run.add_argument("names", nargs="*", help="experiment names or glob patterns")
-    run.add_argument("--suite", help="also run every experiment with this tag")
+    run.add_argument("--suite", action="append", metavar="TAG", help="also run every experiment with this tag (repeatable)")
     run.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the spec's seeds")
     run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field, e.g. --set fit.epochs=20")
     run.add_argument("--force", action="store_true", help="re-run seeds already stored for the same spec")
@@ -175,7 +175,7 @@ def parser():
     doctor.set_defaults(suite=None, set=[])
     compare = sub.add_parser("compare", help="compare stored runs: 95%% CIs over seeds, gaps, diagnosis, paired differences vs a baseline")
     compare.add_argument("names", nargs="*", help="experiment names or glob patterns")
-    compare.add_argument("--suite", help="also compare every experiment with this tag")
+    compare.add_argument("--suite", action="append", metavar="TAG", help="also compare every experiment with this tag (repeatable)")
     compare.add_argument("--baseline", metavar="NAME", help="compare against NAME (default: the experiment the others are variants of, else the first)")
     compare.add_argument("--results", default="results", metavar="DIR", help="where the runs are stored (default: ./results)")
     compare.add_argument("--no-plots", action="store_true", help="skip curves.png and the comparison figure")

@@ -119,7 +119,8 @@ def _matches(name, pattern):
 
 
 def select(specs, patterns=(), suite=None):
-    """Experiments matching any name or glob pattern (a search's name: its trials), plus those tagged `suite`; in order."""
+    """Experiments matching any name or glob pattern (a search's name: its trials), plus those tagged
+    `suite` (a tag or a list of tags); in order."""
     if not patterns and not suite:
         raise HarnessError("name at least one experiment (names or glob patterns) or a --suite")
     chosen = []
@@ -129,7 +130,7 @@ def select(specs, patterns=(), suite=None):
             names = [*specs, *{search.of(s).name for s in specs.values() if search.of(s)}]
             raise HarnessError(f"no experiment matches {pattern!r}.{did_you_mean(pattern, names)} `python -m harness list` shows them all")
         chosen += [n for n in matches if n not in chosen]
-    if suite:
+    for suite in [suite] if isinstance(suite, str) else list(suite or []):
         tagged = [n for n, s in specs.items() if suite in s.tags]
         if not tagged:
             tags = sorted({t for s in specs.values() for t in s.tags})

@@ -243,3 +243,7 @@ def test_select_errors(three):
         registry.select(three, ["bata"])
     with pytest.raises(HarnessError, match=re.escape("no experiment is tagged 'suit_b'; tags: ") + ".*suite_a, suite_b.*" + re.escape(". Did you mean 'suite_b'?")):
         registry.select(three, suite="suit_b")
+
+
+def test_several_suites(three):
+    assert [s.name for s in registry.select(three, suite=["suite_b", "suite_a"])] == ["alpha_two", "alpha_one"]
