@@ -21,7 +21,9 @@ N_CLASSES = 10  # digits
 
 def _model(activation):
     hidden = {"class_name": "Dense", "units": 32, "activation": activation}
-    return [dict(hidden) for _ in range(4)] + [{"class_name": "Dense", "units": N_CLASSES, "activation": "softmax"}]
+    return [dict(hidden) for _ in range(4)] + [
+        {"class_name": "Dense", "units": N_CLASSES, "activation": "softmax"}
+    ]
 
 
 EXPERIMENTS = [
@@ -30,7 +32,11 @@ EXPERIMENTS = [
         "description": "Four hidden Dense(32, relu) layers, plain SGD lr 0.05, 20 epochs, on digits",
         "data": {"dataset": "digits", "test_size": 0.2, "split_seed": 42},
         "model": _model("relu"),
-        "compile": {"optimizer": {"class_name": "SGD", "learning_rate": 0.05}, "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]},
+        "compile": {
+            "optimizer": {"class_name": "SGD", "learning_rate": 0.05},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+        },
         "fit": {"epochs": 20, "batch_size": 32},
         "seeds": 5,
         "tags": ["activations"],

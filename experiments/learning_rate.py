@@ -13,8 +13,11 @@ BASE = {
         {"class_name": "Dense", "units": 16, "activation": "relu"},
         {"class_name": "Dense", "units": 3, "activation": "softmax"},
     ],
-    "compile": {"optimizer": {"class_name": "adam", "learning_rate": 0.001},
-                "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]},
+    "compile": {
+        "optimizer": {"class_name": "adam", "learning_rate": 0.001},
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+    },
     "fit": {"epochs": 50, "batch_size": 16},
     "seeds": 3,
     "tags": ["iris", "learning_rate"],
@@ -25,16 +28,22 @@ EXPERIMENTS = [
         **BASE,
         "name": "iris_lr_grid",
         "description": "Learning rates 1e-4..100 for Adam and SGD on iris (grid search)",
-        "search": {"grid": {
-            # Keras wants float learning rates: 1.0, not 1
-            "compile.optimizer.learning_rate": [0.0001, 0.001, 0.01, 0.1, 1.0, 100.0],
-            "compile.optimizer.class_name": ["adam", "sgd"],
-        }},
+        "search": {
+            "grid": {
+                # Keras wants float learning rates: 1.0, not 1
+                "compile.optimizer.learning_rate": [0.0001, 0.001, 0.01, 0.1, 1.0, 100.0],
+                "compile.optimizer.class_name": ["adam", "sgd"],
+            }
+        },
     },
     {
         **BASE,
         "name": "iris_lr_random",
         "description": "Adam learning rates drawn log-uniformly from [1e-4, 1] on iris (random search)",
-        "search": {"random": {"compile.optimizer.learning_rate": {"loguniform": [0.0001, 1.0]}}, "trials": 8, "seed": 0},
+        "search": {
+            "random": {"compile.optimizer.learning_rate": {"loguniform": [0.0001, 1.0]}},
+            "trials": 8,
+            "seed": 0,
+        },
     },
 ]

@@ -27,7 +27,11 @@ EXPERIMENTS = [
             {"class_name": "Dense", "units": 32, "activation": "relu"},
             {"class_name": "Dense", "units": N_CLASSES, "activation": "softmax"},
         ],
-        "compile": {"optimizer": {"class_name": "SGD", "learning_rate": 0.05}, "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
+        "compile": {
+            "optimizer": {"class_name": "SGD", "learning_rate": 0.05},
+            "loss": "categorical_crossentropy",
+            "metrics": ["accuracy"],
+        },
         "fit": {"epochs": 10, "batch_size": 32},
         "seeds": 5,
         "tags": ["losses"],

@@ -44,9 +44,19 @@ EXPERIMENTS = [
     {
         "name": "overfit_baseline",
         "description": "Overfits: 3x Dense(256, relu) trained 30 epochs on 73 breast_cancer samples (train_fraction 0.2)",
-        "data": {"dataset": "breast_cancer", "test_size": 0.2, "split_seed": 42, "validation_size": 0.2, "train_fraction": 0.2},
+        "data": {
+            "dataset": "breast_cancer",
+            "test_size": 0.2,
+            "split_seed": 42,
+            "validation_size": 0.2,
+            "train_fraction": 0.2,
+        },
         "model": [_hidden(), _hidden(), _hidden(), _OUTPUT],
-        "compile": {"optimizer": {"class_name": "Adam", "learning_rate": 0.0005}, "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy", "sparse_categorical_crossentropy"]},
+        "compile": {
+            "optimizer": {"class_name": "Adam", "learning_rate": 0.0005},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy", "sparse_categorical_crossentropy"],
+        },
         "fit": {"epochs": 30, "batch_size": 16},
         "seeds": 5,
         "tags": ["overfitting"],
@@ -67,13 +77,27 @@ EXPERIMENTS = [
         "name": "overfit_l1",
         "base": "overfit_baseline",
         "description": "L1 regularisation: kernel_regularizer L1(0.001) on each hidden layer",
-        "overrides": {"model": [_hidden(kernel_regularizer=_L1), _hidden(kernel_regularizer=_L1), _hidden(kernel_regularizer=_L1), _OUTPUT]},
+        "overrides": {
+            "model": [
+                _hidden(kernel_regularizer=_L1),
+                _hidden(kernel_regularizer=_L1),
+                _hidden(kernel_regularizer=_L1),
+                _OUTPUT,
+            ]
+        },
     },
     {
         "name": "overfit_l2",
         "base": "overfit_baseline",
         "description": "L2 regularisation: kernel_regularizer L2(0.01) on each hidden layer",
-        "overrides": {"model": [_hidden(kernel_regularizer=_L2), _hidden(kernel_regularizer=_L2), _hidden(kernel_regularizer=_L2), _OUTPUT]},
+        "overrides": {
+            "model": [
+                _hidden(kernel_regularizer=_L2),
+                _hidden(kernel_regularizer=_L2),
+                _hidden(kernel_regularizer=_L2),
+                _OUTPUT,
+            ]
+        },
     },
     {
         "name": "overfit_dropout",
@@ -85,12 +109,31 @@ EXPERIMENTS = [
         "name": "overfit_early_stopping",
         "base": "overfit_baseline",
         "description": "Early stopping: stop when val_loss has not improved for 5 epochs and restore the best epoch's weights",
-        "overrides": {"fit.callbacks": [{"class_name": "EarlyStopping", "monitor": "val_loss", "patience": 5, "restore_best_weights": True}]},
+        "overrides": {
+            "fit.callbacks": [
+                {
+                    "class_name": "EarlyStopping",
+                    "monitor": "val_loss",
+                    "patience": 5,
+                    "restore_best_weights": True,
+                }
+            ]
+        },
     },
     {
         "name": "overfit_l2_dropout",
         "base": "overfit_baseline",
         "description": "L2 and dropout together: L2(0.01) on each hidden layer and Dropout(0.5) after it",
-        "overrides": {"model": [_hidden(kernel_regularizer=_L2), _DROPOUT, _hidden(kernel_regularizer=_L2), _DROPOUT, _hidden(kernel_regularizer=_L2), _DROPOUT, _OUTPUT]},
+        "overrides": {
+            "model": [
+                _hidden(kernel_regularizer=_L2),
+                _DROPOUT,
+                _hidden(kernel_regularizer=_L2),
+                _DROPOUT,
+                _hidden(kernel_regularizer=_L2),
+                _DROPOUT,
+                _OUTPUT,
+            ]
+        },
     },
 ]

@@ -16,17 +16,44 @@ EXPERIMENTS = [
         "name": "slow_baseline",
         "description": "Slow: digits, Dense(64) trained 40 epochs in mini-batches of 4 (288 steps per epoch)",
         "data": {"dataset": "digits", "validation_size": 0.2},
-        "model": [{"class_name": "Dense", "units": 64, "activation": "relu"}, {"class_name": "Dense", "units": 10, "activation": "softmax"}],
-        "compile": {"optimizer": {"class_name": "Adam", "learning_rate": 0.001}, "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]},
+        "model": [
+            {"class_name": "Dense", "units": 64, "activation": "relu"},
+            {"class_name": "Dense", "units": 10, "activation": "softmax"},
+        ],
+        "compile": {
+            "optimizer": {"class_name": "Adam", "learning_rate": 0.001},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+        },
         "fit": {"epochs": 40, "batch_size": 4},
         "seeds": 5,
         "tags": ["slow_training"],
     },
-    {"name": "slow_batch_32", "base": "slow_baseline", "description": "Larger mini-batches: 32 (36 steps per epoch)",
-     "overrides": {"fit.batch_size": 32}},
-    {"name": "slow_batch_128", "base": "slow_baseline", "description": "Larger mini-batches: 128 (9 steps per epoch)",
-     "overrides": {"fit.batch_size": 128}},
-    {"name": "slow_early_stopping", "base": "slow_baseline",
-     "description": "Early stopping: stop when val_loss has not improved for 3 epochs, restore the best weights",
-     "overrides": {"fit.callbacks": [{"class_name": "EarlyStopping", "monitor": "val_loss", "patience": 3, "restore_best_weights": True}]}},
+    {
+        "name": "slow_batch_32",
+        "base": "slow_baseline",
+        "description": "Larger mini-batches: 32 (36 steps per epoch)",
+        "overrides": {"fit.batch_size": 32},
+    },
+    {
+        "name": "slow_batch_128",
+        "base": "slow_baseline",
+        "description": "Larger mini-batches: 128 (9 steps per epoch)",
+        "overrides": {"fit.batch_size": 128},
+    },
+    {
+        "name": "slow_early_stopping",
+        "base": "slow_baseline",
+        "description": "Early stopping: stop when val_loss has not improved for 3 epochs, restore the best weights",
+        "overrides": {
+            "fit.callbacks": [
+                {
+                    "class_name": "EarlyStopping",
+                    "monitor": "val_loss",
+                    "patience": 3,
+                    "restore_best_weights": True,
+                }
+            ]
+        },
+    },
 ]

@@ -46,7 +46,11 @@ EXPERIMENTS = [
         "description": "Underfits: Dense(4, relu) hidden, plain SGD lr 0.01, 10 epochs, L2(0.1) on both layers, on digits",
         "data": {"dataset": "digits", "test_size": 0.2, "split_seed": 42},
         "model": _model(),
-        "compile": {"optimizer": {"class_name": "SGD", "learning_rate": 0.01}, "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]},
+        "compile": {
+            "optimizer": {"class_name": "SGD", "learning_rate": 0.01},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+        },
         "fit": {"epochs": 10, "batch_size": 32},
         "seeds": 5,
         "tags": ["underfitting"],

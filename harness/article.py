@@ -2,11 +2,11 @@
 runs it as the plain-Keras reference: `python -m harness.article`."""
 
 import numpy as np  # noqa: F401  (as in the article)
+from keras.layers import Dense
+from keras.models import Sequential
 from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
-from keras.models import Sequential
-from keras.layers import Dense
 
 # Load the data
 iris = load_iris()
@@ -21,16 +21,16 @@ X_test = scaler.transform(X_test)
 
 # Build the network
 model = Sequential()
-model.add(Dense(4, input_dim=4, activation='relu'))
-model.add(Dense(3, activation='softmax'))
+model.add(Dense(4, input_dim=4, activation="relu"))
+model.add(Dense(3, activation="softmax"))
 
 # Compile the model
-model.compile(loss='sparse_categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
+model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
 # Train the model
 model.fit(X_train, y_train, epochs=100, batch_size=10)
 
 # Evaluate the model
 loss, accuracy = model.evaluate(X_test, y_test)
-print('Loss:', loss)
-print('Accuracy:', accuracy)
+print("Loss:", loss)
+print("Accuracy:", accuracy)

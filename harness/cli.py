@@ -32,7 +32,9 @@ def parse_set(item):
 
 def cmd_list(args):
     specs = registry.load(args.experiments)
-    rows = [(s.name, s.data["dataset"], ",".join(s.tags), s.description) for s in search.collapse(specs.values())]
+    rows = [
+        (s.name, s.data["dataset"], ",".join(s.tags), s.description) for s in search.collapse(specs.values())
+    ]
     print(text_table(["name", "dataset", "tags", "description"], rows))
     return 0
 
@@ -40,16 +42,26 @@ def cmd_list(args):
 def cmd_show(args):
     specs = registry.load(args.experiments)
     spec = registry.select(specs, [args.name])[0]
-    trials = [s for s in specs.values() if search.of(s) and search.of(s).name == args.name and args.name not in specs]
+    trials = [
+        s
+        for s in specs.values()
+        if search.of(s) and search.of(s).name == args.name and args.name not in specs
+    ]
     spec = search.of(spec).base if trials else spec  # a search: its base, then its trials
     print(spec.to_json())
     print(f"\nspec hash: {spec.hash}")
     if spec.base:
         print(f"variant of {spec.base}, overriding: {', '.join(spec.overrides) or 'nothing'}")
-    rows = [(i, layer["class_name"], ", ".join(f"{k}={v}" for k, v in layer.items() if k != "class_name")) for i, layer in enumerate(spec.model)]
+    rows = [
+        (i, layer["class_name"], ", ".join(f"{k}={v}" for k, v in layer.items() if k != "class_name"))
+        for i, layer in enumerate(spec.model)
+    ]
     print("\n" + text_table(["#", "layer", "config"], rows))
     if trials:
-        print(f"\n{search.of(trials[0]).summary()}:\n" + text_table(["trial", "spec hash"], [(t.name, t.hash) for t in trials]))
+        print(
+            f"\n{search.of(trials[0]).summary()}:\n"
+            + text_table(["trial", "spec hash"], [(t.name, t.hash) for t in trials])
+        )
     if args.keras:
         from harness import data, models  # models imports Keras quietly
 
@@ -66,7 +78,9 @@ def selected_specs(args):
     specs = registry.select(registry.load(args.experiments), args.names, args.suite)
     if args.set:
         overrides = dict(parse_set(item) for item in args.set)
-        label = ",".join(f"{p}={json.dumps(v) if not isinstance(v, str) else v}" for p, v in overrides.items())
+        label = ",".join(
+            f"{p}={json.dumps(v) if not isinstance(v, str) else v}" for p, v in overrides.items()
+        )
         specs = [s.with_overrides(overrides, name=f"{s.name}[{label}]") for s in specs]
     if args.seeds is not None:
         if args.seeds <= 0:
@@ -84,21 +98,44 @@ def cmd_run(args):
     from harness.progress import Progress
 
     progress = None if args.verbose else Progress()
-    failures = executor.run(specs, args.results, jobs=args.jobs, backend=args.backend, force=args.force, verbose=args.verbose, progress=progress, fail_fast=args.fail_fast,
-                             executor=args.executor, address=args.address)
+    failures = executor.run(
+        specs,
+        args.results,
+        jobs=args.jobs,
+        backend=args.backend,
+        force=args.force,
+        verbose=args.verbose,
+        progress=progress,
+        fail_fast=args.fail_fast,
+        executor=args.executor,
+        address=args.address,
+    )
     import pandas as pd
 
-    runs = pd.concat([results.stored_runs(args.results, s.name, s.hash).query("seed in @s.seeds", local_dict={"s": s}) for s in specs])
+    runs = pd.concat(
+        [
+            results.stored_runs(args.results, s.name, s.hash).query("seed in @s.seeds", local_dict={"s": s})
+            for s in specs
+        ]
+    )
     table = results.summary(runs)
     print("\nmean ± std over seeds")
     print(table.to_string(index=False))
     whole = search.complete(specs)  # a search whose trials all ran: its folders as one glob
-    folders = dict.fromkeys(f"{results.experiment_dir(args.results, search.of(s).name)}[*]" if search.of(s) and search.of(s).name in whole else str(results.experiment_dir(args.results, s.name)) for s in specs)
+    folders = dict.fromkeys(
+        f"{results.experiment_dir(args.results, search.of(s).name)}[*]"
+        if search.of(s) and search.of(s).name in whole
+        else str(results.experiment_dir(args.results, s.name))
+        for s in specs
+    )
     print(f"\nresults: {', '.join(folders)}")
     if failures:
         print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
         if args.fail_fast:
-            print("stopped at the first failed run (--fail-fast); the runs not done yet run next time", file=sys.stderr)
+            print(
+                "stopped at the first failed run (--fail-fast); the runs not done yet run next time",
+                file=sys.stderr,
+            )
         return 1
     return 0
 
@@ -115,7 +152,14 @@ def cmd_compare(args):
     from harness import compare  # stored runs only: pandas, scipy, matplotlib; no Keras
 
     names, hashes = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
-    compare.main(names, args.results, baseline=args.baseline, suite=None if args.names or not args.suite else "+".join(args.suite), plots=not args.no_plots, current_hashes=hashes)
+    compare.main(
+        names,
+        args.results,
+        baseline=args.baseline,
+        suite=None if args.names or not args.suite else "+".join(args.suite),
+        plots=not args.no_plots,
+        current_hashes=hashes,
+    )
     return 0
 
 
@@ -125,10 +169,14 @@ def cmd_doctor(args):
 
     specs = selected_specs(args)
     if len(specs) != 1:
-        raise HarnessError(f"doctor takes one experiment; {args.names[0]!r} matches {len(specs)}: {', '.join(s.name for s in specs[:5])}")
+        raise HarnessError(
+            f"doctor takes one experiment; {args.names[0]!r} matches {len(specs)}: {', '.join(s.name for s in specs[:5])}"
+        )
 
     def run(batch):
-        failures = executor.run(batch, args.results, jobs=args.jobs, backend=args.backend, force=args.force, progress=Progress())
+        failures = executor.run(
+            batch, args.results, jobs=args.jobs, backend=args.backend, force=args.force, progress=Progress()
+        )
         if failures:
             print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
 
@@ -137,57 +185,149 @@ def cmd_doctor(args):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m harness", description="Declarative Keras experiments, run over seeds.")
-    p.add_argument("--experiments", action="append", default=[], metavar="DIR", help=f"another directory of experiment modules (also ${registry.ENV_VAR})")
+    p = argparse.ArgumentParser(
+        prog="python -m harness", description="Declarative Keras experiments, run over seeds."
+    )
+    p.add_argument(
+        "--experiments",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help=f"another directory of experiment modules (also ${registry.ENV_VAR})",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="list experiments: name, dataset, tags, description")
 
     show = sub.add_parser("show", help="the resolved spec of an experiment and its layers")
     show.add_argument("name")
-    show.add_argument("--keras", action="store_true", help="also build the model with Keras and print its summary (imports TensorFlow)")
+    show.add_argument(
+        "--keras",
+        action="store_true",
+        help="also build the model with Keras and print its summary (imports TensorFlow)",
+    )
 
     run = sub.add_parser("run", help="run experiments over their seeds and print mean ± std")
     run.add_argument("names", nargs="*", help="experiment names or glob patterns")
-    run.add_argument("--suite", action="append", metavar="TAG", help="also run every experiment with this tag (repeatable)")
+    run.add_argument(
+        "--suite", action="append", metavar="TAG", help="also run every experiment with this tag (repeatable)"
+    )
     run.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the spec's seeds")
-    run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field, e.g. --set fit.epochs=20")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a spec field, e.g. --set fit.epochs=20",
+    )
     run.add_argument("--force", action="store_true", help="re-run seeds already stored for the same spec")
-    run.add_argument("--results", default="results", metavar="DIR", help="where results go (default: ./results)")
-    run.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="worker processes (default: the number of cores; 1 runs in this process)")
-    run.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    run.add_argument(
+        "--results", default="results", metavar="DIR", help="where results go (default: ./results)"
+    )
+    run.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: the number of cores; 1 runs in this process)",
+    )
+    run.add_argument(
+        "--backend",
+        choices=["tensorflow", "jax", "torch"],
+        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="show Keras' own epoch output")
-    run.add_argument("--fail-fast", action="store_true", help="stop at the first run that fails (exit status 1)")
-    run.add_argument("--executor", choices=["local", "ray"], default="local", help="local: this process or worker processes; ray: Ray tasks on a cluster (needs the ray extra)")
-    run.add_argument("--address", metavar="HOST:PORT", help="with --executor ray: the Ray cluster's head (default: $RAY_ADDRESS, else a local Ray with --jobs CPUs)")
-    bench = sub.add_parser("bench", help="measure speed and memory against plain Keras (minutes); writes results/bench.csv")
-    bench.add_argument("--reps", type=int, default=7, help="fits per side for the fit-time comparison (default 7)")
-    bench.add_argument("--larger", default=None, metavar="NAME", help="the larger experiment to time besides iris_baseline (default: overfit_baseline)")
+    run.add_argument(
+        "--fail-fast", action="store_true", help="stop at the first run that fails (exit status 1)"
+    )
+    run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process or worker processes; ray: Ray tasks on a cluster (needs the ray extra)",
+    )
+    run.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="with --executor ray: the Ray cluster's head (default: $RAY_ADDRESS, else a local Ray with --jobs CPUs)",
+    )
+    bench = sub.add_parser(
+        "bench", help="measure speed and memory against plain Keras (minutes); writes results/bench.csv"
+    )
+    bench.add_argument(
+        "--reps", type=int, default=7, help="fits per side for the fit-time comparison (default 7)"
+    )
+    bench.add_argument(
+        "--larger",
+        default=None,
+        metavar="NAME",
+        help="the larger experiment to time besides iris_baseline (default: overfit_baseline)",
+    )
     bench.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sweeps")
     bench.add_argument("--results", default="results", metavar="DIR")
-    doctor = sub.add_parser("doctor", help="diagnose an experiment, run the article's remedies for what it finds, and give a verdict per remedy")
+    doctor = sub.add_parser(
+        "doctor",
+        help="diagnose an experiment, run the article's remedies for what it finds, and give a verdict per remedy",
+    )
     doctor.add_argument("names", nargs=1, metavar="name", help="the experiment to diagnose")
     doctor.add_argument("--seeds", type=int, help="use seeds 0..N-1 instead of the spec's seeds")
-    doctor.add_argument("--results", default="results", metavar="DIR", help="where results go (default: ./results)")
-    doctor.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="worker processes (default: the number of cores)")
-    doctor.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    doctor.add_argument(
+        "--results", default="results", metavar="DIR", help="where results go (default: ./results)"
+    )
+    doctor.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: the number of cores)",
+    )
+    doctor.add_argument(
+        "--backend",
+        choices=["tensorflow", "jax", "torch"],
+        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
+    )
     doctor.add_argument("--force", action="store_true", help="re-run seeds already stored")
     doctor.set_defaults(suite=None, set=[])
-    compare = sub.add_parser("compare", help="compare stored runs: 95%% CIs over seeds, gaps, diagnosis, paired differences vs a baseline")
+    compare = sub.add_parser(
+        "compare",
+        help="compare stored runs: 95%% CIs over seeds, gaps, diagnosis, paired differences vs a baseline",
+    )
     compare.add_argument("names", nargs="*", help="experiment names or glob patterns")
-    compare.add_argument("--suite", action="append", metavar="TAG", help="also compare every experiment with this tag (repeatable)")
-    compare.add_argument("--baseline", metavar="NAME", help="compare against NAME (default: the experiment the others are variants of, else the first)")
-    compare.add_argument("--results", default="results", metavar="DIR", help="where the runs are stored (default: ./results)")
+    compare.add_argument(
+        "--suite",
+        action="append",
+        metavar="TAG",
+        help="also compare every experiment with this tag (repeatable)",
+    )
+    compare.add_argument(
+        "--baseline",
+        metavar="NAME",
+        help="compare against NAME (default: the experiment the others are variants of, else the first)",
+    )
+    compare.add_argument(
+        "--results", default="results", metavar="DIR", help="where the runs are stored (default: ./results)"
+    )
     compare.add_argument("--no-plots", action="store_true", help="skip curves.png and the comparison figure")
 
     for sp in sub.choices.values():
-        sp.add_argument("--experiments", action="append", default=argparse.SUPPRESS, metavar="DIR", help=argparse.SUPPRESS)
+        sp.add_argument(
+            "--experiments", action="append", default=argparse.SUPPRESS, metavar="DIR", help=argparse.SUPPRESS
+        )
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    commands = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare, "doctor": cmd_doctor}
+    commands = {
+        "list": cmd_list,
+        "show": cmd_show,
+        "run": cmd_run,
+        "bench": cmd_bench,
+        "compare": cmd_compare,
+        "doctor": cmd_doctor,
+    }
     try:
         return commands[args.command](args)
     except HarnessError as exc:

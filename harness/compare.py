@@ -36,10 +36,26 @@ DEFAULT_ROOT = "results"
 
 def columns():
     """The columns of the comparison CSV, in order."""
-    cols = ["experiment", "baseline", "is_baseline", "spec_hash", "runs", "seeds", "stale_rows", "not_ok_runs", "interval",
-            "diagnosis", "diagnosis_counts"]
+    cols = [
+        "experiment",
+        "baseline",
+        "is_baseline",
+        "spec_hash",
+        "runs",
+        "seeds",
+        "stale_rows",
+        "not_ok_runs",
+        "interval",
+        "diagnosis",
+        "diagnosis_counts",
+    ]
     cols += [f"{m}_{s}" for m in [*METRICS, *GAPS] for s in SUMMARY_STATS]
-    cols += ["epochs_run_mean", "best_epoch_mean", *[f"fit_seconds_{s}" for s in SUMMARY_STATS], "paired_seeds"]
+    cols += [
+        "epochs_run_mean",
+        "best_epoch_mean",
+        *[f"fit_seconds_{s}" for s in SUMMARY_STATS],
+        "paired_seeds",
+    ]
     for m in VERSUS:
         cols += [f"{m}_diff", f"{m}_diff_ci95_low", f"{m}_diff_ci95_high", f"{m}_p_value", f"{m}_verdict"]
     return cols
@@ -71,8 +87,13 @@ def run_command(name, root, spec=None):
     where = "" if str(root) in (DEFAULT_ROOT, DEFAULT_ROOT + "/") else f" --results {shlex.quote(str(root))}"
     base, overrides = (spec or {}).get("base"), (spec or {}).get("overrides") or {}
     label = ",".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in overrides.items())
-    if base and overrides and name == f"{base}[{label}]":  # a `run BASE --set ...` result (not a search's trial)
-        sets = " ".join("--set " + shlex.quote(f"{k}={v if isinstance(v, str) else json.dumps(v)}") for k, v in overrides.items())
+    if (
+        base and overrides and name == f"{base}[{label}]"
+    ):  # a `run BASE --set ...` result (not a search's trial)
+        sets = " ".join(
+            "--set " + shlex.quote(f"{k}={v if isinstance(v, str) else json.dumps(v)}")
+            for k, v in overrides.items()
+        )
         return f"python -m harness run {shlex.quote(base)} {sets}{where}"
     return f"python -m harness run {shlex.quote(name)}{where}"
 
@@ -108,22 +129,31 @@ def load(root, name):
     runs = _read(folder / "runs.csv")
     spec = results.stored_spec(root, name)
     if runs is None or runs.empty:
-        raise HarnessError(f"experiment {name!r} has no stored runs in {folder}; run it first: {run_command(name, root, spec)}")
+        raise HarnessError(
+            f"experiment {name!r} has no stored runs in {folder}; run it first: {run_command(name, root, spec)}"
+        )
     latest = runs.sort_values("finished_at", kind="stable") if "finished_at" in runs else runs
-    current = spec_hash(spec) if spec else str(latest["spec_hash"].iloc[-1])  # no spec.json: the latest run's spec
+    current = (
+        spec_hash(spec) if spec else str(latest["spec_hash"].iloc[-1])
+    )  # no spec.json: the latest run's spec
     mine = runs[runs["spec_hash"] == current]
     ok = mine[mine["status"] == "ok"].drop_duplicates("seed", keep="last").sort_values("seed", kind="stable")
     stale, not_ok = len(runs) - len(mine), len(mine) - len(mine[mine["status"] == "ok"])
     if ok.empty:
         raise NoUsableRuns(
             f"experiment {name!r} has no usable runs in {folder}: {stale} row(s) are from an older spec and "
-            f"{not_ok} failed or diverged; run it: {run_command(name, root, spec)}", not_ok
+            f"{not_ok} failed or diverged; run it: {run_command(name, root, spec)}",
+            not_ok,
         )
     ok = ok.reindex(columns=list(dict.fromkeys([*results.RUN_COLUMNS, *ok.columns]))).reset_index(drop=True)
     for gap, (a, b) in GAPS.items():
         ok[gap] = pd.to_numeric(ok[a], errors="coerce") - pd.to_numeric(ok[b], errors="coerce")
     history = _read(folder / "history.csv")
-    history = pd.DataFrame(columns=results.HISTORY_KEYS) if history is None else history[history["spec_hash"] == current]
+    history = (
+        pd.DataFrame(columns=results.HISTORY_KEYS)
+        if history is None
+        else history[history["spec_hash"] == current]
+    )
     judged = mine[mine["status"].isin(["ok", "diverged"])].drop_duplicates("seed", keep="last")
     diagnoses = diagnosis.diagnose_runs(judged, history, _chance_loss(spec or {}))
     history = history[history["seed"].isin(ok["seed"])] if "seed" in history else history
@@ -157,9 +187,13 @@ def choose_baseline(stored, requested=None):
     names = [s.name for s in stored]
     if requested:
         if requested not in names:
-            raise HarnessError(f"--baseline {requested!r} is not among the compared experiments: {', '.join(names)}")
+            raise HarnessError(
+                f"--baseline {requested!r} is not among the compared experiments: {', '.join(names)}"
+            )
         return requested
-    bases = Counter(s.spec.get("base") for s in stored if s.spec.get("base") in names and s.spec.get("base") != s.name)
+    bases = Counter(
+        s.spec.get("base") for s in stored if s.spec.get("base") in names and s.spec.get("base") != s.name
+    )
     if bases:
         top = max(bases.values())
         return next(n for n in names if bases.get(n) == top)
@@ -172,30 +206,63 @@ def _interval(spec):
 
 def _row(s, base):
     """The comparison row of one experiment against the baseline's stored runs."""
-    row = {"experiment": s.name, "baseline": base.name, "is_baseline": s.name == base.name, "spec_hash": s.spec_hash,
-           "runs": len(s.runs), "seeds": " ".join(str(int(x)) for x in s.runs["seed"]), "stale_rows": s.stale_rows,
-           "not_ok_runs": s.not_ok_runs, "interval": _interval(s.spec),
-           "diagnosis": diagnosis.majority(s.diagnoses["label"]), "diagnosis_counts": diagnosis.counts(s.diagnoses["label"])}
+    row = {
+        "experiment": s.name,
+        "baseline": base.name,
+        "is_baseline": s.name == base.name,
+        "spec_hash": s.spec_hash,
+        "runs": len(s.runs),
+        "seeds": " ".join(str(int(x)) for x in s.runs["seed"]),
+        "stale_rows": s.stale_rows,
+        "not_ok_runs": s.not_ok_runs,
+        "interval": _interval(s.spec),
+        "diagnosis": diagnosis.majority(s.diagnoses["label"]),
+        "diagnosis_counts": diagnosis.counts(s.diagnoses["label"]),
+    }
     for metric in [*METRICS, *GAPS]:
         values = pd.to_numeric(s.runs[metric], errors="coerce")
         low, high = stats.ci(values)
-        row.update({f"{metric}_mean": stats.mean(values), f"{metric}_std": stats.std(values),
-                    f"{metric}_ci95_low": low, f"{metric}_ci95_high": high})
+        row.update(
+            {
+                f"{metric}_mean": stats.mean(values),
+                f"{metric}_std": stats.std(values),
+                f"{metric}_ci95_low": low,
+                f"{metric}_ci95_high": high,
+            }
+        )
     low, high = stats.ci(pd.to_numeric(s.runs["fit_seconds"], errors="coerce"))
-    row.update(fit_seconds_std=stats.std(pd.to_numeric(s.runs["fit_seconds"], errors="coerce")), fit_seconds_ci95_low=low, fit_seconds_ci95_high=high)
+    row.update(
+        fit_seconds_std=stats.std(pd.to_numeric(s.runs["fit_seconds"], errors="coerce")),
+        fit_seconds_ci95_low=low,
+        fit_seconds_ci95_high=high,
+    )
     for metric in ("epochs_run", "best_epoch", "fit_seconds"):
         row[f"{metric}_mean"] = stats.mean(pd.to_numeric(s.runs[metric], errors="coerce"))
     for metric, lower_is_better in VERSUS.items():
         if s.name == base.name:
-            row.update({f"{metric}_diff": math.nan, f"{metric}_diff_ci95_low": math.nan, f"{metric}_diff_ci95_high": math.nan,
-                        f"{metric}_p_value": math.nan, f"{metric}_verdict": "baseline"})
+            row.update(
+                {
+                    f"{metric}_diff": math.nan,
+                    f"{metric}_diff_ci95_low": math.nan,
+                    f"{metric}_diff_ci95_high": math.nan,
+                    f"{metric}_p_value": math.nan,
+                    f"{metric}_verdict": "baseline",
+                }
+            )
             continue
         mine = pd.to_numeric(s.runs.set_index("seed")[metric], errors="coerce")
         theirs = pd.to_numeric(base.runs.set_index("seed")[metric], errors="coerce")
         result = stats.paired(mine, theirs)
         row["paired_seeds"] = max(row.get("paired_seeds", 0), result.n)
-        row.update({f"{metric}_diff": result.diff, f"{metric}_diff_ci95_low": result.ci_low, f"{metric}_diff_ci95_high": result.ci_high,
-                    f"{metric}_p_value": result.p_value, f"{metric}_verdict": result.verdict(lower_is_better)})
+        row.update(
+            {
+                f"{metric}_diff": result.diff,
+                f"{metric}_diff_ci95_low": result.ci_low,
+                f"{metric}_diff_ci95_high": result.ci_high,
+                f"{metric}_p_value": result.p_value,
+                f"{metric}_verdict": result.verdict(lower_is_better),
+            }
+        )
     row.setdefault("paired_seeds", len(s.runs) if s.name == base.name else 0)
     return row
 
@@ -210,7 +277,9 @@ def search_of(stored):
 def _rank_key(s):
     """Trials rank by mean validation accuracy, then validation loss (test, where there is no validation part)."""
     part = "val" if pd.to_numeric(s.runs["val_accuracy"], errors="coerce").notna().any() else "test"
-    accuracy, loss = (stats.mean(pd.to_numeric(s.runs[f"{part}_{m}"], errors="coerce")) for m in ("accuracy", "loss"))
+    accuracy, loss = (
+        stats.mean(pd.to_numeric(s.runs[f"{part}_{m}"], errors="coerce")) for m in ("accuracy", "loss")
+    )
     return (-accuracy if math.isfinite(accuracy) else math.inf, loss if math.isfinite(loss) else math.inf)
 
 
@@ -239,7 +308,7 @@ def write(frame, root, label):
 
 
 def _short(name, width=44):
-    return name if len(name) <= width else f"{name[: width // 2 - 1]}…{name[-(width - width // 2):]}"
+    return name if len(name) <= width else f"{name[: width // 2 - 1]}…{name[-(width - width // 2) :]}"
 
 
 def _pm(row, metric, digits=3):
@@ -270,20 +339,52 @@ def tables(frame):
         return _ranked(frame)
     first = []
     for _, r in frame.iterrows():
-        first.append([_short(r["experiment"]) + (" *" if r["is_baseline"] else ""), r["runs"], r["diagnosis"],
-                      _f(r["train_accuracy_mean"]), _pm(r, "test_accuracy"), _pm(r, "test_loss"), _pm(r, "gap_test_loss"),
-                      _f(r["epochs_run_mean"], ".0f"), _pm(r, "fit_seconds", 1)])
-    head = ["experiment", "n", "diagnosis", "train acc", "test acc ± CI", "test loss ± CI", "test-train loss ± CI", "epochs", "fit s ± CI"]
+        first.append(
+            [
+                _short(r["experiment"]) + (" *" if r["is_baseline"] else ""),
+                r["runs"],
+                r["diagnosis"],
+                _f(r["train_accuracy_mean"]),
+                _pm(r, "test_accuracy"),
+                _pm(r, "test_loss"),
+                _pm(r, "gap_test_loss"),
+                _f(r["epochs_run_mean"], ".0f"),
+                _pm(r, "fit_seconds", 1),
+            ]
+        )
+    head = [
+        "experiment",
+        "n",
+        "diagnosis",
+        "train acc",
+        "test acc ± CI",
+        "test loss ± CI",
+        "test-train loss ± CI",
+        "epochs",
+        "fit s ± CI",
+    ]
     text = [text_table(head, first)]
     second = []
     for _, r in frame[~frame["is_baseline"]].iterrows():
         for metric in VERSUS:
             low, high = r[f"{metric}_diff_ci95_low"], r[f"{metric}_diff_ci95_high"]
             interval = f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else "n/a"
-            second.append([_short(r["experiment"]), r["paired_seeds"], metric, _f(r[f"{metric}_diff"], "+.3f"), interval,
-                           _p(r[f"{metric}_p_value"]), r[f"{metric}_verdict"]])
+            second.append(
+                [
+                    _short(r["experiment"]),
+                    r["paired_seeds"],
+                    metric,
+                    _f(r[f"{metric}_diff"], "+.3f"),
+                    interval,
+                    _p(r[f"{metric}_p_value"]),
+                    r[f"{metric}_verdict"],
+                ]
+            )
     if second:
-        text += ["", text_table(["experiment", "pairs", "metric", "Δ", "95% CI of Δ", "p", "verdict"], second)]
+        text += [
+            "",
+            text_table(["experiment", "pairs", "metric", "Δ", "95% CI of Δ", "p", "verdict"], second),
+        ]
     return "\n".join(text)
 
 
@@ -293,18 +394,47 @@ def _ranked(frame):
 
     prefix = len(frame["baseline"].iloc[0]) - len(frame["baseline"].iloc[0].split("[", 1)[-1]) - 1
     label = lambda name: name[prefix:] if prefix > 0 else name  # noqa: E731
-    rows = [[r["rank"], label(r["experiment"]) + (" *" if r["is_baseline"] else ""), r["runs"], r["diagnosis"], _pm(r, "val_accuracy"),
-             _pm(r, "val_loss"), _pm(r, "test_accuracy"),
-             r["test_accuracy_verdict"] if not r["is_baseline"] else "best", _f(r["fit_seconds_mean"], ".1f")] for _, r in frame.iterrows()]
-    text = [f"trials of {frame['experiment'].iloc[0][:prefix]}, ranked by validation accuracy (then loss)",
-            text_table(["rank", "trial", "n", "diagnosis", "val acc ± CI", "val loss ± CI", "test acc ± CI", "test acc vs best", "fit s"], rows)]
+    rows = [
+        [
+            r["rank"],
+            label(r["experiment"]) + (" *" if r["is_baseline"] else ""),
+            r["runs"],
+            r["diagnosis"],
+            _pm(r, "val_accuracy"),
+            _pm(r, "val_loss"),
+            _pm(r, "test_accuracy"),
+            r["test_accuracy_verdict"] if not r["is_baseline"] else "best",
+            _f(r["fit_seconds_mean"], ".1f"),
+        ]
+        for _, r in frame.iterrows()
+    ]
+    text = [
+        f"trials of {frame['experiment'].iloc[0][:prefix]}, ranked by validation accuracy (then loss)",
+        text_table(
+            [
+                "rank",
+                "trial",
+                "n",
+                "diagnosis",
+                "val acc ± CI",
+                "val loss ± CI",
+                "test acc ± CI",
+                "test acc vs best",
+                "fit s",
+            ],
+            rows,
+        ),
+    ]
     return "\n".join(text)
 
 
 def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, current_hashes=None, out=print):
     """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame."""
     if baseline and baseline not in names:
-        names = [baseline, *names]  # --baseline NAME compares against NAME even when the selection leaves it out
+        names = [
+            baseline,
+            *names,
+        ]  # --baseline NAME compares against NAME even when the selection leaves it out
     stored, left_out = [], []
     for name in names:
         try:
@@ -314,7 +444,9 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
                 raise
             left_out.append(name)
     if not stored:
-        raise HarnessError(f"no compared experiment has usable runs; all of {', '.join(names)} failed or diverged")
+        raise HarnessError(
+            f"no compared experiment has usable runs; all of {', '.join(names)} failed or diverged"
+        )
     searched = search_of(stored)
     if searched:  # trials of one search: best first, and each compared with the best
         stored = sorted(stored, key=_rank_key)
@@ -328,10 +460,14 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
     intervals = sorted(set(frame["interval"]))
     out(f"mean ± 95% CI half-width over seeds (t interval; covers {' / '.join(intervals)}); * = baseline\n")
     out(tables(frame))
-    out(f"\nΔ = experiment − baseline ({chosen}), paired by seed on the seeds both have; "
-        "'no evidence' = the 95% CI of Δ contains 0 (not a win); loss and gap: lower is better")
+    out(
+        f"\nΔ = experiment − baseline ({chosen}), paired by seed on the seeds both have; "
+        "'no evidence' = the 95% CI of Δ contains 0 (not a win); loss and gap: lower is better"
+    )
     for name in left_out:
-        out(f"note: {name}: left out, every run of its current spec failed or diverged (runs.csv has the status and error)")
+        out(
+            f"note: {name}: left out, every run of its current spec failed or diverged (runs.csv has the status and error)"
+        )
     for s in stored:
         if s.stale_rows:
             out(f"note: {s.name}: ignored {s.stale_rows} stored row(s) of an older spec")
@@ -339,14 +475,18 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
             out(f"note: {s.name}: left out {s.not_ok_runs} failed or diverged run(s)")
         wanted = (current_hashes or {}).get(s.name)
         if wanted and wanted != s.spec_hash:
-            out(f"note: {s.name}: its definition changed since the stored runs (stored spec {s.spec_hash}, now {wanted}); "
-                f"these are the old spec's numbers; refresh with: {run_command(s.name, root)}")
+            out(
+                f"note: {s.name}: its definition changed since the stored runs (stored spec {s.spec_hash}, now {wanted}); "
+                f"these are the old spec's numbers; refresh with: {run_command(s.name, root)}"
+            )
     written = [csv_path]
     if plots:
         from harness import plots as drawing
 
         for s in stored:
-            written.append(drawing.curves(s.history, results.experiment_dir(root, s.name) / "curves.png", title=s.name))
+            written.append(
+                drawing.curves(s.history, results.experiment_dir(root, s.name) / "curves.png", title=s.name)
+            )
         histories = {s.name: s.history for s in stored}
         written.append(drawing.comparison(histories, frame, chosen, csv_path.with_suffix(".png")))
     out("\nwrote:\n  " + "\n  ".join(str(p) for p in written))

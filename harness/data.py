@@ -53,11 +53,15 @@ def _read_csv(path, target):
     except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
         raise HarnessError(f"{path}: cannot read as CSV: {str(exc).splitlines()[0]}") from None
     if target not in frame.columns:
-        raise HarnessError(f"{path}: no target column {target!r}; columns: {', '.join(map(str, frame.columns))}")
+        raise HarnessError(
+            f"{path}: no target column {target!r}; columns: {', '.join(map(str, frame.columns))}"
+        )
     features = frame.drop(columns=[target])
     bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
-        raise HarnessError(f"{path}: feature columns must be numeric; not numeric: {', '.join(map(str, bad))}")
+        raise HarnessError(
+            f"{path}: feature columns must be numeric; not numeric: {', '.join(map(str, bad))}"
+        )
     classes, y = np.unique(frame[target].to_numpy(), return_inverse=True)
     return features.to_numpy(dtype=np.float64), y.astype(np.int64), tuple(classes)
 
@@ -83,10 +87,14 @@ def load(data, seed=0):
     if data["resplit"]:
         # Repeated hold-out: a new stratified split for every seed, so intervals cover the data too.
         split_seed = data["split_seed"] + 1000 * seed
-        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=data["test_size"], random_state=split_seed, stratify=y)
+        x_train, x_test, y_train, y_test = train_test_split(
+            x, y, test_size=data["test_size"], random_state=split_seed, stratify=y
+        )
     else:
         split_seed = data["split_seed"]
-        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=data["test_size"], random_state=split_seed)
+        x_train, x_test, y_train, y_test = train_test_split(
+            x, y, test_size=data["test_size"], random_state=split_seed
+        )
     x_val = y_val = None
     if data["validation_size"]:
         x_train, x_val, y_train, y_val = train_test_split(
@@ -110,4 +118,12 @@ def load(data, seed=0):
     def features(values):
         return None if values is None else values.astype(np.float32)
 
-    return Split(features(x_train), labels(y_train), features(x_val), labels(y_val), features(x_test), labels(y_test), classes)
+    return Split(
+        features(x_train),
+        labels(y_train),
+        features(x_val),
+        labels(y_val),
+        features(x_test),
+        labels(y_test),
+        classes,
+    )

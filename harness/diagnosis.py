@@ -140,10 +140,20 @@ def diagnose(history=None, final=None, chance_loss=None, thresholds=None):
     if has_val and np.isfinite(val_loss[-1]):
         low = float(np.nanmin(val_loss))
         val_rise = (float(val_loss[-1]) - low) / low if low > 0 else (math.inf if val_loss[-1] > low else 0.0)
-    loss_ratio = float(np.max(loss) / loss[0]) if len(loss) and np.isfinite(loss).all() and loss[0] > 0 else math.nan
+    loss_ratio = (
+        float(np.max(loss) / loss[0]) if len(loss) and np.isfinite(loss).all() and loss[0] > 0 else math.nan
+    )
 
-    numbers = dict(gap=gap, gap_source=gap_source, best_epoch=best_epoch, last_epoch=last_epoch, val_rise=val_rise,
-                   train_accuracy=train_accuracy, train_loss=train_loss, loss_ratio=loss_ratio)
+    numbers = dict(
+        gap=gap,
+        gap_source=gap_source,
+        best_epoch=best_epoch,
+        last_epoch=last_epoch,
+        val_rise=val_rise,
+        train_accuracy=train_accuracy,
+        train_loss=train_loss,
+        loss_ratio=loss_ratio,
+    )
     label, reason = _decide(t, numbers, loss, val_loss, final, held_out, chance_loss)
     return Diagnosis(label=label, reason=reason, **numbers)
 
@@ -156,16 +166,34 @@ def _decide(t, n, loss, val_loss, final, held_out, chance_loss):
     if str(final.get("status", "ok")) == "diverged":
         return "diverged", "stored with status 'diverged' (non-finite final loss)"
     if n["loss_ratio"] > t["diverge_loss_ratio"]:
-        return "diverged", f"training loss rose to {n['loss_ratio']:.1f}x its first epoch (> {t['diverge_loss_ratio']}x)"
+        return (
+            "diverged",
+            f"training loss rose to {n['loss_ratio']:.1f}x its first epoch (> {t['diverge_loss_ratio']}x)",
+        )
     if n["train_accuracy"] < t["underfit_train_accuracy"]:
-        return "underfitting", f"final train accuracy {n['train_accuracy']:.3f} < {t['underfit_train_accuracy']}"
+        return (
+            "underfitting",
+            f"final train accuracy {n['train_accuracy']:.3f} < {t['underfit_train_accuracy']}",
+        )
     if chance_loss and n["train_loss"] > t["underfit_loss_fraction"] * chance_loss:
-        return "underfitting", f"final train loss {n['train_loss']:.3f} > {t['underfit_loss_fraction']} x chance loss {chance_loss:.3f}"
+        return (
+            "underfitting",
+            f"final train loss {n['train_loss']:.3f} > {t['underfit_loss_fraction']} x chance loss {chance_loss:.3f}",
+        )
     if n["gap"] > t["overfit_gap"] and held_out >= t["overfit_gap_ratio"] * n["train_loss"]:
-        return "overfitting", f"{n['gap_source']} loss - train loss = {n['gap']:.3f} > {t['overfit_gap']}, and >= {t['overfit_gap_ratio']}x train loss"
-    if (n["best_epoch"] <= t["overfit_best_epoch_fraction"] * n["last_epoch"] and n["val_rise"] >= t["overfit_val_rise"]
-            and float(val_loss[-1]) - float(np.nanmin(val_loss)) >= t["overfit_val_rise_min"]):
-        return "overfitting", f"best val epoch {n['best_epoch']:.0f} of {n['last_epoch']:.0f}, val loss then rose {n['val_rise']:.0%}"
+        return (
+            "overfitting",
+            f"{n['gap_source']} loss - train loss = {n['gap']:.3f} > {t['overfit_gap']}, and >= {t['overfit_gap_ratio']}x train loss",
+        )
+    if (
+        n["best_epoch"] <= t["overfit_best_epoch_fraction"] * n["last_epoch"]
+        and n["val_rise"] >= t["overfit_val_rise"]
+        and float(val_loss[-1]) - float(np.nanmin(val_loss)) >= t["overfit_val_rise_min"]
+    ):
+        return (
+            "overfitting",
+            f"best val epoch {n['best_epoch']:.0f} of {n['last_epoch']:.0f}, val loss then rose {n['val_rise']:.0%}",
+        )
     return "good fit", "no rule fired"
 
 
@@ -190,8 +218,12 @@ def diagnose_runs(runs, history, chance_loss=None, thresholds=None):
     """One row per run (seed) of runs.csv rows: seed, label, reason and the deciding numbers."""
     rows = []
     for _, run in runs.iterrows():
-        seed_history = history[history["seed"] == run["seed"]] if history is not None and "seed" in history else None
-        rows.append({"seed": run["seed"], **diagnose(seed_history, run.to_dict(), chance_loss, thresholds).to_dict()})
+        seed_history = (
+            history[history["seed"] == run["seed"]] if history is not None and "seed" in history else None
+        )
+        rows.append(
+            {"seed": run["seed"], **diagnose(seed_history, run.to_dict(), chance_loss, thresholds).to_dict()}
+        )
     columns = ["seed", *Diagnosis.__dataclass_fields__]
     return pd.DataFrame(rows, columns=columns)
 
@@ -199,7 +231,7 @@ def diagnose_runs(runs, history, chance_loss=None, thresholds=None):
 def _layers(history, prefix):
     """{'<i>.<name>': values in epoch order} for history columns `prefix.<i>.<name>`, by layer index."""
     cols = [c for c in (history.columns if history is not None else []) if c.startswith(prefix + ".")]
-    out = {c[len(prefix) + 1:]: _column(history, c) for c in cols}
+    out = {c[len(prefix) + 1 :]: _column(history, c) for c in cols}
     return dict(sorted(((k, v) for k, v in out.items() if len(v)), key=lambda kv: int(kv[0].split(".")[0])))
 
 
@@ -217,26 +249,62 @@ def training_problems(history, final=None, thresholds=None):
         acc = float(accs[-1]) if len(accs) else math.nan
     n = int(t["plateau_epochs"])
     if len(loss) > n and np.isfinite(loss).all():
-        tail = loss[-(n + 1):]
+        tail = loss[-(n + 1) :]
         change = float(abs(tail[-1] - tail[0]) / max(abs(tail[0]), 1e-12))
         if change < t["plateau_rel_change"] and not acc >= t["underfit_train_accuracy"]:
-            found.append({"problem": "no convergence", "evidence": {"kind": "plateau", "rel_change": change, "train_accuracy": acc,
-                          "epochs": [len(loss) - n, len(loss)]}})
+            found.append(
+                {
+                    "problem": "no convergence",
+                    "evidence": {
+                        "kind": "plateau",
+                        "rel_change": change,
+                        "train_accuracy": acc,
+                        "epochs": [len(loss) - n, len(loss)],
+                    },
+                }
+            )
         delta = np.diff(loss)
         if len(delta) >= 3:
             flips = float(np.mean(np.sign(delta[1:]) != np.sign(delta[:-1])))
             amplitude = float(np.mean(np.abs(delta)) / max(float(np.mean(np.abs(loss))), 1e-12))
-            if flips >= t["oscillation_sign_fraction"] and amplitude >= t["oscillation_amplitude"] and not acc >= t["underfit_train_accuracy"]:
-                found.append({"problem": "no convergence", "evidence": {"kind": "oscillation", "sign_change_fraction": flips,
-                              "amplitude": amplitude, "epochs": [1, len(loss)]}})
+            if (
+                flips >= t["oscillation_sign_fraction"]
+                and amplitude >= t["oscillation_amplitude"]
+                and not acc >= t["underfit_train_accuracy"]
+            ):
+                found.append(
+                    {
+                        "problem": "no convergence",
+                        "evidence": {
+                            "kind": "oscillation",
+                            "sign_change_fraction": flips,
+                            "amplitude": amplitude,
+                            "epochs": [1, len(loss)],
+                        },
+                    }
+                )
     ratios = _layers(history, "update_ratio")
     if len(ratios) >= 2:
         (first, r0), (last, r1) = next(iter(ratios.items())), list(ratios.items())[-1]
         m0, m1 = float(np.nanmean(r0)), float(np.nanmean(r1))
-        if np.isfinite([m0, m1]).all() and 0 < m1 < t["exploding_update_ratio"] and (m0 == 0 or m1 / m0 >= t["vanishing_ratio"]):
-            found.append({"problem": "vanishing gradients", "evidence": {"first_layer": first, "first_update_ratio": m0,
-                          "last_layer": last, "last_update_ratio": m1, "factor": m1 / m0 if m0 else math.inf,
-                          "epochs": [1, len(r0)]}})
+        if (
+            np.isfinite([m0, m1]).all()
+            and 0 < m1 < t["exploding_update_ratio"]
+            and (m0 == 0 or m1 / m0 >= t["vanishing_ratio"])
+        ):
+            found.append(
+                {
+                    "problem": "vanishing gradients",
+                    "evidence": {
+                        "first_layer": first,
+                        "first_update_ratio": m0,
+                        "last_layer": last,
+                        "last_update_ratio": m1,
+                        "factor": m1 / m0 if m0 else math.inf,
+                        "epochs": [1, len(r0)],
+                    },
+                }
+            )
     for prefix in ("weight_norm", "update_ratio"):
         for layer, v in _layers(history, prefix).items():
             bad = np.flatnonzero(~np.isfinite(v))
@@ -245,19 +313,46 @@ def training_problems(history, final=None, thresholds=None):
             growth = float(v[peak] / start) if start > 0 and np.isfinite(v).any() else math.nan
             big = prefix == "update_ratio" and np.isfinite(v).any() and v[peak] >= t["exploding_update_ratio"]
             if len(bad) or growth >= t["exploding_growth"] or big:
-                found.append({"problem": "exploding gradients", "evidence": {"column": f"{prefix}.{layer}", "first": start,
-                              "peak": float(v[peak]), "growth": growth, "nonfinite_epoch": int(bad[0]) + 1 if len(bad) else None,
-                              "epochs": [1, int(bad[0]) + 1 if len(bad) else peak + 1]}})
+                found.append(
+                    {
+                        "problem": "exploding gradients",
+                        "evidence": {
+                            "column": f"{prefix}.{layer}",
+                            "first": start,
+                            "peak": float(v[peak]),
+                            "growth": growth,
+                            "nonfinite_epoch": int(bad[0]) + 1 if len(bad) else None,
+                            "epochs": [1, int(bad[0]) + 1 if len(bad) else peak + 1],
+                        },
+                    }
+                )
                 break
         if found and found[-1]["problem"] == "exploding gradients":
             break
-    if len(loss) and not np.isfinite(loss).all() and not any(f["problem"] == "exploding gradients" for f in found):
+    if (
+        len(loss)
+        and not np.isfinite(loss).all()
+        and not any(f["problem"] == "exploding gradients" for f in found)
+    ):
         bad = int(np.flatnonzero(~np.isfinite(loss))[0]) + 1
-        found.append({"problem": "exploding gradients", "evidence": {"column": "loss", "nonfinite_epoch": bad, "epochs": [1, bad]}})
+        found.append(
+            {
+                "problem": "exploding gradients",
+                "evidence": {"column": "loss", "nonfinite_epoch": bad, "epochs": [1, bad]},
+            }
+        )
     dead = _num((final or {}).get("dead_relu_fraction"))
     if dead >= t["dead_relu_fraction"]:
-        found.append({"problem": "dead ReLU units", "evidence": {"layer": (final or {}).get("dead_relu_layer", ""), "dead_fraction": dead,
-                      "epochs": [len(loss), len(loss)]}})
+        found.append(
+            {
+                "problem": "dead ReLU units",
+                "evidence": {
+                    "layer": (final or {}).get("dead_relu_layer", ""),
+                    "dead_fraction": dead,
+                    "epochs": [len(loss), len(loss)],
+                },
+            }
+        )
     for f in found:
         f["remedies"] = REMEDIES[f["problem"]]
     return found

@@ -45,9 +45,11 @@ def _learning_rate(spec):
     opt = spec["compile"]["optimizer"]
     if "learning_rate" in opt:
         return float(opt["learning_rate"])
-    import keras  # the optimizer's own default rate
+    from harness.backend import keras  # the optimizer's own default rate
 
-    return float(keras.optimizers.get({"class_name": opt["class_name"], "config": {}}).get_config()["learning_rate"])
+    return float(
+        keras.optimizers.get({"class_name": opt["class_name"], "config": {}}).get_config()["learning_rate"]
+    )
 
 
 def _with_hidden(spec, change):
@@ -64,7 +66,11 @@ def _after_hidden(spec, extra):
     model, hidden = spec["model"], set(_hidden(spec["model"]))
     if not hidden:
         return None
-    return {"model": [x for i, layer in enumerate(model) for x in ([layer, dict(extra)] if i in hidden else [layer])]}
+    return {
+        "model": [
+            x for i, layer in enumerate(model) for x in ([layer, dict(extra)] if i in hidden else [layer])
+        ]
+    }
 
 
 def _batchnorm(spec):
@@ -74,7 +80,11 @@ def _batchnorm(spec):
     for i, layer in enumerate(spec["model"]):
         if i in hidden:
             act = layer.get("activation", "linear")
-            model += [{**layer, "activation": "linear"}, {"class_name": "BatchNormalization"}, {"class_name": "Activation", "activation": act}]
+            model += [
+                {**layer, "activation": "linear"},
+                {"class_name": "BatchNormalization"},
+                {"class_name": "Activation", "activation": act},
+            ]
         else:
             model.append(layer)
     return {"model": model} if hidden else None
@@ -85,11 +95,17 @@ def _saturating(spec):
 
 
 def _regularised(spec):
-    return any(k.endswith("_regularizer") for layer in spec["model"] for k in layer) or any(layer["class_name"] == "Dropout" for layer in spec["model"])
+    return any(k.endswith("_regularizer") for layer in spec["model"] for k in layer) or any(
+        layer["class_name"] == "Dropout" for layer in spec["model"]
+    )
 
 
 def _unregularised(spec):
-    model = [{k: v for k, v in layer.items() if not k.endswith("_regularizer")} for layer in spec["model"] if layer["class_name"] != "Dropout"]
+    model = [
+        {k: v for k, v in layer.items() if not k.endswith("_regularizer")}
+        for layer in spec["model"]
+        if layer["class_name"] != "Dropout"
+    ]
     return {"model": model}
 
 
@@ -115,15 +131,26 @@ REMEDIES = {
         "adam": _adam,
     },
     "vanishing gradients": {
-        "relu": lambda s: _with_hidden(s, lambda layer: {**layer, "activation": "relu"}) if _saturating(s) else None,
-        "relu_he_init": lambda s: _with_hidden(s, lambda layer: {**layer, "activation": "relu", "kernel_initializer": "he_normal"}) if _saturating(s) else None,
+        "relu": lambda s: (
+            _with_hidden(s, lambda layer: {**layer, "activation": "relu"}) if _saturating(s) else None
+        ),
+        "relu_he_init": lambda s: (
+            _with_hidden(s, lambda layer: {**layer, "activation": "relu", "kernel_initializer": "he_normal"})
+            if _saturating(s)
+            else None
+        ),
         "batchnorm": _batchnorm,
         "adam": _adam,
     },
     "dead ReLU units": {
         "lower_lr": lambda s: _optimizer(s, learning_rate=_learning_rate(s) / 10),
         "he_init": lambda s: _with_hidden(s, lambda layer: {**layer, "kernel_initializer": "he_normal"}),
-        "leaky_relu": lambda s: _with_hidden(s, lambda layer: {**layer, "activation": "leaky_relu"} if layer.get("activation") == "relu" else layer),
+        "leaky_relu": lambda s: _with_hidden(
+            s,
+            lambda layer: (
+                {**layer, "activation": "leaky_relu"} if layer.get("activation") == "relu" else layer
+            ),
+        ),
     },
     "no convergence": {
         "lower_lr": lambda s: _optimizer(s, learning_rate=_learning_rate(s) / 10),
@@ -137,9 +164,15 @@ REMEDIES = {
         "less_regularisation": lambda s: _unregularised(s) if _regularised(s) else None,
     },
     "overfitting": {
-        "more_data": lambda s: {"data.train_fraction": 1.0} if float(s["data"].get("train_fraction", 1.0)) < 1 else None,
-        "smaller_model": lambda s: _with_hidden(s, lambda layer: {**layer, "units": max(1, int(layer["units"]) // 4)}),
-        "l2": lambda s: _with_hidden(s, lambda layer: {**layer, "kernel_regularizer": {"class_name": "L2", "l2": 0.01}}),
+        "more_data": lambda s: (
+            {"data.train_fraction": 1.0} if float(s["data"].get("train_fraction", 1.0)) < 1 else None
+        ),
+        "smaller_model": lambda s: _with_hidden(
+            s, lambda layer: {**layer, "units": max(1, int(layer["units"]) // 4)}
+        ),
+        "l2": lambda s: _with_hidden(
+            s, lambda layer: {**layer, "kernel_regularizer": {"class_name": "L2", "l2": 0.01}}
+        ),
         "dropout": lambda s: _after_hidden(s, {"class_name": "Dropout", "rate": 0.5}),
         "early_stopping": _early_stopping,
     },
@@ -172,20 +205,46 @@ def gradient_spread(history):
 def per_seed(root, spec):
     """One row per stored seed of `spec` (ok or diverged): its metrics and the problems it shows."""
     runs = results.stored_runs(root, spec.name, spec.hash)
-    runs = runs[runs["status"].isin(["ok", "diverged"]) & runs["seed"].isin(spec.seeds)].drop_duplicates("seed", keep="last")
+    runs = runs[runs["status"].isin(["ok", "diverged"]) & runs["seed"].isin(spec.seeds)].drop_duplicates(
+        "seed", keep="last"
+    )
     history = results.stored_history(root, spec.name, spec.hash)
     chance = compare._chance_loss(spec.to_dict())
     rows = []
     for _, run in runs.iterrows():
         h = history[history["seed"] == run["seed"]]
         fit = diagnosis.diagnose(h, run.to_dict(), chance)
-        found = {fit.label} - {"good fit"} | {p["problem"] for p in diagnosis.training_problems(h, run.to_dict())}
-        num = lambda key: pd.to_numeric(run.get(key), errors="coerce")  # noqa: E731
-        rows.append({"seed": int(run["seed"]), "status": run["status"], "problems": found, "train_accuracy": num("train_accuracy"),
-                     "train_loss": num("train_loss"), "test_accuracy": num("test_accuracy"),
-                     "gap_test_loss": num("test_loss") - num("train_loss"), "gradient_spread": gradient_spread(h), "dead_relu_fraction": num("dead_relu_fraction"),
-                     "fit_seconds": num("fit_seconds"), "reason": fit.reason})
-    return pd.DataFrame(rows, columns=["seed", "status", "problems", *dict.fromkeys(m for m, _, _ in METRICS.values()), "test_accuracy", "fit_seconds", "reason"])
+        found = {fit.label} - {"good fit"} | {
+            p["problem"] for p in diagnosis.training_problems(h, run.to_dict())
+        }
+        num = lambda key, run=run: pd.to_numeric(run.get(key), errors="coerce")
+        rows.append(
+            {
+                "seed": int(run["seed"]),
+                "status": run["status"],
+                "problems": found,
+                "train_accuracy": num("train_accuracy"),
+                "train_loss": num("train_loss"),
+                "test_accuracy": num("test_accuracy"),
+                "gap_test_loss": num("test_loss") - num("train_loss"),
+                "gradient_spread": gradient_spread(h),
+                "dead_relu_fraction": num("dead_relu_fraction"),
+                "fit_seconds": num("fit_seconds"),
+                "reason": fit.reason,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "seed",
+            "status",
+            "problems",
+            *dict.fromkeys(m for m, _, _ in METRICS.values()),
+            "test_accuracy",
+            "fit_seconds",
+            "reason",
+        ],
+    )
 
 
 def problems_of(seeds):
@@ -215,13 +274,29 @@ def verdict_row(problem, name, base, remedy):
     elif effect == "better":
         outcome = "removed" if gone else "improved, problem remains"
     else:
-        outcome = {"worse": "worse", "no evidence": "no evidence"}[effect] + ("" if not gone else " (problem absent)")
-    return {"remedy": name, "problem": problem, "metric": label, "seeds": change.n,
-            "baseline_mean": stats.mean(base[metric]), "remedy_mean": stats.mean(remedy[metric]),
-            "diff": change.diff, "diff_ci95_low": change.ci_low, "diff_ci95_high": change.ci_high, "p_value": change.p_value,
-            "effect": effect, "still_showing": f"{still}/{len(remedy)}", "outcome": outcome,
-            "test_accuracy_diff": acc.diff, "test_accuracy_ci95_low": acc.ci_low, "test_accuracy_ci95_high": acc.ci_high,
-            "fit_seconds": stats.mean(remedy["fit_seconds"]), "other_problems": ", ".join(also) or "none"}
+        outcome = {"worse": "worse", "no evidence": "no evidence"}[effect] + (
+            "" if not gone else " (problem absent)"
+        )
+    return {
+        "remedy": name,
+        "problem": problem,
+        "metric": label,
+        "seeds": change.n,
+        "baseline_mean": stats.mean(base[metric]),
+        "remedy_mean": stats.mean(remedy[metric]),
+        "diff": change.diff,
+        "diff_ci95_low": change.ci_low,
+        "diff_ci95_high": change.ci_high,
+        "p_value": change.p_value,
+        "effect": effect,
+        "still_showing": f"{still}/{len(remedy)}",
+        "outcome": outcome,
+        "test_accuracy_diff": acc.diff,
+        "test_accuracy_ci95_low": acc.ci_low,
+        "test_accuracy_ci95_high": acc.ci_high,
+        "fit_seconds": stats.mean(remedy["fit_seconds"]),
+        "other_problems": ", ".join(also) or "none",
+    }
 
 
 def table(rows):
@@ -230,12 +305,38 @@ def table(rows):
     def interval(low, high):
         return f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else "n/a"
 
-    lines = [[r["remedy"], r["problem"], f"{compare._f(r['baseline_mean'])} -> {compare._f(r['remedy_mean'])}", compare._f(r["diff"], "+.3f"),
-              interval(r["diff_ci95_low"], r["diff_ci95_high"]), compare._p(r["p_value"]), r["still_showing"], r["outcome"],
-              f"{compare._f(r['test_accuracy_diff'], '+.3f')} {interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
-              compare._f(r["fit_seconds"], ".1f"), r["other_problems"]] for r in rows]
-    return text_table(["remedy", "targets", "metric: base -> remedy", "Δ", "95% CI of Δ", "p", "still has it", "verdict",
-                       "test acc Δ [95% CI]", "fit s", "other problems"], lines)
+    lines = [
+        [
+            r["remedy"],
+            r["problem"],
+            f"{compare._f(r['baseline_mean'])} -> {compare._f(r['remedy_mean'])}",
+            compare._f(r["diff"], "+.3f"),
+            interval(r["diff_ci95_low"], r["diff_ci95_high"]),
+            compare._p(r["p_value"]),
+            r["still_showing"],
+            r["outcome"],
+            f"{compare._f(r['test_accuracy_diff'], '+.3f')} {interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
+            compare._f(r["fit_seconds"], ".1f"),
+            r["other_problems"],
+        ]
+        for r in rows
+    ]
+    return text_table(
+        [
+            "remedy",
+            "targets",
+            "metric: base -> remedy",
+            "Δ",
+            "95% CI of Δ",
+            "p",
+            "still has it",
+            "verdict",
+            "test acc Δ [95% CI]",
+            "fit s",
+            "other problems",
+        ],
+        lines,
+    )
 
 
 def main(spec, root="results", run=None, out=print):
@@ -244,36 +345,48 @@ def main(spec, root="results", run=None, out=print):
     run([spec])
     base = per_seed(root, spec)
     if base.empty:
-        raise HarnessError(f"{spec.name}: no finished runs to diagnose (every run failed; see {results.experiment_dir(root, spec.name) / 'runs.csv'})")
+        raise HarnessError(
+            f"{spec.name}: no finished runs to diagnose (every run failed; see {results.experiment_dir(root, spec.name) / 'runs.csv'})"
+        )
     found, counts = problems_of(base)
     shown = ", ".join(f"{p} {counts[p]}/{len(base)}" for p in ORDER if counts[p]) or "none"
     out(f"{spec.name}: problems per seed: {shown}")
     for p in found:
         metric, _, label = METRICS[p]
-        out(f"  {p}: {label} {stats.mean(base[metric]):.3f} (mean of {len(base)} seeds); the article's remedies: {diagnosis.REMEDIES[p]}")
+        out(
+            f"  {p}: {label} {stats.mean(base[metric]):.3f} (mean of {len(base)} seeds); the article's remedies: {diagnosis.REMEDIES[p]}"
+        )
     if not found:
         out("no problem found in at least half of the seeds: nothing to remedy")
         return pd.DataFrame()
     causes = [p for p in found if p not in SYMPTOMS]
     treated = causes or found
     if causes and len(treated) < len(found):
-        out(f"  ({' and '.join(p for p in found if p in SYMPTOMS)}: taken as symptoms of {causes[0]}; "
-            "the remedies run are those of the cause, and the table says whether the symptoms remain)")
+        out(
+            f"  ({' and '.join(p for p in found if p in SYMPTOMS)}: taken as symptoms of {causes[0]}; "
+            "the remedies run are those of the cause, and the table says whether the symptoms remain)"
+        )
     variants = remedy_specs(spec, treated)
-    out(f"running {len(variants)} remedies on seeds {', '.join(map(str, spec.seeds))}: {', '.join(n for _, n, _ in variants)}")
+    out(
+        f"running {len(variants)} remedies on seeds {', '.join(map(str, spec.seeds))}: {', '.join(n for _, n, _ in variants)}"
+    )
     run([v for _, _, v in variants])
     rows = []
     for problem, name, variant in variants:
         remedy = per_seed(root, variant)
         if remedy.empty:
-            out(f"note: {name}: every run failed; see {results.experiment_dir(root, variant.name) / 'runs.csv'}")
+            out(
+                f"note: {name}: every run failed; see {results.experiment_dir(root, variant.name) / 'runs.csv'}"
+            )
             continue
         rows.append(verdict_row(problem, name, base, remedy))
     frame = pd.DataFrame(rows)
     path = compare.write(frame, root, f"doctor_{compare.output_name([spec.name])}")
     out("")
     out(table(rows))
-    out("\nΔ = remedy − baseline on the same seeds; 'removed': the CI of Δ excludes 0 in the right direction and fewer than "
-        "half of the seeds still show the problem; 'no evidence': the CI contains 0")
+    out(
+        "\nΔ = remedy − baseline on the same seeds; 'removed': the CI of Δ excludes 0 in the right direction and fewer than "
+        "half of the seeds still show the problem; 'no evidence': the CI contains 0"
+    )
     out(f"\nwrote: {path}")
     return frame

@@ -66,7 +66,9 @@ def _context(backend):
     """Where workers come from. On TensorFlow a fork server imports the harness (and TensorFlow,
     ~10 s here) once, and every worker, replacements included, is a fork of it. It runs no
     TensorFlow op before forking. Other backends (and HARNESS_SPAWN=1) start fresh processes."""
-    if (backend or os.environ.get("KERAS_BACKEND", "tensorflow")) != "tensorflow" or os.environ.get("HARNESS_SPAWN"):
+    if (backend or os.environ.get("KERAS_BACKEND", "tensorflow")) != "tensorflow" or os.environ.get(
+        "HARNESS_SPAWN"
+    ):
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["harness.runner"])
@@ -100,7 +102,9 @@ class _Pool:
             self._start()
 
     def _start(self):
-        process = self.context.Process(target=_worker, args=(self.backend, self.tasks, self.outcomes, self.max_runs), daemon=True)
+        process = self.context.Process(
+            target=_worker, args=(self.backend, self.tasks, self.outcomes, self.max_runs), daemon=True
+        )
         process.start()
         self.workers[process.pid] = process
 
@@ -125,7 +129,10 @@ class _Pool:
                         del self.workers[pid]
                         if pid in self.running:
                             count -= 1
-                            yield self.running.pop(pid), RuntimeError(f"worker process {pid} died (exit code {process.exitcode})")
+                            yield (
+                                self.running.pop(pid),
+                                RuntimeError(f"worker process {pid} died (exit code {process.exitcode})"),
+                            )
                         self._replace()
                 continue
             if event == "started":
@@ -151,7 +158,19 @@ class _Pool:
             process.join(timeout=5)
 
 
-def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progress=None, fast=True, fail_fast=False, executor="local", address=None):
+def run(
+    specs,
+    root,
+    jobs=None,
+    backend=None,
+    force=False,
+    verbose=False,
+    progress=None,
+    fast=True,
+    fail_fast=False,
+    executor="local",
+    address=None,
+):
     """Run every (spec, seed) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs.
 
     `executor="ray"` runs them as Ray tasks (harness.ray_executor) on the cluster at `address`
@@ -174,10 +193,26 @@ def run(specs, root, jobs=None, backend=None, force=False, verbose=False, progre
 
             backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
             store = lambda spec, row, history: _store(root, spec, row, history, progress)  # noqa: E731
-            finished = ray_executor.run(todo, pending, root, ray_jobs, backend, progress, fast, start, fail_fast, store,
-                                        address=address, max_calls=RUNS_PER_WORKER.get(backend_name))
+            finished = ray_executor.run(
+                todo,
+                pending,
+                root,
+                ray_jobs,
+                backend,
+                progress,
+                fast,
+                start,
+                fail_fast,
+                store,
+                address=address,
+                max_calls=RUNS_PER_WORKER.get(backend_name),
+            )
         else:
-            finished = _in_process(todo, pending, root, verbose, progress, fast, start, fail_fast) if jobs == 1 else _in_workers(todo, pending, root, jobs, backend, progress, fast, start, fail_fast)
+            finished = (
+                _in_process(todo, pending, root, verbose, progress, fast, start, fail_fast)
+                if jobs == 1
+                else _in_workers(todo, pending, root, jobs, backend, progress, fast, start, fail_fast)
+            )
     else:
         start()
         finished = []
@@ -230,7 +265,9 @@ def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fa
             progress.running(jobs)
         for key, outcome in pool.results(len(todo)):
             spec, seed = todo[key]
-            row, history = (results.failed_row(spec, seed, outcome), []) if isinstance(outcome, Exception) else outcome
+            row, history = (
+                (results.failed_row(spec, seed, outcome), []) if isinstance(outcome, Exception) else outcome
+            )
             finished.append(_store(root, spec, row, history, progress))
             if fail_fast and row["status"] == "failed":
                 break  # runs in flight are dropped and queued ones never start: both run next time

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-import keras
+from harness.backend import keras
 
 
 def _name(i, layer):
@@ -37,7 +37,11 @@ class Health(keras.callbacks.Callback):
         for key, w in end.items():
             norm = float(np.linalg.norm(w))
             w0 = self._start.get(key)
-            ratio = float(np.linalg.norm(w - w0) / max(np.linalg.norm(w0), 1e-12)) if w0 is not None else float("nan")
+            ratio = (
+                float(np.linalg.norm(w - w0) / max(np.linalg.norm(w0), 1e-12))
+                if w0 is not None
+                else float("nan")
+            )
             self.history.setdefault(f"weight_norm.{key}", []).append(norm)
             self.history.setdefault(f"update_ratio.{key}", []).append(ratio)
             finite = finite and math.isfinite(norm)

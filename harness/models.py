@@ -5,29 +5,14 @@ A spec writes a Keras object flat, `{"class_name": "Dense", "units": 4}`; Keras 
 (regularizers, initializers) included. `check` builds everything once and turns Keras'
 errors into SpecErrors that name the field.
 
-Importing this module imports Keras and its backend (chosen by $KERAS_BACKEND), quietly:
-TensorFlow's C++ log lines and Keras' Python warnings are silenced first. Each process
-computes on one thread: runs go in parallel across processes instead, and a seed gives the
-same numbers whether it ran alone or beside others.
+Keras comes from `harness.backend`, the one place that brings it up.
 """
 
 import inspect
-import logging
-import os
-import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-warnings.filterwarnings("ignore", module="keras")
-warnings.filterwarnings("ignore", module="tensorflow")
-logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-import keras  # noqa: E402
-
-from harness.errors import SpecError  # noqa: E402
-from harness.spec import did_you_mean, thaw  # noqa: E402
+from harness.backend import keras
+from harness.errors import SpecError
+from harness.spec import did_you_mean, thaw
 
 
 def keras_config(obj):
@@ -76,12 +61,21 @@ def callbacks(spec):
 
 
 def compile_model(model, spec, steps_per_execution=1):
-    model.compile(optimizer=optimizer(spec), loss=loss(spec), metrics=list(spec.compile["metrics"]), steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=optimizer(spec),
+        loss=loss(spec),
+        metrics=list(spec.compile["metrics"]),
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 
 def _public_classes(module, base):
-    return {n: getattr(module, n) for n in dir(module) if inspect.isclass(getattr(module, n)) and issubclass(getattr(module, n), base)}
+    return {
+        n: getattr(module, n)
+        for n in dir(module)
+        if inspect.isclass(getattr(module, n)) and issubclass(getattr(module, n), base)
+    }
 
 
 def _accepted_args(cls):
@@ -101,7 +95,12 @@ def _check_args(spec, path, obj, cls, what):
     accepted = _accepted_args(cls)
     for key in obj:
         if key != "class_name" and key not in accepted:
-            raise SpecError(spec.name, f"{path}.{key}", f"{cls.__name__} has no argument {key!r}.{did_you_mean(key, accepted)}", spec.source)
+            raise SpecError(
+                spec.name,
+                f"{path}.{key}",
+                f"{cls.__name__} has no argument {key!r}.{did_you_mean(key, accepted)}",
+                spec.source,
+            )
 
 
 def _keras_error(spec, path, exc):
@@ -112,20 +111,40 @@ def _keras_error(spec, path, exc):
 def check(spec, n_features):
     """Build every Keras object the spec names; raise SpecError naming the first bad field."""
     layer_classes = _public_classes(keras.layers, keras.layers.Layer)
-    layer_classes.update({n: c for n, c in keras.saving.get_custom_objects().items() if inspect.isclass(c) and issubclass(c, keras.layers.Layer)})
-    activations = [n for n in dir(keras.activations) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
+    layer_classes.update(
+        {
+            n: c
+            for n, c in keras.saving.get_custom_objects().items()
+            if inspect.isclass(c) and issubclass(c, keras.layers.Layer)
+        }
+    )
+    activations = [
+        n
+        for n in dir(keras.activations)
+        if not n.startswith("_") and n not in ("get", "serialize", "deserialize")
+    ]
     for i, config in enumerate(spec.model):
         path = f"model.{i}"
         name = config["class_name"]
         if name not in layer_classes:
-            raise SpecError(spec.name, f"{path}.class_name", f"{name!r} is not a Keras layer (any class in keras.layers is).{did_you_mean(name, layer_classes)}", spec.source)
+            raise SpecError(
+                spec.name,
+                f"{path}.class_name",
+                f"{name!r} is not a Keras layer (any class in keras.layers is).{did_you_mean(name, layer_classes)}",
+                spec.source,
+            )
         _check_args(spec, path, config, layer_classes[name], "layer")
         act = config.get("activation")
         if isinstance(act, str):
             try:
                 keras.activations.get(act)
             except (ValueError, TypeError):
-                raise SpecError(spec.name, f"{path}.activation", f"{act!r} is not a Keras activation; allowed: {', '.join(activations)}.{did_you_mean(act, activations)}", spec.source) from None
+                raise SpecError(
+                    spec.name,
+                    f"{path}.activation",
+                    f"{act!r} is not a Keras activation; allowed: {', '.join(activations)}.{did_you_mean(act, activations)}",
+                    spec.source,
+                ) from None
         try:
             layer(config)
         except Exception as exc:
@@ -140,7 +159,12 @@ def check(spec, n_features):
     by_lower = {n.lower(): c for n, c in opt_classes.items()}
     if opt["class_name"].lower() not in by_lower:
         names = sorted(n.lower() for n in opt_classes if n not in ("Optimizer", "LossScaleOptimizer"))
-        raise SpecError(spec.name, "compile.optimizer.class_name", f"{opt['class_name']!r} is not a Keras optimizer; allowed: {', '.join(names)}.{did_you_mean(opt['class_name'].lower(), names)}", spec.source)
+        raise SpecError(
+            spec.name,
+            "compile.optimizer.class_name",
+            f"{opt['class_name']!r} is not a Keras optimizer; allowed: {', '.join(names)}.{did_you_mean(opt['class_name'].lower(), names)}",
+            spec.source,
+        )
     _check_args(spec, "compile.optimizer", opt, by_lower[opt["class_name"].lower()], "optimizer")
     try:
         optimizer(spec)
@@ -150,22 +174,50 @@ def check(spec, n_features):
     try:
         loss(spec)
     except (ValueError, TypeError):
-        names = sorted(n for n in dir(keras.losses) if not n.startswith("_") and n[0].islower() and n not in ("get", "serialize", "deserialize"))
-        raise SpecError(spec.name, "compile.loss", f"{spec.compile['loss']!r} is not a Keras loss; allowed include: {', '.join(names)}.{did_you_mean(spec.compile['loss'], names)}", spec.source) from None
+        names = sorted(
+            n
+            for n in dir(keras.losses)
+            if not n.startswith("_") and n[0].islower() and n not in ("get", "serialize", "deserialize")
+        )
+        raise SpecError(
+            spec.name,
+            "compile.loss",
+            f"{spec.compile['loss']!r} is not a Keras loss; allowed include: {', '.join(names)}.{did_you_mean(spec.compile['loss'], names)}",
+            spec.source,
+        ) from None
     for i, metric in enumerate(spec.compile["metrics"]):
         if metric in ("accuracy", "acc"):
             continue
         try:
             keras.metrics.get(metric)
         except (ValueError, TypeError):
-            names = ["accuracy", *sorted(n for n in dir(keras.metrics) if not n.startswith("_") and n[0].islower() and n not in ("get", "serialize", "deserialize"))]
-            raise SpecError(spec.name, f"compile.metrics.{i}", f"{metric!r} is not a Keras metric.{did_you_mean(metric, names)}", spec.source) from None
+            names = [
+                "accuracy",
+                *sorted(
+                    n
+                    for n in dir(keras.metrics)
+                    if not n.startswith("_")
+                    and n[0].islower()
+                    and n not in ("get", "serialize", "deserialize")
+                ),
+            ]
+            raise SpecError(
+                spec.name,
+                f"compile.metrics.{i}",
+                f"{metric!r} is not a Keras metric.{did_you_mean(metric, names)}",
+                spec.source,
+            ) from None
 
     cb_classes = _public_classes(keras.callbacks, keras.callbacks.Callback)
     for i, cb in enumerate(spec.fit["callbacks"]):
         path = f"fit.callbacks.{i}"
         if cb["class_name"] not in cb_classes:
-            raise SpecError(spec.name, f"{path}.class_name", f"{cb['class_name']!r} is not a Keras callback; allowed: {', '.join(sorted(cb_classes))}.{did_you_mean(cb['class_name'], cb_classes)}", spec.source)
+            raise SpecError(
+                spec.name,
+                f"{path}.class_name",
+                f"{cb['class_name']!r} is not a Keras callback; allowed: {', '.join(sorted(cb_classes))}.{did_you_mean(cb['class_name'], cb_classes)}",
+                spec.source,
+            )
         _check_args(spec, path, cb, cb_classes[cb["class_name"]], "callback")
     try:
         callbacks(spec)

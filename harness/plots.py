@@ -29,7 +29,9 @@ def epoch_stats(history, column):
     values[column] = pd.to_numeric(values[column], errors="coerce")
     values = values[np.isfinite(values[column])]
     grouped = values.groupby("epoch")[column]
-    out = pd.DataFrame({"mean": grouped.mean(), "min": grouped.min(), "max": grouped.max(), "running": grouped.count()})
+    out = pd.DataFrame(
+        {"mean": grouped.mean(), "min": grouped.min(), "max": grouped.max(), "running": grouped.count()}
+    )
     return out.reset_index().sort_values("epoch")
 
 
@@ -43,7 +45,11 @@ def stopped_early(history):
 
 
 def _has(history, column):
-    return history is not None and column in history and pd.to_numeric(history[column], errors="coerce").notna().any()
+    return (
+        history is not None
+        and column in history
+        and pd.to_numeric(history[column], errors="coerce").notna().any()
+    )
 
 
 def _save(figure, path):
@@ -69,7 +75,15 @@ def _curve(ax, history, column, label, color):
     if table.empty:
         return table
     ax.plot(table["epoch"], table["mean"], color=color, label=f"{label} (mean)")
-    ax.fill_between(table["epoch"], table["min"], table["max"], color=color, alpha=0.2, linewidth=0, label=f"{label} (min-max over seeds)")
+    ax.fill_between(
+        table["epoch"],
+        table["min"],
+        table["max"],
+        color=color,
+        alpha=0.2,
+        linewidth=0,
+        label=f"{label} (min-max over seeds)",
+    )
     return table
 
 
@@ -79,8 +93,14 @@ def _mark_stops(ax, history, column, color):
     if stops.empty or column not in history:
         return 0
     ends = history.merge(stops, left_on=["seed", "epoch"], right_on=["seed", "last_epoch"])
-    ax.scatter(ends["epoch"], pd.to_numeric(ends[column], errors="coerce"), marker="x", color=color, zorder=3,
-               label="a seed stopped here" if column in ("loss", "accuracy") else None)
+    ax.scatter(
+        ends["epoch"],
+        pd.to_numeric(ends[column], errors="coerce"),
+        marker="x",
+        color=color,
+        zorder=3,
+        label="a seed stopped here" if column in ("loss", "accuracy") else None,
+    )
     return len(ends)
 
 
@@ -90,7 +110,10 @@ def curves(history, path, title=None):
     panels = figure.subplots(1, 2)
     history = history if history is not None else pd.DataFrame(columns=["seed", "epoch"])
     for ax, metric in zip(panels, ("loss", "accuracy")):
-        for column, label, color in ((metric, "train", "tab:blue"), (f"val_{metric}", "validation", "tab:orange")):
+        for column, label, color in (
+            (metric, "train", "tab:blue"),
+            (f"val_{metric}", "validation", "tab:orange"),
+        ):
             if _has(history, column):
                 _curve(ax, history, column, label, color)
                 _mark_stops(ax, history, column, color)
@@ -103,7 +126,9 @@ def curves(history, path, title=None):
             ax.text(0.5, 0.5, f"no {metric} recorded", ha="center", va="center", transform=ax.transAxes)
     seeds = history["seed"].nunique() if "seed" in history else 0
     stopped = len(stopped_early(history))
-    note = f"{seeds} seed(s)" + (f", {stopped} stopped early: mean over the seeds still running" if stopped else "")
+    note = f"{seeds} seed(s)" + (
+        f", {stopped} stopped early: mean over the seeds still running" if stopped else ""
+    )
     figure.suptitle(f"{_short(title, 120)}\n{note}" if title else note, fontsize=9)
     figure.tight_layout()
     return _save(figure, path)
@@ -121,8 +146,14 @@ def comparison(histories, frame, baseline, path, title=None):
             continue
         is_base = name == baseline
         suffix = "" if column == "val_loss" else " (train loss: no validation split)"
-        left.plot(table["epoch"], table["mean"], linewidth=2.2 if is_base else 1.2, color=colors.get(name), linestyle="-" if column == "val_loss" else "--",
-                  label=f"{_short(name)}{suffix}" + (" [baseline]" if is_base else ""))
+        left.plot(
+            table["epoch"],
+            table["mean"],
+            linewidth=2.2 if is_base else 1.2,
+            color=colors.get(name),
+            linestyle="-" if column == "val_loss" else "--",
+            label=f"{_short(name)}{suffix}" + (" [baseline]" if is_base else ""),
+        )
     left.set_xlabel("epoch")
     left.set_ylabel("validation loss (mean over running seeds)")
     left.grid(alpha=0.3)
@@ -132,14 +163,20 @@ def comparison(histories, frame, baseline, path, title=None):
     rows = frame.reset_index(drop=True)
     positions = np.arange(len(rows))[::-1]
     for y, (_, row) in zip(positions, rows.iterrows()):
-        centre, low, high = row["test_accuracy_mean"], row["test_accuracy_ci95_low"], row["test_accuracy_ci95_high"]
+        centre, low, high = (
+            row["test_accuracy_mean"],
+            row["test_accuracy_ci95_low"],
+            row["test_accuracy_ci95_high"],
+        )
         color = colors[row["experiment"]]
         err = [[centre - low], [high - centre]] if math.isfinite(low) else None
         right.errorbar([centre], [y], xerr=err, fmt="o", color=color, capsize=4)
         if row["experiment"] == baseline and math.isfinite(centre):
             right.axvline(centre, color=BASELINE_COLOR, linestyle="--", linewidth=0.8)
     right.set_yticks(positions)
-    right.set_yticklabels([_short(n) + (" [baseline]" if n == baseline else "") for n in rows["experiment"]], fontsize=8)
+    right.set_yticklabels(
+        [_short(n) + (" [baseline]" if n == baseline else "") for n in rows["experiment"]], fontsize=8
+    )
     for tick, name in zip(right.get_yticklabels(), rows["experiment"]):
         tick.set_color(colors[name])
         if name == baseline:
@@ -160,4 +197,4 @@ def _colors(names, baseline):
 
 
 def _short(name, width=40):
-    return name if len(name) <= width else f"{name[: width // 2 - 1]}…{name[-(width - width // 2):]}"
+    return name if len(name) <= width else f"{name[: width // 2 - 1]}…{name[-(width - width // 2) :]}"

@@ -53,7 +53,9 @@ class Progress:
             self._line("")
         elapsed = time.monotonic() - self.started
         note = f"; {self.skipped} already stored, skipped (--force re-runs them)" if self.skipped else ""
-        self.stream.write(f"{self.finished} run{'s' if self.finished != 1 else ''} in {elapsed:.1f} s{note}\n")
+        self.stream.write(
+            f"{self.finished} run{'s' if self.finished != 1 else ''} in {elapsed:.1f} s{note}\n"
+        )
         self.stream.flush()
 
     def _prefix(self):

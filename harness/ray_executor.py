@@ -33,7 +33,12 @@ def _connect(ray, address, jobs):
     """ray.init quietly; returns True when this process started (and must shut down) Ray."""
     if ray.is_initialized():
         return False
-    quiet = {"log_to_driver": False, "include_dashboard": False, "logging_level": logging.ERROR, "configure_logging": True}
+    quiet = {
+        "log_to_driver": False,
+        "include_dashboard": False,
+        "logging_level": logging.ERROR,
+        "configure_logging": True,
+    }
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, **quiet)
@@ -42,7 +47,9 @@ def _connect(ray, address, jobs):
     return True
 
 
-def run(todo, specs, root, jobs, backend, progress, fast, start, fail_fast, store, address=None, max_calls=None):
+def run(
+    todo, specs, root, jobs, backend, progress, fast, start, fail_fast, store, address=None, max_calls=None
+):
     """Run `todo` [(spec, seed)] as Ray tasks; `store(spec, row, history)` writes each as it ends."""
     try:
         import ray

@@ -65,7 +65,9 @@ def raw_experiments(dirs):
             if declared is None:
                 continue
             if not isinstance(declared, (list, tuple)):
-                raise HarnessError(f"{path}: EXPERIMENTS must be a list of experiment dicts, got {type(declared).__name__}")
+                raise HarnessError(
+                    f"{path}: EXPERIMENTS must be a list of experiment dicts, got {type(declared).__name__}"
+                )
             found += [(raw, str(path)) for raw in declared]
     return found
 
@@ -88,7 +90,9 @@ def load(extra_dirs=()):
             return specs[name]
         if name not in raws:
             child, source = resolving[-1]
-            raise SpecError(child, "base", f"no experiment named {name!r}.{did_you_mean(name, raws)}", raws[child][1])
+            raise SpecError(
+                child, "base", f"no experiment named {name!r}.{did_you_mean(name, raws)}", raws[child][1]
+            )
         if name in [n for n, _ in resolving]:
             chain = " -> ".join([n for n, _ in resolving] + [name])
             raise SpecError(name, "base", f"variants form a cycle: {chain}", raws[name][1])
@@ -107,7 +111,9 @@ def load(extra_dirs=()):
     for name in raws:  # a search stands for its trials
         for spec in searched.get(name, [specs[name]]):
             if spec.name in found:
-                raise HarnessError(f"two experiments are named {spec.name!r} (one of them a trial of a search)")
+                raise HarnessError(
+                    f"two experiments are named {spec.name!r} (one of them a trial of a search)"
+                )
             found[spec.name] = spec
     return found
 
@@ -125,15 +131,27 @@ def select(specs, patterns=(), suite=None):
         raise HarnessError("name at least one experiment (names or glob patterns) or a --suite")
     chosen = []
     for pattern in patterns:
-        matches = [pattern] if pattern in specs else [n for n, s in specs.items() if _matches(n, pattern) or (search.of(s) and _matches(search.of(s).name, pattern))]
+        matches = (
+            [pattern]
+            if pattern in specs
+            else [
+                n
+                for n, s in specs.items()
+                if _matches(n, pattern) or (search.of(s) and _matches(search.of(s).name, pattern))
+            ]
+        )
         if not matches:
             names = [*specs, *{search.of(s).name for s in specs.values() if search.of(s)}]
-            raise HarnessError(f"no experiment matches {pattern!r}.{did_you_mean(pattern, names)} `python -m harness list` shows them all")
+            raise HarnessError(
+                f"no experiment matches {pattern!r}.{did_you_mean(pattern, names)} `python -m harness list` shows them all"
+            )
         chosen += [n for n in matches if n not in chosen]
-    for suite in [suite] if isinstance(suite, str) else list(suite or []):
-        tagged = [n for n, s in specs.items() if suite in s.tags]
+    for tag in [suite] if isinstance(suite, str) else list(suite or []):
+        tagged = [n for n, s in specs.items() if tag in s.tags]
         if not tagged:
             tags = sorted({t for s in specs.values() for t in s.tags})
-            raise HarnessError(f"no experiment is tagged {suite!r}; tags: {', '.join(tags)}.{did_you_mean(suite, tags)}")
+            raise HarnessError(
+                f"no experiment is tagged {tag!r}; tags: {', '.join(tags)}.{did_you_mean(tag, tags)}"
+            )
         chosen += [n for n in tagged if n not in chosen]
     return [specs[n] for n in chosen]

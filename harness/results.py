@@ -13,10 +13,36 @@ from pathlib import Path
 import pandas as pd
 
 RUN_COLUMNS = [
-    "experiment", "seed", "spec_hash", "status", "error", "epochs_run", "best_epoch",
-    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "loss_penalty",
-    "fit_seconds", "seconds_per_epoch", "dead_relu_fraction", "dead_relu_layer", "params", "backend", "keras_version", "backend_version", "python_version",
-    "numpy_version", "sklearn_version", "pipeline", "deterministic", "pid", "peak_rss_mb", "finished_at",
+    "experiment",
+    "seed",
+    "spec_hash",
+    "status",
+    "error",
+    "epochs_run",
+    "best_epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "loss_penalty",
+    "fit_seconds",
+    "seconds_per_epoch",
+    "dead_relu_fraction",
+    "dead_relu_layer",
+    "params",
+    "backend",
+    "keras_version",
+    "backend_version",
+    "python_version",
+    "numpy_version",
+    "sklearn_version",
+    "pipeline",
+    "deterministic",
+    "pid",
+    "peak_rss_mb",
+    "finished_at",
 ]
 HISTORY_KEYS = ["experiment", "seed", "spec_hash", "epoch"]
 
@@ -118,8 +144,15 @@ def now():
 
 def failed_row(spec, seed, error, **extra):
     """The runs.csv row of a run that raised: status 'failed' and the first line of its error."""
-    return {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "failed",
-            "error": str(error).splitlines()[0][:500] if str(error) else "", **extra, "finished_at": now()}
+    return {
+        "experiment": spec.name,
+        "seed": seed,
+        "spec_hash": spec.hash,
+        "status": "failed",
+        "error": str(error).splitlines()[0][:500] if str(error) else "",
+        **extra,
+        "finished_at": now(),
+    }
 
 
 def finished_seeds(root, name, spec_hash):
@@ -137,7 +170,9 @@ def summary(runs):
         row = {"experiment": name, "runs": len(ok)}
         for part in ("train", "val", "test"):
             for metric in ("loss", "accuracy"):
-                values = ok[f"{part}_{metric}"].dropna() if f"{part}_{metric}" in ok else pd.Series(dtype=float)
+                values = (
+                    ok[f"{part}_{metric}"].dropna() if f"{part}_{metric}" in ok else pd.Series(dtype=float)
+                )
                 if len(values):
                     std = values.std(ddof=1) if len(values) > 1 else 0.0
                     row[f"{part}_{metric}"] = f"{values.mean():.4f} ± {std:.4f}"

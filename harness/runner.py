@@ -1,7 +1,7 @@
 """One training run: seed, build, fit, evaluate, record, release."""
 
-import os
 import math
+import os
 import platform
 import random
 import resource
@@ -9,14 +9,12 @@ import sys
 import time
 
 import numpy as np
+import sklearn
 
-from harness import models  # first: it imports Keras quietly, on one thread
 from harness import data as datasets
-from harness import results
+from harness import models, results
+from harness.backend import keras
 from harness.health import Health, dead_relu
-
-import keras  # noqa: E402,I001
-import sklearn  # noqa: E402
 
 
 def versions():
@@ -71,19 +69,37 @@ def fit_inputs(spec, split, seed, fast=True):
     x, y, x_val, y_val = split.x_train, split.y_train, split.x_val, split.y_val
     if not fast:
         validation = (x_val, y_val) if x_val is not None else None
-        return {"x": x, "y": y, "batch_size": batch, "shuffle": shuffle, "validation_data": validation}, 1, "numpy"
+        return (
+            {"x": x, "y": y, "batch_size": batch, "shuffle": shuffle, "validation_data": validation},
+            1,
+            "numpy",
+        )
     steps = math.ceil(len(x) / batch)
     if keras.backend.backend() != "tensorflow":
         validation = (x_val, y_val) if x_val is not None else None
-        return {"x": x, "y": y, "batch_size": batch, "shuffle": shuffle, "validation_data": validation,
-                "validation_batch_size": None if x_val is None else len(x_val)}, steps, f"numpy+steps_per_execution={steps}"
+        return (
+            {
+                "x": x,
+                "y": y,
+                "batch_size": batch,
+                "shuffle": shuffle,
+                "validation_data": validation,
+                "validation_batch_size": None if x_val is None else len(x_val),
+            },
+            steps,
+            f"numpy+steps_per_execution={steps}",
+        )
     import tensorflow as tf
 
     train = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         train = train.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     train = train.batch(batch).prefetch(tf.data.AUTOTUNE)
-    return {"x": train, "shuffle": False, "validation_data": _one_batch(x_val, y_val)}, steps, f"tf.data+steps_per_execution={steps}"
+    return (
+        {"x": train, "shuffle": False, "validation_data": _one_batch(x_val, y_val)},
+        steps,
+        f"tf.data+steps_per_execution={steps}",
+    )
 
 
 def _one_batch(x, y):
@@ -133,7 +149,11 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True, he
     fit_seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     history.update({k: v for k, v in health.history.items() if len(v) == len(history.get("loss", []))})
-    scores = {"train": _evaluate(model, split.x_train, split.y_train), "val": _evaluate(model, split.x_val, split.y_val), "test": _evaluate(model, split.x_test, split.y_test)}
+    scores = {
+        "train": _evaluate(model, split.x_train, split.y_train),
+        "val": _evaluate(model, split.x_val, split.y_val),
+        "test": _evaluate(model, split.x_test, split.y_test),
+    }
     row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "error": ""}
     row["epochs_run"] = len(history.get("loss", []))
     row["best_epoch"] = best_epoch(history)
@@ -148,14 +168,29 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True, he
         row["status"] = "diverged"
     if health.stopped_nonfinite:
         row["status"] = "diverged"
-    row["dead_relu_fraction"], row["dead_relu_layer"] = dead_relu(model, split.x_train) if row["status"] == "ok" else (math.nan, "")
+    row["dead_relu_fraction"], row["dead_relu_layer"] = (
+        dead_relu(model, split.x_train) if row["status"] == "ok" else (math.nan, "")
+    )
     row["seconds_per_epoch"] = round(fit_seconds / max(row["epochs_run"], 1), 5)
-    row.update(fit_seconds=round(fit_seconds, 4), params=int(model.count_params()), pipeline=pipeline, deterministic=True)
-    row.update(pid=os.getpid(), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    row.update(
+        fit_seconds=round(fit_seconds, 4),
+        params=int(model.count_params()),
+        pipeline=pipeline,
+        deterministic=True,
+    )
+    row.update(
+        pid=os.getpid(), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    )
     row.update(versions())
     row["finished_at"] = results.now()
     epochs = [
-        {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "epoch": i + 1, **{k: v[i] for k, v in history.items()}}
+        {
+            "experiment": spec.name,
+            "seed": seed,
+            "spec_hash": spec.hash,
+            "epoch": i + 1,
+            **{k: v[i] for k, v in history.items()},
+        }
         for i in range(row["epochs_run"])
     ]
     del model, fitted, callbacks

@@ -20,7 +20,9 @@ from harness.spec import resolve
 
 KINDS = ("grid", "random")
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
-SHAPE = "{'grid': {path: [values]}} or {'random': {path: {'loguniform': [low, high]}}, 'trials': N, 'seed': S}"
+SHAPE = (
+    "{'grid': {path: [values]}} or {'random': {path: {'loguniform': [low, high]}}, 'trials': N, 'seed': S}"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +55,9 @@ def labels(paths):
     """{path: label}: a path's last part, or the whole path when that part is an index or repeats."""
     last = {p: str(p).split(".")[-1] for p in paths}
     counts = Counter(last.values())
-    return {p: last[p] if counts[last[p]] == 1 and not last[p].lstrip("-").isdigit() else str(p) for p in paths}
+    return {
+        p: last[p] if counts[last[p]] == 1 and not last[p].lstrip("-").isdigit() else str(p) for p in paths
+    }
 
 
 def text(value):
@@ -77,13 +81,20 @@ def _number(value):
 def _check_distribution(dist, fail):
     """Raise (through `fail(message)`) unless `dist` is one well-formed distribution."""
     if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
-        fail(f"got {dist!r}; a distribution is one of {{'loguniform': [low, high]}}, {{'uniform': [low, high]}}, {{'int': [low, high]}}, {{'choice': [values]}}")
+        fail(
+            f"got {dist!r}; a distribution is one of {{'loguniform': [low, high]}}, {{'uniform': [low, high]}}, {{'int': [low, high]}}, {{'choice': [values]}}"
+        )
     kind, args = next(iter(dist.items()))
     if kind == "choice":
         if not isinstance(args, list) or not args:
             fail(f"got {args!r}; 'choice' needs a non-empty list of values")
         return
-    if not isinstance(args, list) or len(args) != 2 or not all(_number(a) for a in args) or not args[0] < args[1] + (kind == "int"):
+    if (
+        not isinstance(args, list)
+        or len(args) != 2
+        or not all(_number(a) for a in args)
+        or not args[0] < args[1] + (kind == "int")
+    ):
         fail(f"got {args!r}; {kind!r} needs [low, high] with low {'<=' if kind == 'int' else '<'} high")
     if kind == "loguniform" and args[0] <= 0:
         fail(f"got {args!r}; 'loguniform' needs 0 < low < high")
@@ -98,7 +109,11 @@ def _draw(rng, dist):
     if kind == "int":
         return int(rng.integers(args[0], args[1], endpoint=True))
     low, high = args
-    value = math.exp(rng.uniform(math.log(low), math.log(high))) if kind == "loguniform" else rng.uniform(low, high)
+    value = (
+        math.exp(rng.uniform(math.log(low), math.log(high)))
+        if kind == "loguniform"
+        else rng.uniform(low, high)
+    )
     return min(max(float(f"{value:.3g}"), low), high)  # 3 significant digits: readable names, still in bounds
 
 
@@ -120,7 +135,10 @@ def points(name, space, source=None):
         fail(f"search.{kind}", f"got {dims!r}; an empty search space: give at least one path, as in {SHAPE}")
     for path in dims:
         if not isinstance(path, str) or not path:
-            fail(f"search.{kind}", f"got the path {path!r}; paths are strings such as 'compile.optimizer.learning_rate'")
+            fail(
+                f"search.{kind}",
+                f"got the path {path!r}; paths are strings such as 'compile.optimizer.learning_rate'",
+            )
     if kind == "grid":
         for path, values in dims.items():
             if not isinstance(values, list) or not values:
@@ -147,12 +165,20 @@ def trials(base, space, source=None):
     """The trial Specs of the search `space` over the resolved spec `base` (the search experiment's name)."""
     kind, found = points(base.name, space, source)
     paths = tuple(found[0])
-    info = Search(base.name, kind, paths, len(found), space.get("seed", 0) if kind == "random" else None, base)
+    info = Search(
+        base.name, kind, paths, len(found), space.get("seed", 0) if kind == "random" else None, base
+    )
     tags = list(base.tags) + ([base.name] if base.name not in base.tags else [])
     out = []
     for overrides in found:
         name = trial_name(base.name, overrides)
-        raw = {"name": name, "base": base.name, "description": base.description, "overrides": overrides, "tags": tags}
+        raw = {
+            "name": name,
+            "base": base.name,
+            "description": base.description,
+            "overrides": overrides,
+            "tags": tags,
+        }
         try:
             spec = resolve(raw, lambda _: base, source)
         except SpecError as exc:
@@ -173,7 +199,9 @@ def collapse(specs):
             out.append(spec)
         elif info.name not in seen:
             seen.add(info.name)
-            described = f"{info.summary()}: {info.base.description}" if info.base.description else info.summary()
+            described = (
+                f"{info.summary()}: {info.base.description}" if info.base.description else info.summary()
+            )
             out.append(dataclasses.replace(info.base, description=described))
     return out
 

@@ -140,10 +140,20 @@ def from_dict(raw, source=None):
     if not isinstance(name, str) or not name.strip():
         raise SpecError(None, "name", f"got {name!r}; every experiment needs a non-empty string name", source)
     if "/" in name or os.sep in name or name.startswith("."):
-        raise SpecError(name, "name", f"got {name!r}; a name becomes a results folder, so no '/' and no leading '.'", source)
+        raise SpecError(
+            name,
+            "name",
+            f"got {name!r}; a name becomes a results folder, so no '/' and no leading '.'",
+            source,
+        )
     for key in raw:
         if key not in SECTIONS and key not in ("base", "overrides"):
-            raise SpecError(name, key, f"unknown section {key!r}; allowed: {', '.join(SECTIONS)}.{did_you_mean(key, SECTIONS)}", source)
+            raise SpecError(
+                name,
+                key,
+                f"unknown section {key!r}; allowed: {', '.join(SECTIONS)}.{did_you_mean(key, SECTIONS)}",
+                source,
+            )
     spec = {key: copy.deepcopy(raw.get(key, DEFAULTS.get(key))) for key in SECTIONS}
     for section in ("data", "compile", "fit"):
         given = spec[section]
@@ -152,7 +162,12 @@ def from_dict(raw, source=None):
         for key in given:
             if key not in DEFAULTS[section]:
                 allowed = ", ".join(DEFAULTS[section])
-                raise SpecError(name, f"{section}.{key}", f"unknown field; allowed: {allowed}.{did_you_mean(key, DEFAULTS[section])}", source)
+                raise SpecError(
+                    name,
+                    f"{section}.{key}",
+                    f"unknown field; allowed: {allowed}.{did_you_mean(key, DEFAULTS[section])}",
+                    source,
+                )
         spec[section] = {**copy.deepcopy(DEFAULTS[section]), **given}
     if isinstance(spec["seeds"], int) and not isinstance(spec["seeds"], bool) and spec["seeds"] > 0:
         spec["seeds"] = list(range(spec["seeds"]))
@@ -160,8 +175,12 @@ def from_dict(raw, source=None):
         spec["compile"]["optimizer"] = {"class_name": spec["compile"]["optimizer"]}
     validate(spec, source)
     # A stored (`to_dict`) variant keeps its base and overrides, already applied, as a record.
-    return Spec(**{key: _freeze(spec[key]) for key in SECTIONS}, base=raw.get("base"),
-                overrides=_freeze(copy.deepcopy(raw.get("overrides") or {})), source=source)
+    return Spec(
+        **{key: _freeze(spec[key]) for key in SECTIONS},
+        base=raw.get("base"),
+        overrides=_freeze(copy.deepcopy(raw.get("overrides") or {})),
+        source=source,
+    )
 
 
 def resolve(raw, bases, source=None):
@@ -173,7 +192,12 @@ def resolve(raw, bases, source=None):
     name = raw.get("name")
     for key in raw:
         if key not in VARIANT_KEYS:
-            raise SpecError(name, key, f"a variant may set only {', '.join(VARIANT_KEYS)}; put changes in 'overrides' as {{path: value}}.{did_you_mean(key, VARIANT_KEYS)}", source)
+            raise SpecError(
+                name,
+                key,
+                f"a variant may set only {', '.join(VARIANT_KEYS)}; put changes in 'overrides' as {{path: value}}.{did_you_mean(key, VARIANT_KEYS)}",
+                source,
+            )
     base = bases(raw["base"])
     overrides = raw.get("overrides") or {}
     if not isinstance(overrides, dict):
@@ -203,8 +227,18 @@ def apply_overrides(raw, overrides, name, source=None):
         parts = parse_path(path)
         if parts[0] not in SECTIONS or parts[0] == "name":
             choices = [s for s in SECTIONS if s != "name"]
-            raise SpecError(name, path, f"unknown override path: {parts[0]!r} is not a spec section; allowed: {', '.join(choices)}.{did_you_mean(parts[0], choices)}", source)
-        if parts[0] == "compile" and len(parts) > 2 and parts[1] == "optimizer" and isinstance(raw["compile"].get("optimizer"), str):
+            raise SpecError(
+                name,
+                path,
+                f"unknown override path: {parts[0]!r} is not a spec section; allowed: {', '.join(choices)}.{did_you_mean(parts[0], choices)}",
+                source,
+            )
+        if (
+            parts[0] == "compile"
+            and len(parts) > 2
+            and parts[1] == "optimizer"
+            and isinstance(raw["compile"].get("optimizer"), str)
+        ):
             raw["compile"]["optimizer"] = {"class_name": raw["compile"]["optimizer"]}
         node = raw
         for depth, part in enumerate(parts[:-1]):
@@ -212,17 +246,29 @@ def apply_overrides(raw, overrides, name, source=None):
         last = parts[-1]
         if isinstance(node, list):
             if not isinstance(last, int) or not -len(node) <= last <= len(node):
-                raise SpecError(name, path, f"unknown override path: index {last!r} outside a list of {len(node)}", source)
+                raise SpecError(
+                    name, path, f"unknown override path: index {last!r} outside a list of {len(node)}", source
+                )
             if last == len(node):
                 node.append(copy.deepcopy(value))
             else:
                 node[last] = copy.deepcopy(value)
         elif isinstance(node, dict):
             if last not in node and "class_name" not in node:
-                raise SpecError(name, path, f"unknown override path: no field {last!r} here; fields: {', '.join(map(str, node))}.{did_you_mean(last, list(node))}", source)
+                raise SpecError(
+                    name,
+                    path,
+                    f"unknown override path: no field {last!r} here; fields: {', '.join(map(str, node))}.{did_you_mean(last, list(node))}",
+                    source,
+                )
             node[last] = copy.deepcopy(value)
         else:
-            raise SpecError(name, path, f"unknown override path: {'.'.join(map(str, parts[:-1]))} is {node!r}, not a dict or list", source)
+            raise SpecError(
+                name,
+                path,
+                f"unknown override path: {'.'.join(map(str, parts[:-1]))} is {node!r}, not a dict or list",
+                source,
+            )
     return raw
 
 
@@ -230,13 +276,25 @@ def _step(node, part, parts, depth, name, source):
     here = ".".join(map(str, parts[: depth + 1]))
     if isinstance(node, dict):
         if part not in node:
-            raise SpecError(name, ".".join(map(str, parts)), f"unknown override path: no field {here!r}.{did_you_mean(part, list(node))}", source)
+            raise SpecError(
+                name,
+                ".".join(map(str, parts)),
+                f"unknown override path: no field {here!r}.{did_you_mean(part, list(node))}",
+                source,
+            )
         return node[part]
     if isinstance(node, list):
         if not isinstance(part, int) or not -len(node) <= part < len(node):
-            raise SpecError(name, ".".join(map(str, parts)), f"unknown override path: {here!r} is outside a list of {len(node)}", source)
+            raise SpecError(
+                name,
+                ".".join(map(str, parts)),
+                f"unknown override path: {here!r} is outside a list of {len(node)}",
+                source,
+            )
         return node[part]
-    raise SpecError(name, ".".join(map(str, parts)), f"unknown override path: {here!r} goes into {node!r}", source)
+    raise SpecError(
+        name, ".".join(map(str, parts)), f"unknown override path: {here!r} goes into {node!r}", source
+    )
 
 
 # -- validation of what can be checked without Keras ------------------------------------
@@ -261,7 +319,11 @@ def validate(spec, source=None):
         fail("description", spec["description"], "must be a string")
     data = spec["data"]
     if data["dataset"] not in datasets.NAMES:
-        fail("data.dataset", data["dataset"], f"allowed: {', '.join(datasets.NAMES)}.{did_you_mean(data['dataset'], datasets.NAMES)}")
+        fail(
+            "data.dataset",
+            data["dataset"],
+            f"allowed: {', '.join(datasets.NAMES)}.{did_you_mean(data['dataset'], datasets.NAMES)}",
+        )
     if data["dataset"] == "csv":
         if not isinstance(data["path"], str) or not os.path.isfile(data["path"]):
             fail("data.path", data["path"], "a csv dataset needs the path of an existing CSV file")
@@ -270,8 +332,14 @@ def validate(spec, source=None):
     for key in ("test_size",):
         if not _is_number(data[key]) or not 0 < data[key] < 1:
             fail(f"data.{key}", data[key], "must be a fraction strictly between 0 and 1")
-    if data["validation_size"] is not None and (not _is_number(data["validation_size"]) or not 0 < data["validation_size"] < 1):
-        fail("data.validation_size", data["validation_size"], "must be null (no validation split) or a fraction strictly between 0 and 1")
+    if data["validation_size"] is not None and (
+        not _is_number(data["validation_size"]) or not 0 < data["validation_size"] < 1
+    ):
+        fail(
+            "data.validation_size",
+            data["validation_size"],
+            "must be null (no validation split) or a fraction strictly between 0 and 1",
+        )
     if not _is_number(data["train_fraction"]) or not 0 < data["train_fraction"] <= 1:
         fail("data.train_fraction", data["train_fraction"], "must be a fraction in (0, 1]")
     if not _is_int(data["split_seed"]) or data["split_seed"] < 0:
@@ -279,13 +347,25 @@ def validate(spec, source=None):
     if not isinstance(data["resplit"], bool):
         fail("data.resplit", data["resplit"], "must be true or false")
     if data["scale"] not in SCALERS:
-        fail("data.scale", data["scale"], f"allowed: 'standard', 'minmax' or null.{did_you_mean(data['scale'], SCALERS[:2])}")
+        fail(
+            "data.scale",
+            data["scale"],
+            f"allowed: 'standard', 'minmax' or null.{did_you_mean(data['scale'], SCALERS[:2])}",
+        )
     if data["labels"] not in LABELS:
-        fail("data.labels", data["labels"], f"allowed: {', '.join(LABELS)}.{did_you_mean(data['labels'], LABELS)}")
+        fail(
+            "data.labels",
+            data["labels"],
+            f"allowed: {', '.join(LABELS)}.{did_you_mean(data['labels'], LABELS)}",
+        )
 
     model = spec["model"]
     if not isinstance(model, list) or not model:
-        fail("model", model, "must be a non-empty list of layers, each {'class_name': 'Dense', 'units': ..., ...}")
+        fail(
+            "model",
+            model,
+            "must be a non-empty list of layers, each {'class_name': 'Dense', 'units': ..., ...}",
+        )
     for i, layer in enumerate(model):
         _check_object(layer, f"model.{i}", fail, "a layer")
         if "units" in layer and (not _is_int(layer["units"]) or layer["units"] <= 0):
@@ -293,7 +373,9 @@ def validate(spec, source=None):
         if "rate" in layer and (not _is_number(layer["rate"]) or not 0 <= layer["rate"] < 1):
             fail(f"model.{i}.rate", layer["rate"], "a dropout rate must be in [0, 1)")
         if "activation" in layer and not isinstance(layer["activation"], (str, type(None))):
-            fail(f"model.{i}.activation", layer["activation"], "must be the name of a Keras activation or null")
+            fail(
+                f"model.{i}.activation", layer["activation"], "must be the name of a Keras activation or null"
+            )
 
     comp = spec["compile"]
     _check_object(comp["optimizer"], "compile.optimizer", fail, "an optimizer")
@@ -312,15 +394,28 @@ def validate(spec, source=None):
     if not isinstance(fit["shuffle"], bool):
         fail("fit.shuffle", fit["shuffle"], "must be true or false")
     if not isinstance(fit["callbacks"], list):
-        fail("fit.callbacks", fit["callbacks"], "must be a list of callbacks, each {'class_name': 'EarlyStopping', ...}")
+        fail(
+            "fit.callbacks",
+            fit["callbacks"],
+            "must be a list of callbacks, each {'class_name': 'EarlyStopping', ...}",
+        )
     for i, callback in enumerate(fit["callbacks"]):
         _check_object(callback, f"fit.callbacks.{i}", fail, "a callback")
         monitor = callback.get("monitor", "val_loss" if callback["class_name"] in MONITORS_VAL_LOSS else None)
         if isinstance(monitor, str) and monitor.startswith("val_") and data["validation_size"] is None:
-            fail(f"fit.callbacks.{i}.monitor", monitor, "monitors a validation metric but data.validation_size is null; set a validation split or monitor a training metric such as 'loss'")
+            fail(
+                f"fit.callbacks.{i}.monitor",
+                monitor,
+                "monitors a validation metric but data.validation_size is null; set a validation split or monitor a training metric such as 'loss'",
+            )
 
     seeds = spec["seeds"]
-    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(_is_int(s) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
         fail("seeds", seeds, "must be a positive count or a non-empty list of distinct non-negative integers")
     if not isinstance(spec["tags"], list) or not all(isinstance(t, str) for t in spec["tags"]):
         fail("tags", spec["tags"], "must be a list of strings")
@@ -353,13 +448,33 @@ def _check_output(spec, fail, source):
     labels = spec["data"]["labels"]
     if kind == "binary":
         if classes != 2 or last["units"] != 1:
-            fail(f"model.{i}.units", last["units"], f"{spec['compile']['loss']} needs two classes and one output unit; {spec['data']['dataset']} has {classes} classes")
+            fail(
+                f"model.{i}.units",
+                last["units"],
+                f"{spec['compile']['loss']} needs two classes and one output unit; {spec['data']['dataset']} has {classes} classes",
+            )
         if labels != "integer":
-            fail("data.labels", labels, f"{spec['compile']['loss']} takes integer 0/1 labels; set data.labels to 'integer'")
+            fail(
+                "data.labels",
+                labels,
+                f"{spec['compile']['loss']} takes integer 0/1 labels; set data.labels to 'integer'",
+            )
         return
     if last["units"] != classes:
-        fail(f"model.{i}.units", last["units"], f"the output layer needs one unit per class: {spec['data']['dataset']} has {classes} classes")
+        fail(
+            f"model.{i}.units",
+            last["units"],
+            f"the output layer needs one unit per class: {spec['data']['dataset']} has {classes} classes",
+        )
     if kind == "sparse" and labels != "integer":
-        fail("compile.loss", spec["compile"]["loss"], "takes integer labels but data.labels is 'onehot'; use 'categorical_crossentropy' or set data.labels to 'integer'")
+        fail(
+            "compile.loss",
+            spec["compile"]["loss"],
+            "takes integer labels but data.labels is 'onehot'; use 'categorical_crossentropy' or set data.labels to 'integer'",
+        )
     if kind == "dense" and labels != "onehot":
-        fail("compile.loss", spec["compile"]["loss"], "compares one column per class, so it needs data.labels 'onehot'; with integer labels use 'sparse_categorical_crossentropy'")
+        fail(
+            "compile.loss",
+            spec["compile"]["loss"],
+            "compares one column per class, so it needs data.labels 'onehot'; with integer labels use 'sparse_categorical_crossentropy'",
+        )

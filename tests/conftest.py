@@ -1,7 +1,7 @@
 """Shared fixtures: tiny valid specs, temporary experiment directories, bad-spec cases.
 
-Nothing here imports Keras. Test modules that need it import `harness.runner` before
-`harness.models`, so Keras comes up the way the harness brings it up (quiet, one thread).
+Nothing here imports Keras; modules that need it take it from `harness.backend`, the one
+place that brings it up (quiet, one thread), in any order.
 """
 
 import copy
@@ -104,12 +104,36 @@ _ONEHOT = {"data.labels": "onehot", "compile.loss": "categorical_crossentropy"}
 
 BAD_SPECS = [
     # unknown names that need no Keras
-    ("unknown_dataset", {"data.dataset": "irsi"}, "data.dataset",
-     ["got 'irsi'", "allowed: iris, wine, breast_cancer, digits, csv", "Did you mean 'iris'?"]),
-    ("unknown_section", {"modle": []}, "modle", ["unknown section 'modle'", "allowed:", "Did you mean 'model'?"]),
-    ("unknown_fit_field", {"fit.epoch": 3}, "fit.epoch", ["unknown field", "allowed: epochs, batch_size", "Did you mean 'epochs'?"]),
-    ("unknown_labels", {"data.labels": "one_hot"}, "data.labels", ["got 'one_hot'", "allowed: integer, onehot", "Did you mean 'onehot'?"]),
-    ("unknown_scale", {"data.scale": "standart"}, "data.scale", ["got 'standart'", "'standard', 'minmax' or null", "Did you mean 'standard'?"]),
+    (
+        "unknown_dataset",
+        {"data.dataset": "irsi"},
+        "data.dataset",
+        ["got 'irsi'", "allowed: iris, wine, breast_cancer, digits, csv", "Did you mean 'iris'?"],
+    ),
+    (
+        "unknown_section",
+        {"modle": []},
+        "modle",
+        ["unknown section 'modle'", "allowed:", "Did you mean 'model'?"],
+    ),
+    (
+        "unknown_fit_field",
+        {"fit.epoch": 3},
+        "fit.epoch",
+        ["unknown field", "allowed: epochs, batch_size", "Did you mean 'epochs'?"],
+    ),
+    (
+        "unknown_labels",
+        {"data.labels": "one_hot"},
+        "data.labels",
+        ["got 'one_hot'", "allowed: integer, onehot", "Did you mean 'onehot'?"],
+    ),
+    (
+        "unknown_scale",
+        {"data.scale": "standart"},
+        "data.scale",
+        ["got 'standart'", "'standard', 'minmax' or null", "Did you mean 'standard'?"],
+    ),
     # wrong types
     ("units_str", {"model.0.units": "4"}, "model.0.units", ["got '4'", "must be a positive integer"]),
     ("units_float", {"model.0.units": 2.5}, "model.0.units", ["got 2.5", "must be a positive integer"]),
@@ -119,12 +143,26 @@ BAD_SPECS = [
     ("model_not_list", {"model": {"class_name": "Dense"}}, "model", ["must be a non-empty list of layers"]),
     ("model_empty", {"model": []}, "model", ["got []", "must be a non-empty list of layers"]),
     ("layer_not_dict", {"model.0": "Dense"}, "model.0", ["got 'Dense'", "'class_name'"]),
-    ("activation_not_str", {"model.0.activation": 3}, "model.0.activation", ["got 3", "name of a Keras activation"]),
+    (
+        "activation_not_str",
+        {"model.0.activation": 3},
+        "model.0.activation",
+        ["got 3", "name of a Keras activation"],
+    ),
     ("shuffle_not_bool", {"fit.shuffle": "yes"}, "fit.shuffle", ["got 'yes'", "true or false"]),
     ("loss_not_str", {"compile.loss": 7}, "compile.loss", ["got 7", "name of a Keras loss"]),
-    ("metrics_not_list", {"compile.metrics": "accuracy"}, "compile.metrics", ["got 'accuracy'", "list of metric names"]),
-    ("learning_rate_negative", {"compile.optimizer": {"class_name": "adam", "learning_rate": -0.1}},
-     "compile.optimizer.learning_rate", ["got -0.1", "positive number"]),
+    (
+        "metrics_not_list",
+        {"compile.metrics": "accuracy"},
+        "compile.metrics",
+        ["got 'accuracy'", "list of metric names"],
+    ),
+    (
+        "learning_rate_negative",
+        {"compile.optimizer": {"class_name": "adam", "learning_rate": -0.1}},
+        "compile.optimizer.learning_rate",
+        ["got -0.1", "positive number"],
+    ),
     ("seeds_zero", {"seeds": 0}, "seeds", ["got 0", "positive count or a non-empty list"]),
     ("seeds_repeated", {"seeds": [1, 1]}, "seeds", ["got [1, 1]", "distinct non-negative integers"]),
     ("tags_str", {"tags": "iris"}, "tags", ["got 'iris'", "list of strings"]),
@@ -132,62 +170,172 @@ BAD_SPECS = [
     # out-of-range numbers
     ("units_zero", {"model.0.units": 0}, "model.0.units", ["got 0", "must be a positive integer"]),
     ("units_negative", {"model.0.units": -3}, "model.0.units", ["got -3", "must be a positive integer"]),
-    ("dropout_one", {"model": _DROPOUT(1.0)}, "model.1.rate", ["got 1.0", "a dropout rate must be in [0, 1)"]),
-    ("dropout_negative", {"model": _DROPOUT(-0.1)}, "model.1.rate", ["got -0.1", "a dropout rate must be in [0, 1)"]),
-    ("dropout_str", {"model": _DROPOUT("0.5")}, "model.1.rate", ["got '0.5'", "a dropout rate must be in [0, 1)"]),
+    (
+        "dropout_one",
+        {"model": _DROPOUT(1.0)},
+        "model.1.rate",
+        ["got 1.0", "a dropout rate must be in [0, 1)"],
+    ),
+    (
+        "dropout_negative",
+        {"model": _DROPOUT(-0.1)},
+        "model.1.rate",
+        ["got -0.1", "a dropout rate must be in [0, 1)"],
+    ),
+    (
+        "dropout_str",
+        {"model": _DROPOUT("0.5")},
+        "model.1.rate",
+        ["got '0.5'", "a dropout rate must be in [0, 1)"],
+    ),
     ("epochs_zero", {"fit.epochs": 0}, "fit.epochs", ["got 0", "must be a positive integer"]),
     ("epochs_negative", {"fit.epochs": -5}, "fit.epochs", ["got -5", "must be a positive integer"]),
     ("batch_size_zero", {"fit.batch_size": 0}, "fit.batch_size", ["got 0", "must be a positive integer"]),
-    ("batch_size_negative", {"fit.batch_size": -8}, "fit.batch_size", ["got -8", "must be a positive integer"]),
+    (
+        "batch_size_negative",
+        {"fit.batch_size": -8},
+        "fit.batch_size",
+        ["got -8", "must be a positive integer"],
+    ),
     ("test_size_zero", {"data.test_size": 0}, "data.test_size", ["got 0", "strictly between 0 and 1"]),
     ("test_size_one", {"data.test_size": 1.0}, "data.test_size", ["got 1.0", "strictly between 0 and 1"]),
     ("test_size_above", {"data.test_size": 1.5}, "data.test_size", ["got 1.5", "strictly between 0 and 1"]),
     ("test_size_str", {"data.test_size": "0.2"}, "data.test_size", ["got '0.2'", "strictly between 0 and 1"]),
-    ("validation_size_zero", {"data.validation_size": 0}, "data.validation_size", ["got 0", "strictly between 0 and 1"]),
-    ("validation_size_one", {"data.validation_size": 1}, "data.validation_size", ["got 1", "strictly between 0 and 1"]),
-    ("validation_size_negative", {"data.validation_size": -0.2}, "data.validation_size", ["got -0.2", "strictly between 0 and 1"]),
+    (
+        "validation_size_zero",
+        {"data.validation_size": 0},
+        "data.validation_size",
+        ["got 0", "strictly between 0 and 1"],
+    ),
+    (
+        "validation_size_one",
+        {"data.validation_size": 1},
+        "data.validation_size",
+        ["got 1", "strictly between 0 and 1"],
+    ),
+    (
+        "validation_size_negative",
+        {"data.validation_size": -0.2},
+        "data.validation_size",
+        ["got -0.2", "strictly between 0 and 1"],
+    ),
     # the output layer against the data set, the loss against the labels
-    ("output_units_mismatch", {"model.1.units": 4}, "model.1.units",
-     ["got 4", "one unit per class", "iris has 3 classes"]),
-    ("sparse_loss_onehot_labels", {"data.labels": "onehot"}, "compile.loss",
-     ["got 'sparse_categorical_crossentropy'", "integer labels", "'onehot'", "'categorical_crossentropy'"]),
-    ("categorical_loss_integer_labels", {"compile.loss": "categorical_crossentropy"}, "compile.loss",
-     ["got 'categorical_crossentropy'", "needs data.labels 'onehot'", "'sparse_categorical_crossentropy'"]),
-    ("mse_integer_labels", {"compile.loss": "mse"}, "compile.loss",
-     ["got 'mse'", "needs data.labels 'onehot'"]),
-    ("binary_loss_three_classes", {"compile.loss": "binary_crossentropy"}, "model.1.units",
-     ["got 3", "binary_crossentropy needs two classes and one output unit", "iris has 3 classes"]),
-    ("binary_loss_three_classes_one_unit", {"compile.loss": "binary_crossentropy", "model.1.units": 1}, "model.1.units",
-     ["got 1", "binary_crossentropy needs two classes", "iris has 3 classes"]),
+    (
+        "output_units_mismatch",
+        {"model.1.units": 4},
+        "model.1.units",
+        ["got 4", "one unit per class", "iris has 3 classes"],
+    ),
+    (
+        "sparse_loss_onehot_labels",
+        {"data.labels": "onehot"},
+        "compile.loss",
+        ["got 'sparse_categorical_crossentropy'", "integer labels", "'onehot'", "'categorical_crossentropy'"],
+    ),
+    (
+        "categorical_loss_integer_labels",
+        {"compile.loss": "categorical_crossentropy"},
+        "compile.loss",
+        ["got 'categorical_crossentropy'", "needs data.labels 'onehot'", "'sparse_categorical_crossentropy'"],
+    ),
+    (
+        "mse_integer_labels",
+        {"compile.loss": "mse"},
+        "compile.loss",
+        ["got 'mse'", "needs data.labels 'onehot'"],
+    ),
+    (
+        "binary_loss_three_classes",
+        {"compile.loss": "binary_crossentropy"},
+        "model.1.units",
+        ["got 3", "binary_crossentropy needs two classes and one output unit", "iris has 3 classes"],
+    ),
+    (
+        "binary_loss_three_classes_one_unit",
+        {"compile.loss": "binary_crossentropy", "model.1.units": 1},
+        "model.1.units",
+        ["got 1", "binary_crossentropy needs two classes", "iris has 3 classes"],
+    ),
     # a validation metric monitored without a validation split
-    ("early_stopping_val_loss_no_validation",
-     {"fit.callbacks": [{"class_name": "EarlyStopping", "monitor": "val_loss", "patience": 2}]},
-     "fit.callbacks.0.monitor", ["got 'val_loss'", "data.validation_size is null"]),
-    ("early_stopping_default_monitor_no_validation",  # EarlyStopping monitors val_loss by default
-     {"fit.callbacks": [{"class_name": "EarlyStopping", "patience": 2}]},
-     "fit.callbacks.0.monitor", ["'val_loss'", "data.validation_size is null"]),
+    (
+        "early_stopping_val_loss_no_validation",
+        {"fit.callbacks": [{"class_name": "EarlyStopping", "monitor": "val_loss", "patience": 2}]},
+        "fit.callbacks.0.monitor",
+        ["got 'val_loss'", "data.validation_size is null"],
+    ),
+    (
+        "early_stopping_default_monitor_no_validation",  # EarlyStopping monitors val_loss by default
+        {"fit.callbacks": [{"class_name": "EarlyStopping", "patience": 2}]},
+        "fit.callbacks.0.monitor",
+        ["'val_loss'", "data.validation_size is null"],
+    ),
 ]
 
 # Keras names: caught by harness.models.check, which needs Keras.
 KERAS_BAD_SPECS = [
-    ("unknown_layer", {"model.0.class_name": "Dens"}, "model.0.class_name",
-     ["'Dens' is not a Keras layer", "keras.layers", "Did you mean 'Dense'?"]),
-    ("unknown_activation", {"model.0.activation": "rellu"}, "model.0.activation",
-     ["'rellu' is not a Keras activation", "allowed: ", "relu, relu6", "Did you mean 'relu'?"]),
-    ("unknown_optimizer", {"compile.optimizer": "adamm"}, "compile.optimizer.class_name",
-     ["'adamm' is not a Keras optimizer", "allowed: ", "sgd", "Did you mean 'adam'?"]),
-    ("unknown_loss", {"compile.loss": "sparse_categorical_crossentropyy"}, "compile.loss",
-     ["'sparse_categorical_crossentropyy' is not a Keras loss", "allowed include: ", "Did you mean 'sparse_categorical_crossentropy'?"]),
-    ("unknown_callback", {"fit.callbacks": [{"class_name": "EarlyStoping", "monitor": "loss"}]}, "fit.callbacks.0.class_name",
-     ["'EarlyStoping' is not a Keras callback", "allowed: ", "ReduceLROnPlateau", "Did you mean 'EarlyStopping'?"]),
-    ("unknown_layer_argument", {"model.0.unit": 4}, "model.0.unit",
-     ["Dense has no argument 'unit'", "Did you mean 'units'?"]),
-    ("unknown_optimizer_argument", {"compile.optimizer": {"class_name": "adam", "learning_rat": 0.1}}, "compile.optimizer.learning_rat",
-     ["Adam has no argument 'learning_rat'", "Did you mean 'learning_rate'?"]),
-    ("unknown_callback_argument", {"fit.callbacks": [{"class_name": "EarlyStopping", "monitor": "loss", "patiense": 3}]},
-     "fit.callbacks.0.patiense", ["EarlyStopping has no argument 'patiense'", "Did you mean 'patience'?"]),
-    ("unknown_metric", {"compile.metrics": ["acuracy"]}, "compile.metrics.0",
-     ["'acuracy' is not a Keras metric", "Did you mean 'accuracy'?"]),
+    (
+        "unknown_layer",
+        {"model.0.class_name": "Dens"},
+        "model.0.class_name",
+        ["'Dens' is not a Keras layer", "keras.layers", "Did you mean 'Dense'?"],
+    ),
+    (
+        "unknown_activation",
+        {"model.0.activation": "rellu"},
+        "model.0.activation",
+        ["'rellu' is not a Keras activation", "allowed: ", "relu, relu6", "Did you mean 'relu'?"],
+    ),
+    (
+        "unknown_optimizer",
+        {"compile.optimizer": "adamm"},
+        "compile.optimizer.class_name",
+        ["'adamm' is not a Keras optimizer", "allowed: ", "sgd", "Did you mean 'adam'?"],
+    ),
+    (
+        "unknown_loss",
+        {"compile.loss": "sparse_categorical_crossentropyy"},
+        "compile.loss",
+        [
+            "'sparse_categorical_crossentropyy' is not a Keras loss",
+            "allowed include: ",
+            "Did you mean 'sparse_categorical_crossentropy'?",
+        ],
+    ),
+    (
+        "unknown_callback",
+        {"fit.callbacks": [{"class_name": "EarlyStoping", "monitor": "loss"}]},
+        "fit.callbacks.0.class_name",
+        [
+            "'EarlyStoping' is not a Keras callback",
+            "allowed: ",
+            "ReduceLROnPlateau",
+            "Did you mean 'EarlyStopping'?",
+        ],
+    ),
+    (
+        "unknown_layer_argument",
+        {"model.0.unit": 4},
+        "model.0.unit",
+        ["Dense has no argument 'unit'", "Did you mean 'units'?"],
+    ),
+    (
+        "unknown_optimizer_argument",
+        {"compile.optimizer": {"class_name": "adam", "learning_rat": 0.1}},
+        "compile.optimizer.learning_rat",
+        ["Adam has no argument 'learning_rat'", "Did you mean 'learning_rate'?"],
+    ),
+    (
+        "unknown_callback_argument",
+        {"fit.callbacks": [{"class_name": "EarlyStopping", "monitor": "loss", "patiense": 3}]},
+        "fit.callbacks.0.patiense",
+        ["EarlyStopping has no argument 'patiense'", "Did you mean 'patience'?"],
+    ),
+    (
+        "unknown_metric",
+        {"compile.metrics": ["acuracy"]},
+        "compile.metrics.0",
+        ["'acuracy' is not a Keras metric", "Did you mean 'accuracy'?"],
+    ),
 ]
 
 

@@ -10,16 +10,24 @@ def test_verdicts_against_targets():
     fit = {"measure": "fit", "backend": "tensorflow", "experiment": "iris_baseline", "ratio": 0.24}
     assert bench.verdict(fit) == (0.25, "yes")
     assert bench.verdict(dict(fit, ratio=0.26)) == (0.25, "NO")
-    assert bench.verdict(dict(fit, experiment="overfit_baseline")) == ("", "")  # no target for the larger experiment
+    assert bench.verdict(dict(fit, experiment="overfit_baseline")) == (
+        "",
+        "",
+    )  # no target for the larger experiment
     sweep = {"measure": "sweep_speedup", "backend": "tensorflow", "experiment": "x", "ratio": 1.7}
     assert bench.verdict(sweep) == (1.6, "yes") and bench.verdict(dict(sweep, ratio=1.5)) == (1.6, "NO")
-    assert bench.verdict({"measure": "memory_growth_mb", "backend": "", "experiment": "", "ratio": 51})[1] == "NO"
+    assert (
+        bench.verdict({"measure": "memory_growth_mb", "backend": "", "experiment": "", "ratio": 51})[1]
+        == "NO"
+    )
 
 
 @pytest.mark.slow
 def test_quick_benchmark_writes_every_measure(tmp_path, capsys):
     assert cli.main(["bench", "--quick", "--larger", "", "--results", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "bench.csv")
-    assert {"list_seconds", "fit", "health_cost", "cold_run", "sweep_speedup", "memory_growth_mb"} <= set(table["measure"])
+    assert {"list_seconds", "fit", "health_cost", "cold_run", "sweep_speedup", "memory_growth_mb"} <= set(
+        table["measure"]
+    )
     assert (table["harness_value"] > 0).all()
     assert "met" in capsys.readouterr().out

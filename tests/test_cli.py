@@ -6,8 +6,8 @@ Most cases call harness.cli.main in this process; a few run `python -m harness` 
 import subprocess
 
 import pytest
-
 from conftest import PYTHON, ROOT
+
 from harness import cli
 
 NO_KERAS = (
@@ -22,7 +22,14 @@ NO_KERAS = (
 
 def harness(args, env, timeout=300):
     """`python -m harness ARGS` from the project directory: (status, stdout, stderr)."""
-    done = subprocess.run([PYTHON, "-m", "harness", *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [PYTHON, "-m", "harness", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -49,38 +56,54 @@ def main_fails(capsys, argv, *fragments):
 def test_bad_spec_exits_2_with_one_message(bad_spec, write_experiments, tmp_path, capsys, check_message):
     raw, path, fragments = bad_spec
     d = write_experiments([raw])
-    _, err = main_fails(capsys, ["--experiments", d, "run", raw["name"], "--results", tmp_path / "res", "--jobs", "1"])
+    _, err = main_fails(
+        capsys, ["--experiments", d, "run", raw["name"], "--results", tmp_path / "res", "--jobs", "1"]
+    )
     check_message(err, raw["name"], path, fragments)
     assert str(d / "exps.py") in err
     assert not (tmp_path / "res").exists()  # nothing ran, nothing was written
 
 
-def test_keras_name_error_exits_2_with_one_message(keras_bad_spec, keras_ready, write_experiments, tmp_path, capsys, check_message):
+def test_keras_name_error_exits_2_with_one_message(
+    keras_bad_spec, keras_ready, write_experiments, tmp_path, capsys, check_message
+):
     raw, path, fragments = keras_bad_spec
     d = write_experiments([raw])
-    _, err = main_fails(capsys, ["--experiments", d, "run", raw["name"], "--results", tmp_path / "res", "--jobs", "1"])
+    _, err = main_fails(
+        capsys, ["--experiments", d, "run", raw["name"], "--results", tmp_path / "res", "--jobs", "1"]
+    )
     check_message(err, raw["name"], path, fragments)
     assert not (tmp_path / "res" / raw["name"] / "runs.csv").exists()
 
 
-def test_bad_spec_through_python_m_harness(write_experiments, tiny_spec, tmp_path, harness_env, check_message):
+def test_bad_spec_through_python_m_harness(
+    write_experiments, tiny_spec, tmp_path, harness_env, check_message
+):
     tiny_spec["fit"]["epochs"] = 0
     d = write_experiments([tiny_spec])
-    status, out, err = harness(["--experiments", d, "run", "tiny", "--results", tmp_path / "res"], harness_env)
+    status, out, err = harness(
+        ["--experiments", d, "run", "tiny", "--results", tmp_path / "res"], harness_env
+    )
     assert status == 2
     assert_one_error_line(err)
     check_message(err, "tiny", "fit.epochs", ["got 0", "must be a positive integer", str(d / "exps.py")])
 
 
-def test_keras_name_error_through_python_m_harness(write_experiments, tiny_spec, tmp_path, harness_env, check_message):
+def test_keras_name_error_through_python_m_harness(
+    write_experiments, tiny_spec, tmp_path, harness_env, check_message
+):
     """Two seeds and no --jobs: the Keras check happens in a worker process and comes back as text."""
     tiny_spec["model"][0]["activation"] = "rellu"
     tiny_spec["seeds"] = 2
     d = write_experiments([tiny_spec])
-    status, out, err = harness(["--experiments", d, "run", "tiny", "--results", tmp_path / "res"], harness_env)
+    status, out, err = harness(
+        ["--experiments", d, "run", "tiny", "--results", tmp_path / "res"], harness_env
+    )
     assert status == 2
     assert_one_error_line(err)  # nor any TensorFlow log line
-    check_message(err, "tiny", "model.0.activation", ["'rellu' is not a Keras activation", "Did you mean 'relu'?"])
+    check_message(
+        err, "tiny", "model.0.activation", ["'rellu' is not a Keras activation", "Did you mean 'relu'?"]
+    )
 
 
 def test_module_that_raises_through_python_m_harness(write_experiments, harness_env):
@@ -96,38 +119,79 @@ def test_module_that_raises_through_python_m_harness(write_experiments, harness_
 def test_duplicate_names(write_experiments, tiny_spec, capsys):
     d = write_experiments([tiny_spec], module="a.py")
     write_experiments([tiny_spec], module="b.py")
-    main_fails(capsys, ["--experiments", d, "list"], "two experiments are named 'tiny'", str(d / "a.py"), str(d / "b.py"))
+    main_fails(
+        capsys,
+        ["--experiments", d, "list"],
+        "two experiments are named 'tiny'",
+        str(d / "a.py"),
+        str(d / "b.py"),
+    )
 
 
 def test_unknown_base_and_cycle(write_experiments, tiny_spec, tmp_path, capsys):
     d = write_experiments([tiny_spec, {"name": "v", "base": "tiyn", "overrides": {}}])
-    main_fails(capsys, ["--experiments", d, "show", "v"], "no experiment named 'tiyn'", "Did you mean 'tiny'?")
-    d2 = write_experiments([{"name": "a", "base": "b"}, {"name": "b", "base": "a"}], directory=tmp_path / "cycle")
+    main_fails(
+        capsys, ["--experiments", d, "show", "v"], "no experiment named 'tiyn'", "Did you mean 'tiny'?"
+    )
+    d2 = write_experiments(
+        [{"name": "a", "base": "b"}, {"name": "b", "base": "a"}], directory=tmp_path / "cycle"
+    )
     main_fails(capsys, ["--experiments", d2, "list"], "variants form a cycle")
 
 
 def test_unknown_override_path_in_a_variant(write_experiments, tiny_spec, tmp_path, capsys, check_message):
     d = write_experiments([tiny_spec, {"name": "v", "base": "tiny", "overrides": {"model.0.unitz.x": 8}}])
-    _, err = main_fails(capsys, ["--experiments", d, "run", "v", "--results", tmp_path / "res"], "unknown override path")
-    check_message(err, "v", "model.0.unitz.x", ["no field 'model.0.unitz'", "Did you mean 'units'?", str(d / "exps.py")])
+    _, err = main_fails(
+        capsys, ["--experiments", d, "run", "v", "--results", tmp_path / "res"], "unknown override path"
+    )
+    check_message(
+        err, "v", "model.0.unitz.x", ["no field 'model.0.unitz'", "Did you mean 'units'?", str(d / "exps.py")]
+    )
 
 
 def test_unknown_experiment_name(write_experiments, tiny_spec, tmp_path, capsys):
     d = write_experiments([tiny_spec])
-    main_fails(capsys, ["--experiments", d, "run", "tiyn", "--results", tmp_path / "res"], "no experiment matches 'tiyn'", "Did you mean 'tiny'?")
+    main_fails(
+        capsys,
+        ["--experiments", d, "run", "tiyn", "--results", tmp_path / "res"],
+        "no experiment matches 'tiyn'",
+        "Did you mean 'tiny'?",
+    )
     main_fails(capsys, ["--experiments", d, "show", "tiyn"], "no experiment matches 'tiyn'")
-    main_fails(capsys, ["--experiments", d, "run", "--results", tmp_path / "res"], "name at least one experiment")
-    main_fails(capsys, ["--experiments", d, "run", "--suite", "tinny", "--results", tmp_path / "res"], "no experiment is tagged 'tinny'", "Did you mean 'tiny'?")
+    main_fails(
+        capsys, ["--experiments", d, "run", "--results", tmp_path / "res"], "name at least one experiment"
+    )
+    main_fails(
+        capsys,
+        ["--experiments", d, "run", "--suite", "tinny", "--results", tmp_path / "res"],
+        "no experiment is tagged 'tinny'",
+        "Did you mean 'tiny'?",
+    )
 
 
 def test_unknown_override_path_on_the_command_line(write_experiments, tiny_spec, tmp_path, capsys):
     d = write_experiments([tiny_spec])
-    main_fails(capsys, ["--experiments", d, "run", "tiny", "--set", "fit.epochz=3", "--results", tmp_path / "res"],
-               "fit.epochz: unknown override path", "Did you mean 'epochs'?")
-    main_fails(capsys, ["--experiments", d, "run", "tiny", "--set", "fit.epochs=0", "--results", tmp_path / "res"],
-               "fit.epochs: got 0; must be a positive integer")
-    main_fails(capsys, ["--experiments", d, "run", "tiny", "--set", "fit.epochs", "--results", tmp_path / "res"], "expected PATH=VALUE")
-    main_fails(capsys, ["--experiments", d, "run", "tiny", "--seeds", "0", "--results", tmp_path / "res"], "--seeds 0")
+    main_fails(
+        capsys,
+        ["--experiments", d, "run", "tiny", "--set", "fit.epochz=3", "--results", tmp_path / "res"],
+        "fit.epochz: unknown override path",
+        "Did you mean 'epochs'?",
+    )
+    main_fails(
+        capsys,
+        ["--experiments", d, "run", "tiny", "--set", "fit.epochs=0", "--results", tmp_path / "res"],
+        "fit.epochs: got 0; must be a positive integer",
+    )
+    main_fails(
+        capsys,
+        ["--experiments", d, "run", "tiny", "--set", "fit.epochs", "--results", tmp_path / "res"],
+        "expected PATH=VALUE",
+    )
+    main_fails(
+        capsys,
+        ["--experiments", d, "run", "tiny", "--seeds", "0", "--results", tmp_path / "res"],
+        "--seeds 0",
+    )
     assert not (tmp_path / "res").exists()
 
 
@@ -155,7 +219,9 @@ def test_experiments_option_before_and_after_the_subcommand(write_experiments, t
 def test_experiments_option_after_run(write_experiments, tiny_spec, tmp_path, capsys):
     tiny_spec["fit"]["batch_size"] = 0
     d = write_experiments([tiny_spec])
-    main_fails(capsys, ["run", "tiny", "--experiments", d, "--results", tmp_path / "res"], "fit.batch_size: got 0")
+    main_fails(
+        capsys, ["run", "tiny", "--experiments", d, "--results", tmp_path / "res"], "fit.batch_size: got 0"
+    )
 
 
 def test_experiments_from_the_environment(write_experiments, tiny_spec, monkeypatch, capsys):
@@ -178,7 +244,9 @@ def test_experiments_from_the_environment_through_python_m_harness(write_experim
 
 
 def test_list_prints_a_table(write_experiments, tiny_spec, capsys):
-    d = write_experiments([tiny_spec, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}])
+    d = write_experiments(
+        [tiny_spec, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}]
+    )
     assert cli.main(["--experiments", str(d), "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["name", "dataset", "tags", "description"]
@@ -192,7 +260,9 @@ def test_show_prints_the_resolved_spec(write_experiments, tiny_spec, capsys):
 
     from harness import registry
 
-    d = write_experiments([tiny_spec, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}])
+    d = write_experiments(
+        [tiny_spec, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}]
+    )
     assert cli.main(["--experiments", str(d), "show", "tiny_wide"]) == 0
     out = capsys.readouterr().out
     spec = registry.load([d])["tiny_wide"]
@@ -204,18 +274,36 @@ def test_show_prints_the_resolved_spec(write_experiments, tiny_spec, capsys):
 
 @pytest.mark.parametrize("argv", [["list"], ["show", "tiny_wide"]], ids=["list", "show"])
 def test_list_and_show_do_not_import_keras(argv, write_experiments, tiny_spec, harness_env):
-    d = write_experiments([tiny_spec, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}])
-    done = subprocess.run([PYTHON, "-c", NO_KERAS, "--experiments", str(d), *argv], cwd=ROOT, env=harness_env,
-                          capture_output=True, text=True, timeout=120)
+    d = write_experiments(
+        [tiny_spec, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}]
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", NO_KERAS, "--experiments", str(d), *argv],
+        cwd=ROOT,
+        env=harness_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "tiny" in done.stdout and done.stderr == ""
 
 
 def test_python_m_harness_list_does_not_import_tensorflow(harness_env):
-    done = subprocess.run([PYTHON, "-X", "importtime", "-m", "harness", "list"], cwd=ROOT, env=harness_env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [PYTHON, "-X", "importtime", "-m", "harness", "list"],
+        cwd=ROOT,
+        env=harness_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "iris_baseline" in done.stdout
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "harness" in imported
     assert not imported & {"tensorflow", "keras", "jax", "torch"}
 
@@ -231,10 +319,25 @@ def test_show_keras_prints_the_summary_quietly(write_experiments, tiny_spec, har
 # -- a tiny successful run ------------------------------------------------------------------
 
 
-def test_run_prints_mean_and_std_and_writes_results(write_experiments, tiny_spec, tmp_path, capsys, keras_ready):
+def test_run_prints_mean_and_std_and_writes_results(
+    write_experiments, tiny_spec, tmp_path, capsys, keras_ready
+):
     d = write_experiments([tiny_spec])
     res = tmp_path / "res"
-    argv = ["--experiments", d, "run", "tiny", "--set", "fit.epochs=1", "--seeds", "2", "--jobs", "1", "--results", res]
+    argv = [
+        "--experiments",
+        d,
+        "run",
+        "tiny",
+        "--set",
+        "fit.epochs=1",
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--results",
+        res,
+    ]
     assert cli.main([str(a) for a in argv]) == 0
     out, err = capsys.readouterr()
     assert "Traceback" not in err

@@ -16,7 +16,7 @@ from harness.errors import HarnessError
 ROOT = Path(__file__).resolve().parent.parent
 T_975_DF4 = 2.7764451051977987
 
-EXPERIMENTS = textwrap.dedent('''
+EXPERIMENTS = textwrap.dedent("""
     EXPERIMENTS = [
         {"name": "toy_base", "data": {"validation_size": 0.2},
          "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}], "seeds": 5, "tags": ["toy"]},
@@ -24,7 +24,7 @@ EXPERIMENTS = textwrap.dedent('''
         {"name": "toy_same", "base": "toy_base", "overrides": {"data.resplit": True}},
         {"name": "toy_unrun", "base": "toy_base", "overrides": {"fit.batch_size": 8}, "tags": ["other"]},
     ]
-''')
+""")
 
 BASE_TEST_ACC = [0.80, 0.82, 0.78, 0.84, 0.80]
 WIDE_SHIFT = [0.05, 0.06, 0.04, 0.05, 0.06]  # mean 0.052; consistently above: "better"
@@ -32,9 +32,22 @@ SAME_SHIFT = [0.02, -0.02, 0.01, -0.01, 0.00]  # mean 0: "no evidence"
 
 
 def run_row(spec, seed, test_accuracy, status="ok", spec_hash=None, train_loss=0.20, test_loss=0.30):
-    return {"experiment": spec.name, "seed": seed, "spec_hash": spec_hash or spec.hash, "status": status, "error": "",
-            "epochs_run": 10, "best_epoch": 8, "train_loss": train_loss, "train_accuracy": 0.95, "val_loss": 0.25,
-            "val_accuracy": 0.90, "test_loss": test_loss, "test_accuracy": test_accuracy, "fit_seconds": 1.5}
+    return {
+        "experiment": spec.name,
+        "seed": seed,
+        "spec_hash": spec_hash or spec.hash,
+        "status": status,
+        "error": "",
+        "epochs_run": 10,
+        "best_epoch": 8,
+        "train_loss": train_loss,
+        "train_accuracy": 0.95,
+        "val_loss": 0.25,
+        "val_accuracy": 0.90,
+        "test_loss": test_loss,
+        "test_accuracy": test_accuracy,
+        "fit_seconds": 1.5,
+    }
 
 
 def write_experiment(root, spec, rows, epochs=10):
@@ -42,9 +55,20 @@ def write_experiment(root, spec, rows, epochs=10):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "spec.json").write_text(spec.to_json())
     pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
-    history = [{"experiment": spec.name, "seed": r["seed"], "spec_hash": r["spec_hash"], "epoch": e,
-                "loss": 1.0 / e, "accuracy": 0.95, "val_loss": 1.2 / e, "val_accuracy": 0.9}
-               for r in rows for e in range(1, epochs + 1)]
+    history = [
+        {
+            "experiment": spec.name,
+            "seed": r["seed"],
+            "spec_hash": r["spec_hash"],
+            "epoch": e,
+            "loss": 1.0 / e,
+            "accuracy": 0.95,
+            "val_loss": 1.2 / e,
+            "val_accuracy": 0.9,
+        }
+        for r in rows
+        for e in range(1, epochs + 1)
+    ]
     pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
 
 
@@ -57,13 +81,24 @@ def stored(tmp_path):
     specs = registry.load([str(exps)])
     root = tmp_path / "results"
     base, wide, same = specs["toy_base"], specs["toy_wide"], specs["toy_same"]
-    write_experiment(root, base, [run_row(base, s, a, train_loss=0.20, test_loss=0.30) for s, a in enumerate(BASE_TEST_ACC)])
-    wide_rows = [run_row(wide, s, a + d, train_loss=0.10, test_loss=0.30) for s, (a, d) in enumerate(zip(BASE_TEST_ACC, WIDE_SHIFT))]
+    write_experiment(
+        root,
+        base,
+        [run_row(base, s, a, train_loss=0.20, test_loss=0.30) for s, a in enumerate(BASE_TEST_ACC)],
+    )
+    wide_rows = [
+        run_row(wide, s, a + d, train_loss=0.10, test_loss=0.30)
+        for s, (a, d) in enumerate(zip(BASE_TEST_ACC, WIDE_SHIFT))
+    ]
     wide_rows += [run_row(wide, 5, 0.83)]  # a seed the baseline lacks: in the mean, not in the pairing
     wide_rows += [run_row(wide, 6, float("nan"), status="failed")]
-    wide_rows += [run_row(wide, s, 0.10, spec_hash="0123456789ab") for s in range(5)]  # an older spec: ignored
+    wide_rows += [
+        run_row(wide, s, 0.10, spec_hash="0123456789ab") for s in range(5)
+    ]  # an older spec: ignored
     write_experiment(root, wide, wide_rows)
-    write_experiment(root, same, [run_row(same, s, a + d) for s, (a, d) in enumerate(zip(BASE_TEST_ACC, SAME_SHIFT))])
+    write_experiment(
+        root, same, [run_row(same, s, a + d) for s, (a, d) in enumerate(zip(BASE_TEST_ACC, SAME_SHIFT))]
+    )
     return {"exps": str(exps), "root": str(root), "specs": specs}
 
 
@@ -87,14 +122,21 @@ def test_comparison_numbers(stored):
     assert base["test_accuracy_std"] == pytest.approx(sd)
     assert base["test_accuracy_ci95_low"] == pytest.approx(0.808 - T_975_DF4 * sd / math.sqrt(5))
     assert base["test_accuracy_ci95_high"] == pytest.approx(0.808 + T_975_DF4 * sd / math.sqrt(5))
-    assert base["gap_test_loss_mean"] == pytest.approx(0.10) and base["gap_val_loss_mean"] == pytest.approx(0.05)
+    assert base["gap_test_loss_mean"] == pytest.approx(0.10) and base["gap_val_loss_mean"] == pytest.approx(
+        0.05
+    )
     assert base["gap_accuracy_mean"] == pytest.approx(0.95 - 0.808)
     assert base["test_accuracy_verdict"] == "baseline" and math.isnan(base["test_accuracy_diff"])
     assert base["interval"] == "seeds (init+shuffle), fixed split"
     assert base["diagnosis"] == "good fit (5/5)"
 
     wide = rows.loc["toy_wide"]
-    assert wide["runs"] == 6 and wide["stale_rows"] == 5 and wide["not_ok_runs"] == 1 and wide["seeds"] == "0 1 2 3 4 5"
+    assert (
+        wide["runs"] == 6
+        and wide["stale_rows"] == 5
+        and wide["not_ok_runs"] == 1
+        and wide["seeds"] == "0 1 2 3 4 5"
+    )
     assert wide["test_accuracy_mean"] == pytest.approx((sum(BASE_TEST_ACC) + sum(WIDE_SHIFT) + 0.83) / 6)
     assert wide["paired_seeds"] == 5
     # paired differences 0.05 0.06 0.04 0.05 0.06: mean 0.052, squared deviations sum 2.8e-4, variance 7e-5
@@ -132,7 +174,10 @@ def test_stale_rows_alone_are_not_runs(stored, tmp_path):
     spec = stored["specs"]["toy_base"]
     root = tmp_path / "stale"
     write_experiment(root, spec, [run_row(spec, 0, 0.9, spec_hash="0000000000aa")])
-    with pytest.raises(HarnessError, match=r"toy_base.*1 row\(s\) are from an older spec.*python -m harness run toy_base --results"):
+    with pytest.raises(
+        HarnessError,
+        match=r"toy_base.*1 row\(s\) are from an older spec.*python -m harness run toy_base --results",
+    ):
         compare.load(root, "toy_base")
 
 
@@ -140,7 +185,7 @@ def test_cli_suite_in_a_subprocess_imports_no_tensorflow(stored):
     code = textwrap.dedent(f"""
         import json, sys
         from harness.cli import main
-        rc = main(["--experiments", {stored['exps']!r}, "compare", "--suite", "toy", "--results", {stored['root']!r}])
+        rc = main(["--experiments", {stored["exps"]!r}, "compare", "--suite", "toy", "--results", {stored["root"]!r}])
         print(json.dumps({{"rc": rc, "tf": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}}))
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -156,7 +201,9 @@ def test_cli_suite_in_a_subprocess_imports_no_tensorflow(stored):
     assert (root / "comparisons" / "toy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = done.stdout.splitlines()
     assert any(line.startswith("toy_wide") and "test_accuracy" in line and "better" in line for line in lines)
-    assert any(line.startswith("toy_same") and "test_accuracy" in line and "no evidence" in line for line in lines)
+    assert any(
+        line.startswith("toy_same") and "test_accuracy" in line and "no evidence" in line for line in lines
+    )
     assert "note: toy_wide: ignored 5 stored row(s) of an older spec" in done.stdout
     assert max(len(line) for line in lines if not line.startswith(("  /", "note:", "Δ"))) <= 160
 
@@ -175,19 +222,35 @@ def test_cli_globs_and_missing_runs(stored, capsys):
 def test_cli_compares_stored_only_variants_by_exact_name(stored):
     spec = stored["specs"]["toy_base"].with_overrides({"fit.epochs": 5}, name="toy_base[fit.epochs=5]")
     write_experiment(stored["root"], spec, [run_row(spec, s, 0.5) for s in range(3)])
-    names, hashes = compare.select(stored["specs"], stored["root"], ["toy_base[fit.epochs=5]", "toy_base"])  # '[' is literal here
-    assert names == ["toy_base[fit.epochs=5]", "toy_base"] and hashes == {"toy_base[fit.epochs=5]": None, "toy_base": stored["specs"]["toy_base"].hash}
+    names, hashes = compare.select(
+        stored["specs"], stored["root"], ["toy_base[fit.epochs=5]", "toy_base"]
+    )  # '[' is literal here
+    assert names == ["toy_base[fit.epochs=5]", "toy_base"] and hashes == {
+        "toy_base[fit.epochs=5]": None,
+        "toy_base": stored["specs"]["toy_base"].hash,
+    }
     frame = compare.main(names, stored["root"], plots=False, out=lambda *a: None)
-    assert list(frame["experiment"]) == ["toy_base", "toy_base[fit.epochs=5]"]  # its spec.json names toy_base as base
+    assert list(frame["experiment"]) == [
+        "toy_base",
+        "toy_base[fit.epochs=5]",
+    ]  # its spec.json names toy_base as base
     names, _ = compare.select(stored["specs"], stored["root"], suite="toy")
     assert "toy_base[fit.epochs=5]" not in names  # stored-only variants join only when named
-    assert compare.run_command("toy_base[fit.epochs=5]", "results", json.loads(spec.to_json())) == \
-        "python -m harness run toy_base --set fit.epochs=5"
+    assert (
+        compare.run_command("toy_base[fit.epochs=5]", "results", json.loads(spec.to_json()))
+        == "python -m harness run toy_base --set fit.epochs=5"
+    )
 
 
 def test_changed_definition_is_noted(stored):
     lines = []
-    compare.main(["toy_base"], stored["root"], plots=False, current_hashes={"toy_base": "ffffffffffff"}, out=lines.append)
+    compare.main(
+        ["toy_base"],
+        stored["root"],
+        plots=False,
+        current_hashes={"toy_base": "ffffffffffff"},
+        out=lines.append,
+    )
     assert any("definition changed since the stored runs" in line for line in lines)
 
 
@@ -201,14 +264,20 @@ def test_output_name():
 def test_trials_of_a_search_are_ranked_by_validation_accuracy_against_the_best(tmp_path):
     exps = tmp_path / "exps"
     exps.mkdir()
-    (exps / "grid.py").write_text(textwrap.dedent('''
+    (exps / "grid.py").write_text(
+        textwrap.dedent("""
         EXPERIMENTS = [{"name": "g", "data": {"validation_size": 0.2}, "seeds": 3,
                         "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}],
                         "search": {"grid": {"fit.epochs": [5, 10, 20]}}}]
-    '''))
+    """)
+    )
     specs = registry.load([str(exps)])
     root = tmp_path / "results"
-    val = {"g[epochs=5]": [0.70, 0.72, 0.71], "g[epochs=10]": [0.90, 0.92, 0.91], "g[epochs=20]": [0.80, 0.83, 0.80]}
+    val = {
+        "g[epochs=5]": [0.70, 0.72, 0.71],
+        "g[epochs=10]": [0.90, 0.92, 0.91],
+        "g[epochs=20]": [0.80, 0.83, 0.80],
+    }
     for name, accs in val.items():
         rows = [dict(run_row(specs[name], s, a), val_accuracy=a) for s, a in enumerate(accs)]
         write_experiment(root, specs[name], rows)

@@ -18,7 +18,9 @@ def data_spec(**changes):
 def article_split():
     """The article's preprocessing, verbatim."""
     iris = load_iris()
-    x_train, x_test, y_train, y_test = train_test_split(iris.data, iris.target, test_size=0.2, random_state=42)
+    x_train, x_test, y_train, y_test = train_test_split(
+        iris.data, iris.target, test_size=0.2, random_state=42
+    )
     scaler = StandardScaler()
     x_train = scaler.fit_transform(x_train)
     x_test = scaler.transform(x_test)
@@ -110,7 +112,11 @@ def test_train_fraction_keeps_validation_and_test_parts():
 def test_onehot_labels():
     integer = data.load(data_spec(validation_size=0.25))
     onehot = data.load(data_spec(validation_size=0.25, labels="onehot"))
-    for ints, hot in ((integer.y_train, onehot.y_train), (integer.y_val, onehot.y_val), (integer.y_test, onehot.y_test)):
+    for ints, hot in (
+        (integer.y_train, onehot.y_train),
+        (integer.y_val, onehot.y_val),
+        (integer.y_test, onehot.y_test),
+    ):
         assert hot.shape == (len(ints), 3)
         assert set(np.unique(hot)) == {0.0, 1.0}
         np.testing.assert_array_equal(hot.sum(axis=1), 1)
@@ -130,9 +136,15 @@ def test_resplit_draws_a_split_per_seed():
         np.testing.assert_array_equal(np.bincount(split.y_test), [10, 10, 10])
 
 
-@pytest.mark.parametrize("name, classes, features", [
-    ("iris", 3, 4), ("wine", 3, 13), ("breast_cancer", 2, 30), ("digits", 10, 64),
-])
+@pytest.mark.parametrize(
+    "name, classes, features",
+    [
+        ("iris", 3, 4),
+        ("wine", 3, 13),
+        ("breast_cancer", 2, 30),
+        ("digits", 10, 64),
+    ],
+)
 def test_builtin_datasets(name, classes, features):
     assert data.n_classes({"dataset": name}) == classes
     split = data.load(data_spec(dataset=name))
@@ -150,7 +162,7 @@ def flowers_csv(tmp_path):
     labels = np.repeat(names, 20)
     centres = {"setosa": 0.0, "versicolor": 3.0, "virginica": 6.0}
     lines = ["length,width,species,height"]
-    for i, label in enumerate(labels):
+    for label in labels:
         a, b, c = rng.normal(centres[label], 1.0, size=3)
         lines.append(f"{a:.4f},{b:.4f},{label},{c:.4f}")
     path = tmp_path / "flowers.csv"
@@ -161,7 +173,9 @@ def flowers_csv(tmp_path):
 def test_csv_dataset_with_string_labels(flowers_csv):
     import pandas as pd
 
-    spec = data_spec(dataset="csv", path=str(flowers_csv), target="species", test_size=0.25, validation_size=0.2)
+    spec = data_spec(
+        dataset="csv", path=str(flowers_csv), target="species", test_size=0.25, validation_size=0.2
+    )
     assert data.n_classes(spec) == 3
     split = data.load(spec)
     assert split.n_classes == 3 and split.n_features == 3  # the target column is not a feature
@@ -185,7 +199,9 @@ def test_csv_dataset_in_a_spec(flowers_csv, tiny_spec):
 
 
 def test_csv_missing_target_column(flowers_csv):
-    with pytest.raises(HarnessError, match="no target column 'kind'; columns: length, width, species, height"):
+    with pytest.raises(
+        HarnessError, match="no target column 'kind'; columns: length, width, species, height"
+    ):
         data.load(data_spec(dataset="csv", path=str(flowers_csv), target="kind"))
 
 

@@ -24,15 +24,31 @@ def decaying(start, end, epochs):
 
 
 def test_every_threshold_is_documented_in_one_dict():
-    assert set(THRESHOLDS) == {"diverge_loss_ratio", "underfit_train_accuracy", "underfit_loss_fraction", "overfit_gap",
-                               "overfit_gap_ratio", "overfit_best_epoch_fraction", "overfit_val_rise", "overfit_val_rise_min",
-                               "plateau_epochs", "plateau_rel_change", "oscillation_sign_fraction", "oscillation_amplitude",
-                               "vanishing_ratio", "exploding_growth", "exploding_update_ratio", "dead_relu_fraction"}
+    assert set(THRESHOLDS) == {
+        "diverge_loss_ratio",
+        "underfit_train_accuracy",
+        "underfit_loss_fraction",
+        "overfit_gap",
+        "overfit_gap_ratio",
+        "overfit_best_epoch_fraction",
+        "overfit_val_rise",
+        "overfit_val_rise_min",
+        "plateau_epochs",
+        "plateau_rel_change",
+        "oscillation_sign_fraction",
+        "oscillation_amplitude",
+        "vanishing_ratio",
+        "exploding_growth",
+        "exploding_update_ratio",
+        "dead_relu_fraction",
+    }
 
 
 def test_good_fit():
     curves = history(decaying(1.0, 0.10, 50), [0.97] * 50, decaying(1.0, 0.12, 50))
-    result = diagnose(curves, {"train_loss": 0.10, "val_loss": 0.12, "train_accuracy": 0.97, "test_loss": 0.13})
+    result = diagnose(
+        curves, {"train_loss": 0.10, "val_loss": 0.12, "train_accuracy": 0.97, "test_loss": 0.13}
+    )
     assert result.label == "good fit"
     assert result.gap == pytest.approx(0.02) and result.gap_source == "val"
     assert (result.best_epoch, result.last_epoch) == (50, 50)
@@ -60,14 +76,23 @@ def test_overfitting_by_a_validation_loss_that_turned_up():
 
 def test_early_stopping_patience_is_not_overfitting():
     val = decaying(1.0, 0.20, 17) + [0.22, 0.25, 0.26]  # best at 17 of 20: stopped by patience 3
-    result = diagnose(history(decaying(1.0, 0.18, 20), [0.96] * 20, val), {"train_loss": 0.18, "val_loss": 0.20, "train_accuracy": 0.96})
+    result = diagnose(
+        history(decaying(1.0, 0.18, 20), [0.96] * 20, val),
+        {"train_loss": 0.18, "val_loss": 0.20, "train_accuracy": 0.96},
+    )
     assert result.val_rise == pytest.approx(0.3)
-    assert result.best_epoch == 17 and result.best_epoch > THRESHOLDS["overfit_best_epoch_fraction"] * result.last_epoch
+    assert (
+        result.best_epoch == 17
+        and result.best_epoch > THRESHOLDS["overfit_best_epoch_fraction"] * result.last_epoch
+    )
     assert result.label == "good fit"
 
 
 def test_underfitting_by_train_accuracy():
-    result = diagnose(history(decaying(1.1, 0.8, 30), [0.6] * 30), {"train_loss": 0.8, "train_accuracy": 0.6, "test_loss": 0.85})
+    result = diagnose(
+        history(decaying(1.1, 0.8, 30), [0.6] * 30),
+        {"train_loss": 0.8, "train_accuracy": 0.6, "test_loss": 0.85},
+    )
     assert result.label == "underfitting"
     assert result.train_accuracy == 0.6 and result.gap_source == "test" and result.gap == pytest.approx(0.05)
     assert "0.600 < 0.9" in result.reason
@@ -81,12 +106,17 @@ def test_underfitting_by_loss_against_chance_level():
 
 
 def test_diverged_non_finite_loss():
-    result = diagnose(history([1.0, 0.9, float("inf"), float("nan")], [0.5] * 4), {"train_loss": float("nan"), "train_accuracy": 0.3})
+    result = diagnose(
+        history([1.0, 0.9, float("inf"), float("nan")], [0.5] * 4),
+        {"train_loss": float("nan"), "train_accuracy": 0.3},
+    )
     assert result.label == "diverged" and result.reason == "non-finite loss"
 
 
 def test_diverged_exploding_loss():
-    result = diagnose(history([1.0, 0.8, 2.0, 5.0, 4.0], [0.9] * 5), {"train_loss": 4.0, "train_accuracy": 0.9})
+    result = diagnose(
+        history([1.0, 0.8, 2.0, 5.0, 4.0], [0.9] * 5), {"train_loss": 4.0, "train_accuracy": 0.9}
+    )
     assert result.label == "diverged"
     assert result.loss_ratio == pytest.approx(5.0)
 
@@ -96,7 +126,10 @@ def test_stored_status_diverged():
 
 
 def test_without_validation_the_gap_uses_the_test_loss():
-    result = diagnose(history(decaying(1.0, 0.02, 60), [1.0] * 60), {"train_loss": 0.02, "test_loss": 0.30, "train_accuracy": 1.0})
+    result = diagnose(
+        history(decaying(1.0, 0.02, 60), [1.0] * 60),
+        {"train_loss": 0.02, "test_loss": 0.30, "train_accuracy": 1.0},
+    )
     assert result.gap_source == "test" and result.gap == pytest.approx(0.28)
     assert math.isnan(result.best_epoch) and math.isnan(result.val_rise)
     assert result.label == "overfitting"
@@ -124,12 +157,18 @@ def test_majority_and_counts():
 
 
 def test_diagnose_runs_matches_history_by_seed():
-    runs = pd.DataFrame([
-        {"seed": 0, "status": "ok", "train_loss": 0.1, "val_loss": 0.12, "train_accuracy": 0.97},
-        {"seed": 1, "status": "ok", "train_loss": 0.05, "val_loss": 0.5, "train_accuracy": 1.0},
-    ])
-    hist = pd.concat([history(decaying(1.0, 0.1, 5), val_loss=decaying(1.0, 0.12, 5), seed=0),
-                      history(decaying(1.0, 0.05, 8), val_loss=decaying(1.0, 0.5, 8), seed=1)])
+    runs = pd.DataFrame(
+        [
+            {"seed": 0, "status": "ok", "train_loss": 0.1, "val_loss": 0.12, "train_accuracy": 0.97},
+            {"seed": 1, "status": "ok", "train_loss": 0.05, "val_loss": 0.5, "train_accuracy": 1.0},
+        ]
+    )
+    hist = pd.concat(
+        [
+            history(decaying(1.0, 0.1, 5), val_loss=decaying(1.0, 0.12, 5), seed=0),
+            history(decaying(1.0, 0.05, 8), val_loss=decaying(1.0, 0.5, 8), seed=1),
+        ]
+    )
     table = diagnosis.diagnose_runs(runs, hist)
     assert list(table["label"]) == ["good fit", "overfitting"]
     assert list(table["last_epoch"]) == [5, 8]
@@ -137,6 +176,7 @@ def test_diagnose_runs_matches_history_by_seed():
 
 
 # --- training_problems: no convergence, vanishing and exploding gradients (health columns) ---
+
 
 def _health(loss, **cols):
     import pandas as pd
@@ -156,7 +196,9 @@ def test_plateau_with_low_accuracy_is_no_convergence():
     assert found["no convergence"]["evidence"]["kind"] == "plateau"
     assert found["no convergence"]["evidence"]["epochs"] == [3, 8]
     assert "learning rate" in found["no convergence"]["remedies"]
-    assert _problems(_health([1.2, 1.1, 1.099, 1.0985, 1.098, 1.098, 1.0978, 1.0977], accuracy=[0.97] * 8)) == {}
+    assert (
+        _problems(_health([1.2, 1.1, 1.099, 1.0985, 1.098, 1.098, 1.0978, 1.0977], accuracy=[0.97] * 8)) == {}
+    )
 
 
 def test_oscillating_loss_is_no_convergence():
@@ -164,7 +206,9 @@ def test_oscillating_loss_is_no_convergence():
     assert "no convergence" in found
     from harness.diagnosis import training_problems
 
-    kinds = {f["evidence"]["kind"] for f in training_problems(_health([1.0, 2.0, 0.8, 2.2, 0.7, 2.1, 0.9, 2.0]))}
+    kinds = {
+        f["evidence"]["kind"] for f in training_problems(_health([1.0, 2.0, 0.8, 2.2, 0.7, 2.1, 0.9, 2.0]))
+    }
     assert "oscillation" in kinds
     # a fitted network whose loss jitters (dropout) is not "no convergence"
     jitter = _health([0.04, 0.02, 0.05, 0.02, 0.04, 0.02, 0.05, 0.03], accuracy=[0.98] * 8)
@@ -173,13 +217,26 @@ def test_oscillating_loss_is_no_convergence():
 
 def test_first_layer_far_slower_than_last_is_vanishing():
     n = 6
-    frame = _health(list(np.linspace(1.0, 0.5, n)), **{"update_ratio.0.dense": [1e-6] * n, "update_ratio.1.dense": [1e-4] * n,
-                                                       "update_ratio.9.dense": [1e-3] * n})
+    frame = _health(
+        list(np.linspace(1.0, 0.5, n)),
+        **{
+            "update_ratio.0.dense": [1e-6] * n,
+            "update_ratio.1.dense": [1e-4] * n,
+            "update_ratio.9.dense": [1e-3] * n,
+        },
+    )
     found = _problems(frame)
     ev = found["vanishing gradients"]["evidence"]
-    assert ev["first_layer"] == "0.dense" and ev["last_layer"] == "9.dense" and ev["factor"] == pytest.approx(1000)
+    assert (
+        ev["first_layer"] == "0.dense"
+        and ev["last_layer"] == "9.dense"
+        and ev["factor"] == pytest.approx(1000)
+    )
     assert "ReLU" in found["vanishing gradients"]["remedies"]
-    healthy = _health(list(np.linspace(1.0, 0.5, n)), **{"update_ratio.0.dense": [1e-3] * n, "update_ratio.1.dense": [2e-3] * n})
+    healthy = _health(
+        list(np.linspace(1.0, 0.5, n)),
+        **{"update_ratio.0.dense": [1e-3] * n, "update_ratio.1.dense": [2e-3] * n},
+    )
     assert "vanishing gradients" not in _problems(healthy)
 
 
@@ -191,11 +248,15 @@ def test_growing_or_nonfinite_weights_are_exploding():
     nan = _health([1.0, 5.0, float("nan")], **{"weight_norm.0.dense": [1.0, 2.0, float("nan")]})
     assert _problems(nan)["exploding gradients"]["evidence"]["nonfinite_epoch"] == 3
     assert _problems(_health([1.0, float("inf")]))["exploding gradients"]["evidence"]["nonfinite_epoch"] == 2
-    assert "exploding gradients" not in _problems(_health([1.0, 0.8, 0.7], **{"weight_norm.0.dense": [1.0, 1.1, 1.2]}))
+    assert "exploding gradients" not in _problems(
+        _health([1.0, 0.8, 0.7], **{"weight_norm.0.dense": [1.0, 1.1, 1.2]})
+    )
 
 
 def test_huge_update_ratio_from_the_first_epoch_is_exploding_not_vanishing():
-    frame = _health([1.0, 2.0, 1.0, 2.0], **{"update_ratio.0.dense": [2e4] * 4, "update_ratio.2.dense": [9e7] * 4})
+    frame = _health(
+        [1.0, 2.0, 1.0, 2.0], **{"update_ratio.0.dense": [2e4] * 4, "update_ratio.2.dense": [9e7] * 4}
+    )
     found = _problems(frame)
     assert found["exploding gradients"]["evidence"]["peak"] == pytest.approx(2e4)
     assert "vanishing gradients" not in found
@@ -203,8 +264,14 @@ def test_huge_update_ratio_from_the_first_epoch_is_exploding_not_vanishing():
 
 def test_mostly_dead_relu_layer_is_reported_with_its_layer():
     curves = history(decaying(1.0, 0.2, 10), [0.95] * 10, decaying(1.0, 0.3, 10))
-    found = diagnosis.training_problems(curves, {"train_accuracy": 0.95, "dead_relu_fraction": 0.75, "dead_relu_layer": "0.dense"})
+    found = diagnosis.training_problems(
+        curves, {"train_accuracy": 0.95, "dead_relu_fraction": 0.75, "dead_relu_layer": "0.dense"}
+    )
     dead = [f for f in found if f["problem"] == "dead ReLU units"]
     assert dead and dead[0]["evidence"]["layer"] == "0.dense" and dead[0]["evidence"]["dead_fraction"] == 0.75
     assert "leaky ReLU" in dead[0]["remedies"]
-    assert not [f for f in diagnosis.training_problems(curves, {"train_accuracy": 0.95, "dead_relu_fraction": 0.25}) if f["problem"] == "dead ReLU units"]
+    assert not [
+        f
+        for f in diagnosis.training_problems(curves, {"train_accuracy": 0.95, "dead_relu_fraction": 0.25})
+        if f["problem"] == "dead ReLU units"
+    ]

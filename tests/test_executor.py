@@ -3,20 +3,18 @@
 Runs are iris, a few epochs (about a second each); the resume test kills a real `python -m harness run`.
 """
 
-from harness import runner  # noqa: F401  (first: brings Keras up the harness's way, quiet and single-threaded)
+import copy
+import multiprocessing
+import os
+import subprocess
+import time
 
-import copy  # noqa: E402
-import multiprocessing  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
+import pandas as pd
+import pytest
+from conftest import PYTHON, ROOT
 
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from conftest import PYTHON, ROOT  # noqa: E402
-from harness import cli, executor, registry, results  # noqa: E402
-from harness.spec import from_dict  # noqa: E402
+from harness import cli, executor, registry, results, runner
+from harness.spec import from_dict
 
 EPOCHS = 10
 
@@ -32,11 +30,28 @@ def stored_rows(root):
 
 
 def test_a_killed_sweep_resumes_where_it_stopped(tiny_spec, write_experiments, tmp_path, harness_env):
-    raw = {**copy.deepcopy(tiny_spec), "name": "resume", "seeds": [0, 1], "fit": {"epochs": EPOCHS, "batch_size": 16},
-           "search": {"grid": {"compile.optimizer.learning_rate": [0.001, 0.01, 0.1]}}}
+    raw = {
+        **copy.deepcopy(tiny_spec),
+        "name": "resume",
+        "seeds": [0, 1],
+        "fit": {"epochs": EPOCHS, "batch_size": 16},
+        "search": {"grid": {"compile.optimizer.learning_rate": [0.001, 0.01, 0.1]}},
+    }
     raw["compile"]["optimizer"] = {"class_name": "adam", "learning_rate": 0.001}
     d, root = write_experiments([raw]), tmp_path / "res"
-    command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "resume", "--jobs", "1", "--results", str(root)]
+    command = [
+        PYTHON,
+        "-m",
+        "harness",
+        "--experiments",
+        str(d),
+        "run",
+        "resume",
+        "--jobs",
+        "1",
+        "--results",
+        str(root),
+    ]
     with open(tmp_path / "first.err", "w") as err:
         first = subprocess.Popen(command, cwd=ROOT, env=harness_env, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + 300
@@ -45,17 +60,25 @@ def test_a_killed_sweep_resumes_where_it_stopped(tiny_spec, write_experiments, t
         first.kill()  # SIGKILL: no cleanup of any kind, possibly mid-run or mid-write
         first.wait()
     before = stored_rows(root)
-    assert first.returncode == -9 and 1 <= len(before) < 6, (first.returncode, (tmp_path / "first.err").read_text())
+    assert first.returncode == -9 and 1 <= len(before) < 6, (
+        first.returncode,
+        (tmp_path / "first.err").read_text(),
+    )
 
     again = subprocess.run(command, cwd=ROOT, env=harness_env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert f"{6 - len(before)} run{'s' if len(before) != 5 else ''} to do ({len(before)} already stored, skipped)" in again.stderr
+    assert (
+        f"{6 - len(before)} run{'s' if len(before) != 5 else ''} to do ({len(before)} already stored, skipped)"
+        in again.stderr
+    )
     assert f"{len(before)} already stored, skipped (--force re-runs them)" in again.stderr.splitlines()[-1]
 
     names = [s.name for s in registry.select(registry.load([d]), ["resume"])]
     assert len(names) == 3
     runs = stored_rows(root)
-    assert sorted(zip(runs["experiment"], runs["seed"])) == sorted((n, s) for n in names for s in (0, 1))  # one row per (trial, seed)
+    assert sorted(zip(runs["experiment"], runs["seed"])) == sorted(
+        (n, s) for n in names for s in (0, 1)
+    )  # one row per (trial, seed)
     assert (runs["status"] == "ok").all()
     assert runs["pid"].nunique() == 2  # the first process's runs were kept, not redone
     kept = runs.merge(before, on=["experiment", "seed"], suffixes=("", "_before"))
@@ -64,7 +87,9 @@ def test_a_killed_sweep_resumes_where_it_stopped(tiny_spec, write_experiments, t
         history = pd.read_csv(root / name / "history.csv")
         assert len(history) == 2 * EPOCHS and not history.duplicated(["seed", "epoch"]).any()
         assert history.groupby("seed")["epoch"].apply(list).tolist() == [list(range(1, EPOCHS + 1))] * 2
-        assert set(history["spec_hash"].astype(str)) == {str(h) for h in pd.read_csv(root / name / "runs.csv", dtype={"spec_hash": str})["spec_hash"]}
+        assert set(history["spec_hash"].astype(str)) == {
+            str(h) for h in pd.read_csv(root / name / "runs.csv", dtype={"spec_hash": str})["spec_hash"]
+        }
     assert leftovers(root) == []
 
 
@@ -104,7 +129,11 @@ def test_a_failed_run_is_stored_and_the_sweep_goes_on(three_seeds, capsys):
     runs = pd.read_csv(root / "tiny" / "runs.csv")
     assert runs["seed"].tolist() == [0, 1, 2] and runs["status"].tolist() == ["ok", "failed", "ok"]
     assert runs.loc[1, "error"] == "RuntimeError: out of luck"
-    assert "tiny seed 1  failed: RuntimeError: out of luck" in err and "1 run(s) failed" in err and "--fail-fast" not in err
+    assert (
+        "tiny seed 1  failed: RuntimeError: out of luck" in err
+        and "1 run(s) failed" in err
+        and "--fail-fast" not in err
+    )
 
 
 def test_fail_fast_stops_at_the_first_failed_run(three_seeds, capsys, monkeypatch):
@@ -112,8 +141,15 @@ def test_fail_fast_stops_at_the_first_failed_run(three_seeds, capsys, monkeypatc
     assert cli.main([*argv, "--fail-fast"]) == 1
     err = capsys.readouterr().err
     runs = pd.read_csv(root / "tiny" / "runs.csv")
-    assert runs["seed"].tolist() == [0, 1] and runs["status"].tolist() == ["ok", "failed"]  # seed 2 never started
-    assert "3 runs to do" in err and "2 runs in" in err and "stopped at the first failed run (--fail-fast)" in err
+    assert runs["seed"].tolist() == [0, 1] and runs["status"].tolist() == [
+        "ok",
+        "failed",
+    ]  # seed 2 never started
+    assert (
+        "3 runs to do" in err
+        and "2 runs in" in err
+        and "stopped at the first failed run (--fail-fast)" in err
+    )
     monkeypatch.undo()  # the cause is fixed: the next run does the failed seed and the one never started
     assert cli.main(argv) == 0
     assert "2 runs to do (1 already stored, skipped)" in capsys.readouterr().err
@@ -125,7 +161,12 @@ def test_fail_fast_in_worker_processes(tiny_spec, tmp_path):
     the pre-check and raises at fit time; the sweep stops there and the workers are gone."""
     broken = {**copy.deepcopy(tiny_spec), "name": "broken"}
     broken["compile"]["metrics"] = ["precision"]
-    good = {**copy.deepcopy(tiny_spec), "name": "good", "seeds": list(range(6)), "fit": {"epochs": 20, "batch_size": 16}}
+    good = {
+        **copy.deepcopy(tiny_spec),
+        "name": "good",
+        "seeds": list(range(6)),
+        "fit": {"epochs": 20, "batch_size": 16},
+    }
     specs = [from_dict(raw) for raw in (broken, good)]
     failures = executor.run(specs, tmp_path, jobs=2, fail_fast=True)
     assert [(f["experiment"], f["status"]) for f in failures] == [("broken", "failed")]
@@ -146,7 +187,14 @@ def test_a_learning_rate_too_high_diverges_and_is_not_a_failure(tmp_path):
 
 
 def test_memory_of_each_worker_stays_bounded_over_50_runs(tiny_spec, tmp_path):
-    spec = from_dict({**copy.deepcopy(tiny_spec), "name": "mem", "seeds": list(range(50)), "fit": {"epochs": 3, "batch_size": 16}})
+    spec = from_dict(
+        {
+            **copy.deepcopy(tiny_spec),
+            "name": "mem",
+            "seeds": list(range(50)),
+            "fit": {"epochs": 3, "batch_size": 16},
+        }
+    )
     assert executor.run([spec], tmp_path, jobs=2) == []
     runs = pd.read_csv(tmp_path / "mem" / "runs.csv").sort_values("finished_at", kind="stable")
     assert len(runs) == 50 and runs["pid"].nunique() >= 5  # TensorFlow workers are replaced after 10 runs
@@ -157,9 +205,41 @@ def test_memory_of_each_worker_stays_bounded_over_50_runs(tiny_spec, tmp_path):
 def test_ctrl_c_stops_promptly_and_keeps_finished_runs(tiny_spec, write_experiments, tmp_path, harness_env):
     import signal
 
-    d, root = write_experiments([{**copy.deepcopy(tiny_spec), "name": "stop", "seeds": list(range(40)), "fit": {"epochs": 20, "batch_size": 16}}]), tmp_path / "res"
-    command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "stop", "--jobs", "2", "--results", str(root)]
-    sweep = subprocess.Popen(command, cwd=ROOT, env=harness_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    d, root = (
+        write_experiments(
+            [
+                {
+                    **copy.deepcopy(tiny_spec),
+                    "name": "stop",
+                    "seeds": list(range(40)),
+                    "fit": {"epochs": 20, "batch_size": 16},
+                }
+            ]
+        ),
+        tmp_path / "res",
+    )
+    command = [
+        PYTHON,
+        "-m",
+        "harness",
+        "--experiments",
+        str(d),
+        "run",
+        "stop",
+        "--jobs",
+        "2",
+        "--results",
+        str(root),
+    ]
+    sweep = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=harness_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while len(stored_rows(root)) < 2 and sweep.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,11 +1,9 @@
 """experiments/gradients.py: the health columns show vanishing (deep sigmoid) and exploding (lr too high)."""
 
-from harness import runner  # noqa: F401  (first: Keras the harness's way)
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from harness import registry  # noqa: E402
-from harness.diagnosis import training_problems  # noqa: E402
+from harness import registry, runner
+from harness.diagnosis import training_problems
 
 
 def _problems(name):

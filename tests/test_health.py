@@ -1,13 +1,12 @@
 """harness.health and its wiring into runner.run_seed: columns, update ratios, non-finite stop."""
 
-from harness import runner  # noqa: F401  (first: Keras the harness's way)
+import copy
+import math
 
-import copy  # noqa: E402
-import math  # noqa: E402
+import pytest
 
-import pytest  # noqa: E402
-
-from harness.spec import from_dict  # noqa: E402
+from harness import runner
+from harness.spec import from_dict
 
 
 def _spec(tiny, **fit):
@@ -22,7 +21,9 @@ def test_health_columns_in_history_and_seconds_per_epoch():
     row, epochs = runner.run_seed(_spec(TINY), 0)
     assert row["status"] == "ok" and row["seconds_per_epoch"] > 0
     cols = [c for c in epochs[0] if c.startswith(("update_ratio.", "weight_norm."))]
-    assert any(c.startswith("update_ratio.0.") for c in cols) and any(c.startswith("weight_norm.0.") for c in cols)
+    assert any(c.startswith("update_ratio.0.") for c in cols) and any(
+        c.startswith("weight_norm.0.") for c in cols
+    )
     assert all("," not in c and " " not in c for c in cols)
     for e in epochs:
         assert all(math.isfinite(e[c]) and e[c] >= 0 for c in cols)
@@ -41,9 +42,9 @@ def test_nonfinite_stops_training_and_marks_diverged():
 
 
 def test_update_ratio_and_weight_norm_match_a_hand_computed_sgd_step():
-    import keras
     import numpy as np
 
+    from harness.backend import keras
     from harness.health import Health
 
     x = np.array([[1.0, 2.0], [0.5, -1.0], [-2.0, 0.0]], dtype="float32")
@@ -59,17 +60,21 @@ def test_update_ratio_and_weight_norm_match_a_hand_computed_sgd_step():
     grad = np.concatenate([(2 / 3 * x.T @ r).ravel(), [2 / 3 * r.sum()]])
     start = np.concatenate([w0.ravel(), b0])
     end = start - 0.1 * grad
-    assert health.history["update_ratio.0.dense"][0] == pytest.approx(np.linalg.norm(end - start) / np.linalg.norm(start), rel=1e-5)
+    assert health.history["update_ratio.0.dense"][0] == pytest.approx(
+        np.linalg.norm(end - start) / np.linalg.norm(start), rel=1e-5
+    )
     assert health.history["weight_norm.0.dense"][0] == pytest.approx(np.linalg.norm(end), rel=1e-5)
 
 
 def test_dead_relu_counts_units_silent_on_every_input():
-    import keras
     import numpy as np
 
+    from harness.backend import keras
     from harness.health import dead_relu
 
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)]
+    )
     kernel = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype="float32")
     model.layers[0].set_weights([kernel, np.array([0.0, 0.0, -1.0, -5.0], dtype="float32")])
     x = np.array([[1.0, 0.5], [0.2, 0.3]], dtype="float32")  # units 2 and 3 are <= 0 for both inputs

@@ -1,14 +1,12 @@
 """harness.models: Keras objects from spec data, checked against hand-built Keras."""
 
-from harness import runner  # noqa: F401  (first: brings Keras up the harness's way, quiet and single-threaded)
+import numpy as np
+import pytest
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from harness import models, registry  # noqa: E402
-from harness.errors import SpecError  # noqa: E402
-from harness.spec import from_dict  # noqa: E402
+from harness import models, registry
+from harness.backend import keras
+from harness.errors import SpecError
+from harness.spec import from_dict
 
 
 def layer_configs(model):
@@ -18,17 +16,24 @@ def layer_configs(model):
 
 def test_build_matches_a_hand_built_sequential(tiny_spec):
     tiny_spec["model"] = [
-        {"class_name": "Dense", "units": 8, "activation": "relu", "kernel_regularizer": {"class_name": "L2", "l2": 0.01}},
+        {
+            "class_name": "Dense",
+            "units": 8,
+            "activation": "relu",
+            "kernel_regularizer": {"class_name": "L2", "l2": 0.01},
+        },
         {"class_name": "Dropout", "rate": 0.2},
         {"class_name": "Dense", "units": 3, "activation": "softmax", "use_bias": False},
     ]
     built = models.build(from_dict(tiny_spec), 4)
-    by_hand = keras.Sequential([
-        keras.Input(shape=(4,)),
-        keras.layers.Dense(8, activation="relu", kernel_regularizer=keras.regularizers.L2(0.01)),
-        keras.layers.Dropout(0.2),
-        keras.layers.Dense(3, activation="softmax", use_bias=False),
-    ])
+    by_hand = keras.Sequential(
+        [
+            keras.Input(shape=(4,)),
+            keras.layers.Dense(8, activation="relu", kernel_regularizer=keras.regularizers.L2(0.01)),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(3, activation="softmax", use_bias=False),
+        ]
+    )
     assert layer_configs(built) == layer_configs(by_hand)
     assert built.layers[0].kernel_regularizer.get_config() == {"l2": pytest.approx(0.01)}
     assert built.input_shape == by_hand.input_shape == (None, 4)
@@ -39,7 +44,13 @@ def test_build_matches_a_hand_built_sequential(tiny_spec):
 def test_iris_baseline_is_the_articles_network():
     spec = registry.load()["iris_baseline"]
     built = models.build(spec, 4)
-    article = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3, activation="softmax")])
+    article = keras.Sequential(
+        [
+            keras.Input(shape=(4,)),
+            keras.layers.Dense(4, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     assert layer_configs(built) == layer_configs(article)
     assert built.count_params() == 35
 
@@ -57,13 +68,20 @@ def test_model_name_is_a_valid_keras_name(tiny_spec):
 
 
 def test_keras_config_nests_objects():
-    spec_form = {"class_name": "Dense", "units": 3, "kernel_regularizer": {"class_name": "L1L2", "l1": 0.1, "l2": 0.2},
-                 "kernel_initializer": {"class_name": "GlorotUniform", "seed": 1}}
-    assert models.keras_config(spec_form) == {"class_name": "Dense", "config": {
+    spec_form = {
+        "class_name": "Dense",
         "units": 3,
-        "kernel_regularizer": {"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}},
-        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": 1}},
-    }}
+        "kernel_regularizer": {"class_name": "L1L2", "l1": 0.1, "l2": 0.2},
+        "kernel_initializer": {"class_name": "GlorotUniform", "seed": 1},
+    }
+    assert models.keras_config(spec_form) == {
+        "class_name": "Dense",
+        "config": {
+            "units": 3,
+            "kernel_regularizer": {"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}},
+            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": 1}},
+        },
+    }
     assert models.keras_config(3) == 3 and models.keras_config({"a": 1}) == {"a": 1}
 
 
@@ -73,7 +91,9 @@ def test_optimizer_loss_and_compile(tiny_spec):
     opt = models.optimizer(spec)
     assert isinstance(opt, keras.optimizers.Adam)
     assert float(np.asarray(opt.learning_rate)) == pytest.approx(0.01)
-    assert isinstance(models.optimizer(from_dict({**tiny_spec, "compile": {"optimizer": "sgd"}})), keras.optimizers.SGD)
+    assert isinstance(
+        models.optimizer(from_dict({**tiny_spec, "compile": {"optimizer": "sgd"}})), keras.optimizers.SGD
+    )
     loss = models.loss(spec)
     y = np.array([0, 2])
     p = np.array([[0.8, 0.1, 0.1], [0.2, 0.2, 0.6]], dtype="float32")
@@ -98,9 +118,14 @@ def test_check_accepts_valid_specs(tiny_spec):
     tiny_spec["model"].insert(1, {"class_name": "Dropout", "rate": 0.1})
     tiny_spec["model"][0]["kernel_regularizer"] = {"class_name": "L2", "l2": 0.01}
     tiny_spec["data"]["validation_size"] = 0.2
-    tiny_spec["compile"] = {"optimizer": {"class_name": "Adam", "learning_rate": 0.01}, "loss": "sparse_categorical_crossentropy",
-                            "metrics": ["accuracy", "sparse_categorical_accuracy"]}
-    tiny_spec["fit"]["callbacks"] = [{"class_name": "EarlyStopping", "patience": 2, "restore_best_weights": True}]
+    tiny_spec["compile"] = {
+        "optimizer": {"class_name": "Adam", "learning_rate": 0.01},
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy", "sparse_categorical_accuracy"],
+    }
+    tiny_spec["fit"]["callbacks"] = [
+        {"class_name": "EarlyStopping", "patience": 2, "restore_best_weights": True}
+    ]
     models.check(from_dict(tiny_spec), 4)
 
 

@@ -92,13 +92,17 @@ def test_a_module_with_a_syntax_error_names_the_file(write_experiments):
 
 def test_a_module_may_import_its_neighbours(write_experiments, tiny_spec):
     d = write_experiments(f"BASE = {tiny_spec!r}\n", module="_common.py")
-    write_experiments("from _common import BASE\nEXPERIMENTS = [dict(BASE, name='shared')]\n", module="uses.py")
+    write_experiments(
+        "from _common import BASE\nEXPERIMENTS = [dict(BASE, name='shared')]\n", module="uses.py"
+    )
     assert "shared" in registry.load([d])
 
 
 def test_experiments_must_be_a_list(write_experiments, tiny_spec):
     d = write_experiments(f"EXPERIMENTS = {tiny_spec!r}\n")
-    with pytest.raises(HarnessError, match=r"exps\.py: EXPERIMENTS must be a list of experiment dicts, got dict"):
+    with pytest.raises(
+        HarnessError, match=r"exps\.py: EXPERIMENTS must be a list of experiment dicts, got dict"
+    ):
         registry.load([d])
 
 
@@ -114,7 +118,9 @@ def test_a_bad_spec_names_its_module(write_experiments, tiny_spec, check_message
     d = write_experiments([tiny_spec])
     with pytest.raises(SpecError) as caught:
         registry.load([d])
-    check_message(str(caught.value), "tiny", "fit.epochs", ["got 0", "must be a positive integer", f"({d / 'exps.py'})"])
+    check_message(
+        str(caught.value), "tiny", "fit.epochs", ["got 0", "must be a positive integer", f"({d / 'exps.py'})"]
+    )
 
 
 def test_bad_spec_through_load(write_experiments, bad_spec, check_message):
@@ -130,8 +136,12 @@ def test_bad_spec_through_load(write_experiments, bad_spec, check_message):
 
 def test_variants_resolve_in_any_order_and_across_modules(write_experiments, tiny_spec):
     # the variant of a variant is declared before both of its bases
-    d = write_experiments([{"name": "wide_longer", "base": "wide", "overrides": {"fit.epochs": 3}}], module="a.py")
-    write_experiments([tiny_spec, {"name": "wide", "base": "tiny", "overrides": {"model.0.units": 8}}], module="b.py")
+    d = write_experiments(
+        [{"name": "wide_longer", "base": "wide", "overrides": {"fit.epochs": 3}}], module="a.py"
+    )
+    write_experiments(
+        [tiny_spec, {"name": "wide", "base": "tiny", "overrides": {"model.0.units": 8}}], module="b.py"
+    )
     specs = registry.load([d])
     assert specs["wide_longer"].model[0]["units"] == 8 and specs["wide_longer"].fit["epochs"] == 3
     assert specs["wide_longer"].base == "wide" and specs["wide"].base == "tiny"
@@ -140,7 +150,9 @@ def test_variants_resolve_in_any_order_and_across_modules(write_experiments, tin
 
 
 def test_a_variant_of_a_project_experiment(write_experiments):
-    d = write_experiments([{"name": "iris_short", "base": "iris_baseline", "overrides": {"fit.epochs": 3}, "seeds": 2}])
+    d = write_experiments(
+        [{"name": "iris_short", "base": "iris_baseline", "overrides": {"fit.epochs": 3}, "seeds": 2}]
+    )
     specs = registry.load([d])
     assert specs["iris_short"].fit["epochs"] == 3 and specs["iris_short"].seeds == (0, 1)
     assert specs["iris_baseline"].fit["epochs"] == 100
@@ -158,11 +170,13 @@ def test_unknown_base(write_experiments, tiny_spec):
 
 
 def test_base_cycle(write_experiments):
-    d = write_experiments([
-        {"name": "a", "base": "b", "overrides": {}},
-        {"name": "b", "base": "c", "overrides": {}},
-        {"name": "c", "base": "a", "overrides": {}},
-    ])
+    d = write_experiments(
+        [
+            {"name": "a", "base": "b", "overrides": {}},
+            {"name": "b", "base": "c", "overrides": {}},
+            {"name": "c", "base": "a", "overrides": {}},
+        ]
+    )
     with pytest.raises(SpecError) as caught:
         registry.load([d])
     message = str(caught.value)
@@ -179,12 +193,19 @@ def test_unknown_override_path_in_a_module(write_experiments, tiny_spec, check_m
     d = write_experiments([tiny_spec, {"name": "v", "base": "tiny", "overrides": {"fit.epochz": 3}}])
     with pytest.raises(SpecError) as caught:
         registry.load([d])
-    check_message(str(caught.value), "v", "fit.epochz", ["unknown override path", "Did you mean 'epochs'?", str(d / "exps.py")])
+    check_message(
+        str(caught.value),
+        "v",
+        "fit.epochz",
+        ["unknown override path", "Did you mean 'epochs'?", str(d / "exps.py")],
+    )
 
 
 def test_a_bad_override_names_the_variants_module_not_the_bases(write_experiments, tiny_spec, check_message):
     d = write_experiments([tiny_spec], module="base.py")
-    write_experiments([{"name": "v", "base": "tiny", "overrides": {"model.0.units": -1}}], module="variant.py")
+    write_experiments(
+        [{"name": "v", "base": "tiny", "overrides": {"model.0.units": -1}}], module="variant.py"
+    )
     with pytest.raises(SpecError) as caught:
         registry.load([d])
     message = str(caught.value)
@@ -219,11 +240,13 @@ def test_missing_experiments_directory(tmp_path):
 
 @pytest.fixture
 def three(write_experiments, tiny_spec):
-    d = write_experiments([
-        dict(tiny_spec, name="alpha_one", tags=["suite_a"]),
-        dict(tiny_spec, name="alpha_two", tags=["suite_a", "suite_b"]),
-        dict(tiny_spec, name="beta", tags=[]),
-    ])
+    d = write_experiments(
+        [
+            dict(tiny_spec, name="alpha_one", tags=["suite_a"]),
+            dict(tiny_spec, name="alpha_two", tags=["suite_a", "suite_b"]),
+            dict(tiny_spec, name="beta", tags=[]),
+        ]
+    )
     return registry.load([d])
 
 
@@ -241,9 +264,17 @@ def test_select_errors(three):
         registry.select(three)
     with pytest.raises(HarnessError, match=re.escape("no experiment matches 'bata'. Did you mean 'beta'?")):
         registry.select(three, ["bata"])
-    with pytest.raises(HarnessError, match=re.escape("no experiment is tagged 'suit_b'; tags: ") + ".*suite_a, suite_b.*" + re.escape(". Did you mean 'suite_b'?")):
+    with pytest.raises(
+        HarnessError,
+        match=re.escape("no experiment is tagged 'suit_b'; tags: ")
+        + ".*suite_a, suite_b.*"
+        + re.escape(". Did you mean 'suite_b'?"),
+    ):
         registry.select(three, suite="suit_b")
 
 
 def test_several_suites(three):
-    assert [s.name for s in registry.select(three, suite=["suite_b", "suite_a"])] == ["alpha_two", "alpha_one"]
+    assert [s.name for s in registry.select(three, suite=["suite_b", "suite_a"])] == [
+        "alpha_two",
+        "alpha_one",
+    ]

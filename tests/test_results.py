@@ -10,14 +10,35 @@ from harness.spec import from_dict
 
 
 def run_row(seed, experiment="tiny", spec_hash="abc123", status="ok", test_accuracy=0.9, **extra):
-    return {"experiment": experiment, "seed": seed, "spec_hash": spec_hash, "status": status, "error": "",
-            "epochs_run": 2, "best_epoch": 2, "train_loss": 0.5, "train_accuracy": 0.8,
-            "test_loss": 0.4, "test_accuracy": test_accuracy, "fit_seconds": 0.1, **extra}
+    return {
+        "experiment": experiment,
+        "seed": seed,
+        "spec_hash": spec_hash,
+        "status": status,
+        "error": "",
+        "epochs_run": 2,
+        "best_epoch": 2,
+        "train_loss": 0.5,
+        "train_accuracy": 0.8,
+        "test_loss": 0.4,
+        "test_accuracy": test_accuracy,
+        "fit_seconds": 0.1,
+        **extra,
+    }
 
 
 def history_rows(seed, epochs=2, experiment="tiny", spec_hash="abc123", loss=1.0):
-    return [{"experiment": experiment, "seed": seed, "spec_hash": spec_hash, "epoch": e + 1, "loss": loss / (e + 1), "accuracy": 0.5}
-            for e in range(epochs)]
+    return [
+        {
+            "experiment": experiment,
+            "seed": seed,
+            "spec_hash": spec_hash,
+            "epoch": e + 1,
+            "loss": loss / (e + 1),
+            "accuracy": 0.5,
+        }
+        for e in range(epochs)
+    ]
 
 
 def leftovers(folder):
@@ -113,8 +134,14 @@ def test_write_and_read_spec(tmp_path, tiny_spec):
 
 
 def test_summary_gives_mean_and_std_over_ok_runs():
-    runs = pd.DataFrame([run_row(0, test_accuracy=0.8), run_row(1, test_accuracy=1.0), run_row(2, status="failed", test_accuracy=0.0),
-                         run_row(0, experiment="other", test_accuracy=0.5, val_loss=0.3)]).reindex(columns=results.RUN_COLUMNS)
+    runs = pd.DataFrame(
+        [
+            run_row(0, test_accuracy=0.8),
+            run_row(1, test_accuracy=1.0),
+            run_row(2, status="failed", test_accuracy=0.0),
+            run_row(0, experiment="other", test_accuracy=0.5, val_loss=0.3),
+        ]
+    ).reindex(columns=results.RUN_COLUMNS)
     table = results.summary(runs).set_index("experiment")
     assert table.loc["tiny", "runs"] == 2
     assert table.loc["tiny", "test_accuracy"] == "0.9000 ± 0.1414"

@@ -4,17 +4,19 @@ Runs go in this process (`jobs=1`) except in the one test that compares worker p
 with it. Each run is iris, 2-3 epochs: about a second.
 """
 
-from harness import runner  # noqa: F401  (first: brings Keras up the harness's way, quiet and single-threaded)
+import os
+import shutil
 
-import os  # noqa: E402
-import shutil  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from harness import executor, results  # noqa: E402
-from harness.spec import from_dict  # noqa: E402
+from harness import (
+    executor,
+    results,
+    runner,  # noqa: F401  (first: brings Keras up the harness's way, quiet and single-threaded)
+)
+from harness.spec import from_dict
 
 METRICS = ["epochs_run", "best_epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "params"]
 
@@ -84,7 +86,12 @@ def test_run_writes_runs_history_and_spec(sweep):
     assert sorted(runs["seed"]) == [0, 1]  # one row per seed
     assert (runs["status"] == "ok").all() and (runs["spec_hash"] == spec.hash).all()
     assert (runs["epochs_run"] == 3).all()
-    assert runs[["train_loss", "train_accuracy", "test_loss", "test_accuracy", "fit_seconds"]].notna().all().all()
+    assert (
+        runs[["train_loss", "train_accuracy", "test_loss", "test_accuracy", "fit_seconds"]]
+        .notna()
+        .all()
+        .all()
+    )
     assert runs[["val_loss", "val_accuracy"]].isna().all().all()  # no validation split
     assert ((runs["test_accuracy"] >= 0) & (runs["test_accuracy"] <= 1)).all()
     assert (runs["params"] == 35).all() and (runs["backend"] == "tensorflow").all()
@@ -177,7 +184,9 @@ def test_validation_split_fills_val_columns_and_best_epoch(tiny_spec, tmp_path):
 
 def test_early_stopping_stops_and_history_follows(tiny_spec, tmp_path):
     stop = {"class_name": "EarlyStopping", "monitor": "val_loss", "patience": 0, "min_delta": 10.0}
-    spec = make_spec(tiny_spec, data={"validation_size": 0.25}, fit={"epochs": 5, "callbacks": [stop]}, seeds=[0])
+    spec = make_spec(
+        tiny_spec, data={"validation_size": 0.25}, fit={"epochs": 5, "callbacks": [stop]}, seeds=[0]
+    )
     executor.run([spec], tmp_path, jobs=1)
     runs, history = read(tmp_path, spec.name, "runs"), read(tmp_path, spec.name, "history")
     # no epoch improves val_loss by 10, so Keras stops after the second epoch (patience 0)
@@ -203,7 +212,9 @@ def test_a_run_that_raises_is_recorded_as_failed_and_the_rest_go_on(tiny_spec, t
 
     monkeypatch.setattr(runner, "run_seed", flaky)
     failures = executor.run([spec], tmp_path, jobs=1)
-    assert [(f["seed"], f["status"], f["error"]) for f in failures] == [(0, "failed", "RuntimeError: out of luck")]
+    assert [(f["seed"], f["status"], f["error"]) for f in failures] == [
+        (0, "failed", "RuntimeError: out of luck")
+    ]
     runs = read(tmp_path, spec.name, "runs")
     assert runs["status"].tolist() == ["failed", "ok"]
     assert read(tmp_path, spec.name, "history")["seed"].unique().tolist() == [1]
@@ -261,9 +272,18 @@ def test_iris_baseline_reaches_the_articles_accuracy(tmp_path):
 
 
 def test_losses_in_runs_csv_leave_out_the_weight_penalty(tiny_spec):
-    raw = dict(tiny_spec, compile={"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
-                                   "metrics": ["accuracy", "sparse_categorical_crossentropy"]})
-    raw["model"] = [dict(raw["model"][0], kernel_regularizer={"class_name": "L2", "l2": 0.1}), raw["model"][1]]
+    raw = dict(
+        tiny_spec,
+        compile={
+            "optimizer": "adam",
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy", "sparse_categorical_crossentropy"],
+        },
+    )
+    raw["model"] = [
+        dict(raw["model"][0], kernel_regularizer={"class_name": "L2", "l2": 0.1}),
+        raw["model"][1],
+    ]
     row, _ = runner.run_seed(from_dict(raw), 0)
     assert row["loss_penalty"] > 0.01
     for part in ("train", "test"):

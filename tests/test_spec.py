@@ -121,11 +121,16 @@ def test_missing_or_empty_name(tiny_spec, name):
 
 def test_csv_dataset_needs_existing_file_and_target(tiny_spec, tmp_path):
     tiny_spec["data"] = {"dataset": "csv", "path": str(tmp_path / "missing.csv"), "target": "y"}
-    with pytest.raises(SpecError, match=r"data\.path: got '.*missing\.csv'; a csv dataset needs the path of an existing CSV file"):
+    with pytest.raises(
+        SpecError,
+        match=r"data\.path: got '.*missing\.csv'; a csv dataset needs the path of an existing CSV file",
+    ):
         from_dict(tiny_spec)
     (tmp_path / "d.csv").write_text("a,y\n1,x\n2,y\n3,z\n")
     tiny_spec["data"] = {"dataset": "csv", "path": str(tmp_path / "d.csv")}
-    with pytest.raises(SpecError, match=r"data\.target: got None; a csv dataset needs the name of its target column"):
+    with pytest.raises(
+        SpecError, match=r"data\.target: got None; a csv dataset needs the name of its target column"
+    ):
         from_dict(tiny_spec)
     tiny_spec["data"]["target"] = "y"
     assert from_dict(tiny_spec).data["target"] == "y"  # three classes x, y, z: units 3 fit
@@ -137,10 +142,16 @@ def test_did_you_mean():
     assert did_you_mean("zzz", ["iris", "wine"]) == ""
 
 
-@pytest.mark.parametrize("loss, kind", [
-    ("sparse_categorical_crossentropy", "sparse"), ("SparseCategoricalCrossentropy", "sparse"),
-    ("binary_crossentropy", "binary"), ("categorical_crossentropy", "dense"), ("mse", "dense"),
-])
+@pytest.mark.parametrize(
+    "loss, kind",
+    [
+        ("sparse_categorical_crossentropy", "sparse"),
+        ("SparseCategoricalCrossentropy", "sparse"),
+        ("binary_crossentropy", "binary"),
+        ("categorical_crossentropy", "dense"),
+        ("mse", "dense"),
+    ],
+)
 def test_loss_kind(loss, kind):
     assert loss_kind(loss) == kind
 
@@ -206,7 +217,9 @@ def test_json_round_trip_of_a_variant_keeps_base_and_overrides(tiny_spec):
 
 def test_pickle_round_trip(tiny_spec):
     base = from_dict(tiny_spec, source="exps.py")
-    variant = resolve({"name": "wide", "base": "tiny", "overrides": {"model.0.units": 8}}, bases_of(base), "exps.py")
+    variant = resolve(
+        {"name": "wide", "base": "tiny", "overrides": {"model.0.units": 8}}, bases_of(base), "exps.py"
+    )
     for spec in (base, variant):
         again = pickle.loads(pickle.dumps(spec))
         assert again == spec and again.hash == spec.hash and again.source == "exps.py"
@@ -219,12 +232,15 @@ def test_hash_ignores_name_seeds_tags_and_description(tiny_spec):
     assert spec.with_seeds(range(7)).hash == spec.hash
 
 
-@pytest.mark.parametrize("changes", [
-    {"fit": {"epochs": 3, "batch_size": 16}},
-    {"fit": {"epochs": 2, "batch_size": 8}},
-    {"data": {"dataset": "iris", "split_seed": 1}},
-    {"compile": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"fit": {"epochs": 3, "batch_size": 16}},
+        {"fit": {"epochs": 2, "batch_size": 8}},
+        {"data": {"dataset": "iris", "split_seed": 1}},
+        {"compile": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}},
+    ],
+)
 def test_hash_changes_with_what_is_trained(tiny_spec, changes):
     assert from_dict({**tiny_spec, **changes}).hash != from_dict(tiny_spec).hash
 
@@ -242,7 +258,9 @@ def test_variant_overrides_and_leaves_the_base_unchanged(tiny_spec):
     base = from_dict(tiny_spec)
     base_dict = base.to_dict()
     overrides = {"model.0.units": 8, "compile.optimizer.learning_rate": 0.01}
-    variant = resolve({"name": "wide", "base": "tiny", "overrides": overrides, "description": "wider"}, bases_of(base))
+    variant = resolve(
+        {"name": "wide", "base": "tiny", "overrides": overrides, "description": "wider"}, bases_of(base)
+    )
     assert variant.name == "wide" and variant.description == "wider"
     assert variant.model[0]["units"] == 8
     assert variant.compile["optimizer"] == {"class_name": "adam", "learning_rate": 0.01}
@@ -262,7 +280,9 @@ def test_variant_overrides_and_leaves_the_base_unchanged(tiny_spec):
 def test_variant_may_add_a_key_to_a_layer(tiny_spec):
     base = from_dict(tiny_spec)
     reg = {"class_name": "L2", "l2": 0.01}
-    variant = resolve({"name": "l2", "base": "tiny", "overrides": {"model.0.kernel_regularizer": reg}}, bases_of(base))
+    variant = resolve(
+        {"name": "l2", "base": "tiny", "overrides": {"model.0.kernel_regularizer": reg}}, bases_of(base)
+    )
     assert thaw(variant.model[0]) == {**tiny_spec["model"][0], "kernel_regularizer": reg}
     assert "kernel_regularizer" not in base.model[0]
 
@@ -271,7 +291,10 @@ def test_variant_may_append_at_the_end_of_a_list(tiny_spec):
     base = from_dict(tiny_spec)
     stop = {"class_name": "EarlyStopping", "monitor": "loss", "patience": 2}
     act = {"class_name": "Activation", "activation": "linear"}
-    variant = resolve({"name": "more", "base": "tiny", "overrides": {"fit.callbacks.0": stop, "model.2": act}}, bases_of(base))
+    variant = resolve(
+        {"name": "more", "base": "tiny", "overrides": {"fit.callbacks.0": stop, "model.2": act}},
+        bases_of(base),
+    )
     assert thaw(variant.fit["callbacks"]) == [stop]
     assert len(variant.model) == 3 and thaw(variant.model[2]) == act
     assert len(base.model) == 2 and base.fit["callbacks"] == ()
@@ -279,25 +302,40 @@ def test_variant_may_append_at_the_end_of_a_list(tiny_spec):
 
 def test_variant_may_replace_a_list_item_and_a_whole_section_field(tiny_spec):
     base = from_dict(tiny_spec)
-    variant = resolve({"name": "v", "base": "tiny", "overrides": {
-        "model.-1": {"class_name": "Dense", "units": 3, "activation": "sigmoid"},
-        "compile.optimizer": "sgd", "data.validation_size": 0.2}}, bases_of(base))
+    variant = resolve(
+        {
+            "name": "v",
+            "base": "tiny",
+            "overrides": {
+                "model.-1": {"class_name": "Dense", "units": 3, "activation": "sigmoid"},
+                "compile.optimizer": "sgd",
+                "data.validation_size": 0.2,
+            },
+        },
+        bases_of(base),
+    )
     assert variant.model[1]["activation"] == "sigmoid"
     assert variant.compile["optimizer"] == {"class_name": "sgd"}
     assert variant.data["validation_size"] == 0.2
 
 
-@pytest.mark.parametrize("path, fragments", [
-    ("fit.epochz", ["unknown override path", "no field 'epochz'", "Did you mean 'epochs'?"]),
-    ("modle.0.units", ["unknown override path", "'modle' is not a spec section", "Did you mean 'model'?"]),
-    ("name", ["unknown override path", "'name' is not a spec section"]),
-    ("data.datset", ["unknown override path", "no field 'datset'", "Did you mean 'dataset'?"]),
-    ("model.3", ["unknown override path", "index 3 outside a list of 2"]),
-    ("model.5.units", ["unknown override path", "'model.5' is outside a list of 2"]),
-    ("data.dataset.x", ["unknown override path", "data.dataset is 'iris', not a dict or list"]),
-    ("data.dataset.x.y", ["unknown override path", "'data.dataset.x' goes into 'iris'"]),
-    ("fit.nested.deeper", ["unknown override path", "no field 'fit.nested'"]),
-])
+@pytest.mark.parametrize(
+    "path, fragments",
+    [
+        ("fit.epochz", ["unknown override path", "no field 'epochz'", "Did you mean 'epochs'?"]),
+        (
+            "modle.0.units",
+            ["unknown override path", "'modle' is not a spec section", "Did you mean 'model'?"],
+        ),
+        ("name", ["unknown override path", "'name' is not a spec section"]),
+        ("data.datset", ["unknown override path", "no field 'datset'", "Did you mean 'dataset'?"]),
+        ("model.3", ["unknown override path", "index 3 outside a list of 2"]),
+        ("model.5.units", ["unknown override path", "'model.5' is outside a list of 2"]),
+        ("data.dataset.x", ["unknown override path", "data.dataset is 'iris', not a dict or list"]),
+        ("data.dataset.x.y", ["unknown override path", "'data.dataset.x' goes into 'iris'"]),
+        ("fit.nested.deeper", ["unknown override path", "no field 'fit.nested'"]),
+    ],
+)
 def test_unknown_override_path_is_rejected(tiny_spec, path, fragments, check_message):
     base = from_dict(tiny_spec)
     with pytest.raises(SpecError) as caught:
@@ -309,7 +347,9 @@ def test_overridden_values_are_validated(tiny_spec, check_message):
     base = from_dict(tiny_spec)
     with pytest.raises(SpecError) as caught:
         resolve({"name": "bad", "base": "tiny", "overrides": {"model.0.units": 0}}, bases_of(base), "v.py")
-    check_message(str(caught.value), "bad", "model.0.units", ["got 0", "must be a positive integer", "(v.py)"])
+    check_message(
+        str(caught.value), "bad", "model.0.units", ["got 0", "must be a positive integer", "(v.py)"]
+    )
     with pytest.raises(SpecError) as caught:
         resolve({"name": "bad", "base": "tiny", "overrides": {"model.1.units": 5}}, bases_of(base))
     check_message(str(caught.value), "bad", "model.1.units", ["got 5", "iris has 3 classes"])
@@ -330,7 +370,9 @@ def test_variant_may_set_only_variant_keys(tiny_spec, check_message):
 
 def test_variant_sets_its_own_seeds_and_tags(tiny_spec):
     base = from_dict(tiny_spec)
-    variant = resolve({"name": "v", "base": "tiny", "overrides": {}, "seeds": 3, "tags": ["v"]}, bases_of(base))
+    variant = resolve(
+        {"name": "v", "base": "tiny", "overrides": {}, "seeds": 3, "tags": ["v"]}, bases_of(base)
+    )
     assert variant.seeds == (0, 1, 2) and variant.tags == ("v",)
     assert variant.hash == base.hash  # same training
     with pytest.raises(SpecError, match="seeds"):
@@ -340,7 +382,9 @@ def test_variant_sets_its_own_seeds_and_tags(tiny_spec):
 def test_variant_of_a_variant(tiny_spec):
     base = from_dict(tiny_spec)
     wide = resolve({"name": "wide", "base": "tiny", "overrides": {"model.0.units": 8}}, bases_of(base))
-    longer = resolve({"name": "wide_longer", "base": "wide", "overrides": {"fit.epochs": 3}}, bases_of(base, wide))
+    longer = resolve(
+        {"name": "wide_longer", "base": "wide", "overrides": {"fit.epochs": 3}}, bases_of(base, wide)
+    )
     assert longer.model[0]["units"] == 8 and longer.fit["epochs"] == 3
     assert longer.base == "wide" and dict(longer.overrides) == {"fit.epochs": 3}
     assert wide.fit["epochs"] == 2 and base.model[0]["units"] == 4

@@ -39,7 +39,9 @@ def test_ci_ignores_missing_values_and_needs_two():
 def test_paired_difference_matches_hand_computation():
     # seed: 0     1     2     3     4       (seed 9 only in a, seed 7 only in b: both ignored)
     a = pd.Series([0.90, 0.93, 0.87, 0.97, 0.93, 0.10], index=[0, 1, 2, 3, 4, 9])
-    b = pd.Series([0.90, 0.90, 0.87, 0.90, 0.87, 0.99], index=[4, 1, 2, 3, 0, 7])  # another order: matched by seed
+    b = pd.Series(
+        [0.90, 0.90, 0.87, 0.90, 0.87, 0.99], index=[4, 1, 2, 3, 0, 7]
+    )  # another order: matched by seed
     # differences by seed: 0.03, 0.03, 0.00, 0.07, 0.03 -> mean 0.032
     # squared deviations: 4e-6, 4e-6, 1.024e-3, 1.444e-3, 4e-6 -> sum 2.48e-3, variance 6.2e-4
     se = math.sqrt(6.2e-4) / math.sqrt(5)

@@ -36,15 +36,20 @@ def test_underfitting_suite_baseline_underfits_and_remedies_raise_train_accuracy
     _run(["compare", "--suite", "underfitting", "--results", root, "--no-plots"], capsys)
     table = pd.read_csv(tmp_path / "comparisons" / "underfitting.csv").set_index("experiment")
     assert table.loc["underfit_baseline", "diagnosis"].startswith("underfitting")
-    raised = table[(table["train_accuracy_verdict"] == "better") & (table["train_accuracy_diff_ci95_low"] > 0)]
+    raised = table[
+        (table["train_accuracy_verdict"] == "better") & (table["train_accuracy_diff_ci95_low"] > 0)
+    ]
     assert len(raised) >= 2, table["train_accuracy_verdict"]
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("overfit_baseline", "overfitting"),
-    ("deep_sigmoid", "vanishing gradients"),
-    ("lr_too_high", "exploding gradients"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("overfit_baseline", "overfitting"),
+        ("deep_sigmoid", "vanishing gradients"),
+        ("lr_too_high", "exploding gradients"),
+    ],
+)
 def test_doctor_names_the_problem_and_a_remedy_removes_it(name, problem, tmp_path, capsys):
     out = _run(["doctor", name, "--results", str(tmp_path)], capsys)
     shown = next(line for line in out.splitlines() if line.startswith(f"{name}: problems per seed: "))
