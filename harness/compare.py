@@ -428,8 +428,19 @@ def _ranked(frame):
     return "\n".join(text)
 
 
-def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, current_hashes=None, out=print):
-    """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame."""
+@dataclass
+class Comparison:
+    """A computed comparison: the table (one row per experiment, the CSV's columns) and what it was made of."""
+
+    frame: pd.DataFrame
+    stored: list  # Stored, in selection order (a search's: ranked)
+    baseline: str
+    label: str  # the file name the comparison is written under (no suffix)
+    left_out: list  # experiments every run of which failed or diverged
+
+
+def compute(names, root=DEFAULT_ROOT, baseline=None, suite=None):
+    """Load and compare stored experiments; writes and prints nothing."""
     if baseline and baseline not in names:
         names = [
             baseline,
@@ -455,8 +466,12 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
     if searched:
         frame = frame.set_index("experiment").loc[[s.name for s in stored]].reset_index()
         frame.insert(0, "rank", range(1, len(frame) + 1))
-    label = output_name(names, suite or searched)
-    csv_path = write(frame, root, label)
+    return Comparison(frame, stored, chosen, output_name(names, suite or searched), left_out)
+
+
+def show(comparison, root=DEFAULT_ROOT, current_hashes=None, out=print):
+    """Print a comparison's tables and its notes through `out`."""
+    frame, chosen = comparison.frame, comparison.baseline
     intervals = sorted(set(frame["interval"]))
     out(f"mean ± 95% CI half-width over seeds (t interval; covers {' / '.join(intervals)}); * = baseline\n")
     out(tables(frame))
@@ -464,11 +479,11 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
         f"\nΔ = experiment − baseline ({chosen}), paired by seed on the seeds both have; "
         "'no evidence' = the 95% CI of Δ contains 0 (not a win); loss and gap: lower is better"
     )
-    for name in left_out:
+    for name in comparison.left_out:
         out(
             f"note: {name}: left out, every run of its current spec failed or diverged (runs.csv has the status and error)"
         )
-    for s in stored:
+    for s in comparison.stored:
         if s.stale_rows:
             out(f"note: {s.name}: ignored {s.stale_rows} stored row(s) of an older spec")
         if s.not_ok_runs:
@@ -479,15 +494,25 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
                 f"note: {s.name}: its definition changed since the stored runs (stored spec {s.spec_hash}, now {wanted}); "
                 f"these are the old spec's numbers; refresh with: {run_command(s.name, root)}"
             )
+
+
+def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, current_hashes=None, out=print):
+    """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame."""
+    comparison = compute(names, root, baseline, suite)
+    frame = comparison.frame
+    csv_path = write(frame, root, comparison.label)
+    show(comparison, root, current_hashes, out)
     written = [csv_path]
     if plots:
         from harness import plots as drawing
 
-        for s in stored:
+        for s in comparison.stored:
             written.append(
                 drawing.curves(s.history, results.experiment_dir(root, s.name) / "curves.png", title=s.name)
             )
-        histories = {s.name: s.history for s in stored}
-        written.append(drawing.comparison(histories, frame, chosen, csv_path.with_suffix(".png")))
+        histories = {s.name: s.history for s in comparison.stored}
+        written.append(
+            drawing.comparison(histories, frame, comparison.baseline, csv_path.with_suffix(".png"))
+        )
     out("\nwrote:\n  " + "\n  ".join(str(p) for p in written))
     return frame
