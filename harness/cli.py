@@ -1,10 +1,13 @@
-"""The command line: list, show, run. Only `run` (and `show --keras`) imports Keras."""
+"""The command line: list, show, run, compare, report, export, doctor, bench. Only `run`, `doctor`,
+`bench` (and `show --keras`) import Keras.
+
+Tables go to stdout; progress, notes and "wrote:" lines to stderr (`-q` silences them)."""
 
 import argparse
 import json
 import sys
 
-from harness import registry, search
+from harness import __version__, registry, search
 from harness.errors import HarnessError
 
 USER_ERROR = 2
@@ -97,7 +100,7 @@ def cmd_run(args):
     specs = selected_specs(args)
     from harness.progress import Progress
 
-    progress = None if args.verbose else Progress()
+    progress = None if args.verbose or args.quiet else Progress()
     failures = executor.run(
         specs,
         args.results,
@@ -148,17 +151,75 @@ def cmd_bench(args):
     return bench.main(args)
 
 
+def _suite_label(args):
+    return None if args.names or not args.suite else "+".join(args.suite)
+
+
+def _same_selection(args, command):
+    """The words after `python -m harness` that select the same experiments for `command`."""
+    import shlex
+
+    words = [command, *args.names, *[w for tag in args.suite or [] for w in ("--suite", tag)]]
+    if getattr(args, "baseline", None):
+        words += ["--baseline", args.baseline]
+    if args.results != "results":
+        words += ["--results", args.results]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def cmd_compare(args):
-    from harness import compare  # stored runs only: pandas, scipy, matplotlib; no Keras
+    from harness import compare, report  # stored runs only: pandas, scipy, matplotlib; no Keras
 
     names, hashes = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
-    compare.main(
+    frame = compare.main(
         names,
         args.results,
         baseline=args.baseline,
-        suite=None if args.names or not args.suite else "+".join(args.suite),
+        suite=_suite_label(args),
         plots=not args.no_plots,
         current_hashes=hashes,
+    )
+    if not args.quiet:
+        note(
+            f"report: `python -m harness {_same_selection(args, 'report')}` writes "
+            f"{report.path_for(args.results, frame.attrs['label'])}"
+        )
+    return 0
+
+
+def note(text):
+    """A line for the person at the terminal, not for a pipe: stderr."""
+    print(text, file=sys.stderr)
+
+
+def cmd_report(args):
+    from harness import compare, report  # stored runs only; no Keras
+
+    names, _ = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
+    comparison = compare.compute(names, args.results, baseline=args.baseline, suite=_suite_label(args))
+    csv_path = compare.write(comparison.frame, args.results, comparison.label)
+    path = report.write(
+        comparison, args.results, command=f"python -m harness {_same_selection(args, 'report')}"
+    )
+    if not args.quiet:
+        note(f"wrote:\n  {path}\n  {csv_path}")
+    return 0
+
+
+def cmd_export(args):
+    from harness import compare, export_mlflow  # stored runs only; no Keras
+
+    names, _ = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
+    export_mlflow.require()
+    say = (lambda text: None) if args.quiet else note
+    export_mlflow.export(
+        names,
+        args.results,
+        tracking_uri=args.tracking_uri,
+        experiment=args.mlflow_experiment,
+        baseline=args.baseline,
+        suite=_suite_label(args),
+        say=say,
     )
     return 0
 
@@ -194,6 +255,13 @@ def parser():
         default=[],
         metavar="DIR",
         help=f"another directory of experiment modules (also ${registry.ENV_VAR})",
+    )
+    p.add_argument("--version", action="version", version=f"harness {__version__}")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress, notes or 'wrote:' lines (stderr); tables still print",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -311,9 +379,56 @@ def parser():
     )
     compare.add_argument("--no-plots", action="store_true", help="skip curves.png and the comparison figure")
 
-    for sp in sub.choices.values():
+    def selection(sp, what):
+        sp.add_argument("names", nargs="*", help="experiment names or glob patterns")
+        sp.add_argument(
+            "--suite",
+            action="append",
+            metavar="TAG",
+            help=f"also {what} every experiment with this tag (repeatable)",
+        )
+        sp.add_argument(
+            "--baseline",
+            metavar="NAME",
+            help="compare against NAME (default: the experiment the others are variants of, else the first)",
+        )
+        sp.add_argument(
+            "--results",
+            default="results",
+            metavar="DIR",
+            help="where the runs are stored (default: ./results)",
+        )
+
+    report = sub.add_parser(
+        "report",
+        help="write a comparison as one self-contained HTML page to results/reports/ (tables, intervals, curves, versions)",
+    )
+    selection(report, "report")
+    export = sub.add_parser("export", help="send stored runs to a tracking server")
+    targets = export.add_subparsers(dest="target", required=True, metavar="TARGET")
+    mlflow = targets.add_parser(
+        "mlflow",
+        help="one MLflow parent run per experiment, one child run per seed (needs the mlflow extra)",
+    )
+    selection(mlflow, "export")
+    mlflow.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking URI (default: sqlite:///RESULTS/mlflow.db, a file beside the runs)",
+    )
+    mlflow.add_argument(
+        "--mlflow-experiment",
+        default="harness",
+        metavar="NAME",
+        help="the MLflow experiment the runs go in (default: harness)",
+    )
+
+    for sp in [*sub.choices.values(), mlflow]:
         sp.add_argument(
             "--experiments", action="append", default=argparse.SUPPRESS, metavar="DIR", help=argparse.SUPPRESS
+        )
+        sp.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
     return p
 
@@ -327,6 +442,8 @@ def main(argv=None):
         "bench": cmd_bench,
         "compare": cmd_compare,
         "doctor": cmd_doctor,
+        "report": cmd_report,
+        "export": cmd_export,
     }
     try:
         return commands[args.command](args)

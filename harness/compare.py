@@ -515,4 +515,20 @@ def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, curren
             drawing.comparison(histories, frame, comparison.baseline, csv_path.with_suffix(".png"))
         )
     out("\nwrote:\n  " + "\n  ".join(str(p) for p in written))
+    frame.attrs["label"] = comparison.label  # the name its files go under
     return frame
+
+
+# `harness.compare(...)` from a notebook calls harness.api.compare; `harness.compare.X` is this module.
+import sys  # noqa: E402
+import types  # noqa: E402
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from harness import api
+
+        return api.compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -118,6 +118,23 @@ def load(extra_dirs=()):
     return found
 
 
+def resolve_one(raw, specs, source=None):
+    """[Spec] for one experiment dict given outside a module (a notebook's), checked as `load` checks a
+    module's: a variant's base is looked up in `specs`; a search gives its trials."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if not isinstance(name, str):
+        raise SpecError(None, "name", f"got {name!r}; every experiment needs a string name", source)
+
+    def get(base):
+        if base not in specs:
+            raise SpecError(name, "base", f"no experiment named {base!r}.{did_you_mean(base, specs)}", source)
+        return specs[base]
+
+    raw, space = search.split(raw)
+    spec = resolve(raw, get, source)
+    return search.trials(spec, space, source) if space is not None else [spec]
+
+
 def _matches(name, pattern):
     """fnmatch, where brackets may also stand for themselves: 'iris_lr_grid[*sgd]' matches trial names."""
     literal = pattern.replace("[", "\0").replace("]", "[]]").replace("\0", "[[]")
