@@ -16,13 +16,17 @@ from harness import compare as comparing
 from harness import registry
 from harness import results as store
 from harness.errors import HarnessError
+from harness.spec import from_dict
 
 DEFAULT_RESULTS = "results"
 
 
-def specs_for(experiments, seeds=None, overrides=None, experiment_dirs=()):
+def specs_for(experiments, seeds=None, overrides=None, experiment_dirs=(), root=DEFAULT_RESULTS):
     """Resolved specs for names, glob patterns or experiment dicts (one or a list); `seeds`: a
-    count (seeds 0..N-1) or a list; `overrides`: {path: value} applied as `run --set` does."""
+    count (seeds 0..N-1) or a list; `overrides`: {path: value} applied as `run --set` does.
+
+    A dict variant's base may be a registry experiment, a dict before it in the same call, or
+    an experiment stored under `root` (one run from a dict in an earlier notebook cell)."""
     items = experiments if isinstance(experiments, (list, tuple)) else [experiments]
     if not items:
         raise HarnessError("name at least one experiment (a name, a glob pattern or a spec dict)")
@@ -30,7 +34,14 @@ def specs_for(experiments, seeds=None, overrides=None, experiment_dirs=()):
     specs = []
     for item in items:
         if isinstance(item, dict):
-            specs += registry.resolve_one(item, known)
+            base = item.get("base")
+            if isinstance(base, str) and base not in known and store.stored_spec(root, base):
+                known[base] = from_dict(
+                    store.stored_spec(root, base), source=str(Path(root) / base / "spec.json")
+                )
+            resolved = registry.resolve_one(item, known)
+            known.update({s.name: s for s in resolved})
+            specs += resolved
         elif isinstance(item, str):
             specs += registry.select(known, [item])
         else:
@@ -65,7 +76,7 @@ def run(
     from harness import executor
     from harness.progress import Progress
 
-    specs = specs_for(experiments, seeds, overrides, experiment_dirs)
+    specs = specs_for(experiments, seeds, overrides, experiment_dirs, results)
     executor.run(
         specs,
         results,
