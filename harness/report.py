@@ -207,8 +207,9 @@ def verdict_words(row, metric, lower_is_better):
     verdict, pairs = row[f"{metric}_verdict"], int(row["paired_seeds"]) if _finite(row["paired_seeds"]) else 0
     if not _finite(diff):
         return f"{what}: no seed in common with the baseline, so no paired comparison."
-    direction = "higher" if diff > 0 else "lower" if diff < 0 else "unchanged"
-    amount = f"{direction} by {abs(diff):.{DIGITS}f}" if diff else "unchanged"
+    shown = round(diff, DIGITS)
+    direction = "higher" if shown > 0 else "lower"
+    amount = f"{direction} by {abs(diff):.{DIGITS}f}" if shown else "the same on average"
     if not (_finite(low) and _finite(high)):
         return f"{what} {amount} on {pairs} paired seed(s): too few seeds for an interval, no evidence either way."
     interval = f"95% CI of the difference {low:+.{DIGITS}f} to {high:+.{DIGITS}f} over {pairs} paired seeds"
@@ -222,14 +223,14 @@ def verdict_words(row, metric, lower_is_better):
 # -- the page -------------------------------------------------------------------------------
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212121;margin:24px auto;max-width:1180px;padding:0 16px}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212121;margin:24px auto;max-width:1320px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #e0e0e0;padding-bottom:4px}
 h3{font-size:15px;margin:16px 0 6px}p.meta{color:#616161;margin:2px 0}code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
-table{border-collapse:collapse;margin:8px 0 12px;font-size:13px}th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:middle}
+div.wide{overflow-x:auto}table{border-collapse:collapse;margin:8px 0 12px;font-size:13px}th,td{padding:3px 6px;border-bottom:1px solid #eee;text-align:left;vertical-align:middle}
 th{background:#fafafa;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.baseline td{background:#fff8f8}tr.baseline td:first-child{font-weight:600}
 .better{color:#1b5e20;font-weight:600}.worse{color:#b71c1c;font-weight:600}.none{color:#616161}
-ul.verdicts li{margin:3px 0}small{color:#616161}.curves{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0 0 14px}
+ul.verdicts li{margin:3px 0}small{color:#616161}#versions td:last-child{white-space:nowrap}.curves{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0 0 14px}
 figcaption{font-size:12px;color:#616161}svg text.ax{font-size:10px;fill:#616161}svg text.ct{font-size:12px;font-weight:600;fill:#212121}
 details{margin:6px 0}pre{background:#fafafa;border:1px solid #eee;padding:8px;overflow:auto;font-size:12px}
 """
@@ -273,7 +274,7 @@ def _summary_table(frame, baseline):
                     r[f"{metric}_ci95_low"],
                     r[f"{metric}_ci95_high"],
                     spans[metric],
-                    width=120,
+                    width=100,
                     color=BASE_COLOR if is_base else OTHER_COLOR,
                     title=title,
                 )
@@ -293,8 +294,8 @@ def _cell_text(row, column, digits):
 
 def _table(head, rows, css_id):
     return (
-        f'<table id="{css_id}"><thead><tr>{"".join(f"<th>{_e(h)}</th>" for h in head)}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<div class="wide"><table id="{css_id}"><thead><tr>{"".join(f"<th>{_e(h)}</th>" for h in head)}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -443,6 +444,8 @@ def _ran_with(stored):
         first, last = (
             (done.min()[:16].replace("T", " "), done.max()[:16].replace("T", " ")) if len(done) else ("", "")
         )
+        if first != last and first[:10] == last[:10]:
+            last = last[11:]  # the same day: its time only
         cells.append("—" if not len(done) else first if first == last else f"{first} to {last}")
         rows.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
     return _table(head, rows, "versions")

@@ -1,0 +1,259 @@
+"""harness.report and `python -m harness report`, on hand-written results; the page is opened in a real
+headless Chromium (Debian's, driven by Playwright) when one is installed."""
+
+import math
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import cli, registry, report
+
+EXPERIMENTS = textwrap.dedent("""
+    EXPERIMENTS = [
+        {"name": "rp_base", "data": {"validation_size": 0.2},
+         "model": [{"class_name": "Dense", "units": 8, "activation": "relu"},
+                   {"class_name": "Dense", "units": 3, "activation": "softmax"}],
+         "seeds": 4, "tags": ["rp"]},
+        {"name": "rp_wide", "base": "rp_base", "overrides": {"model.0.units": 32, "fit.epochs": 40}, "tags": ["rp"]},
+        {"name": "rp_same", "base": "rp_base", "overrides": {"fit.batch_size": 16}, "tags": ["rp"]},
+    ]
+""")
+BASE_ACC = [0.80, 0.84, 0.78, 0.82]
+SHIFTS = {"rp_base": [0, 0, 0, 0], "rp_wide": [0.05, 0.06, 0.04, 0.05], "rp_same": [0.02, -0.02, 0.01, -0.01]}
+VERSIONS = {
+    "backend": "tensorflow",
+    "keras_version": "3.15.1",
+    "backend_version": "2.21.0",
+    "python_version": "3.11.7",
+    "numpy_version": "2.4.6",
+    "sklearn_version": "1.9.1",
+    "pipeline": "tf.data+steps_per_execution=8",
+    "deterministic": True,
+}
+
+
+def _write(root, spec, epochs=6):
+    folder = Path(root) / spec.name
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(spec.to_json())
+    rows, history = [], []
+    for seed, (acc, shift) in enumerate(zip(BASE_ACC, SHIFTS[spec.name])):
+        rows.append(
+            {
+                "experiment": spec.name,
+                "seed": seed,
+                "spec_hash": spec.hash,
+                "status": "ok",
+                "error": "",
+                "epochs_run": epochs,
+                "best_epoch": epochs - 1,
+                "train_loss": 0.2 - shift,
+                "train_accuracy": 0.95,
+                "val_loss": 0.3,
+                "val_accuracy": 0.9,
+                "test_loss": 0.35 - shift / 2,
+                "test_accuracy": acc + shift,
+                "fit_seconds": 1.2 + seed / 10,
+                **VERSIONS,
+                "finished_at": f"2026-11-29T07:0{seed}:00+00:00",
+            }
+        )
+        history += [
+            {
+                "experiment": spec.name,
+                "seed": seed,
+                "spec_hash": spec.hash,
+                "epoch": e,
+                "loss": 1.0 / e + seed / 50,
+                "accuracy": 0.5 + e / 20,
+                "val_loss": 1.1 / e + seed / 40,
+                "val_accuracy": 0.45 + e / 20,
+            }
+            for e in range(1, epochs + 1)
+        ]
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+    pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
+
+
+@pytest.fixture
+def stored(tmp_path):
+    exps = tmp_path / "exps"
+    exps.mkdir()
+    (exps / "rp.py").write_text(EXPERIMENTS)
+    specs = registry.load([str(exps)])
+    root = tmp_path / "results"
+    for name in ("rp_base", "rp_wide", "rp_same"):
+        _write(root, specs[name])
+    return {"exps": str(exps), "root": str(root)}
+
+
+def _report(stored, capsys, *extra):
+    code = cli.main(
+        ["--experiments", stored["exps"], "report", "--suite", "rp", "--results", stored["root"], *extra]
+    )
+    assert code == 0
+    return capsys.readouterr()
+
+
+def test_report_command_writes_one_page_and_the_csv(stored, capsys):
+    printed = _report(stored, capsys)
+    page = Path(stored["root"]) / "reports" / "rp.html"
+    csv = Path(stored["root"]) / "comparisons" / "rp.csv"
+    assert printed.out == ""  # no table on stdout: the page is the output
+    assert f"wrote:\n  {page}\n  {csv}" in printed.err
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    # self-contained: no script, no external resource of any kind
+    assert "<script" not in text.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", text)
+    assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
+    assert "<style>" in text
+    # the verdicts in words, the variant's changes, what ran it
+    assert "test accuracy higher by 0.0500" in text and "better than the baseline" in text
+    assert "no evidence of a difference" in text
+    assert "<code>model.0.units</code></td><td>8</td><td>32</td>" in text
+    assert "<code>fit.epochs</code></td><td>100</td><td>40</td>" in text
+    assert "tf.data+steps_per_execution=8" in text and "3.15.1" in text
+    assert text.count('class="curve"') == 6  # loss and accuracy for each of three experiments
+
+
+def test_quiet_report_prints_nothing(stored, capsys):
+    printed = _report(stored, capsys, "-q")
+    assert printed.out == "" and "wrote:" not in printed.err
+    assert (Path(stored["root"]) / "reports" / "rp.html").exists()
+
+
+def test_compare_says_where_the_report_would_go(stored, capsys):
+    args = [
+        "--experiments",
+        stored["exps"],
+        "compare",
+        "--suite",
+        "rp",
+        "--results",
+        stored["root"],
+        "--no-plots",
+    ]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr()
+    page = Path(stored["root"]) / "reports" / "rp.html"
+    line = f"report: `python -m harness report --suite rp --results {stored['root']}` writes {page}"
+    assert line in printed.err.splitlines()
+    assert "report:" not in printed.out
+    assert not page.exists()  # compare only says where
+    assert cli.main([*args, "-q"]) == 0
+    assert "report:" not in capsys.readouterr().err
+
+
+def test_verdict_words():
+    row = {
+        "test_accuracy_diff": -0.03,
+        "test_accuracy_diff_ci95_low": -0.05,
+        "test_accuracy_diff_ci95_high": -0.01,
+        "test_accuracy_verdict": "worse",
+        "paired_seeds": 5,
+    }
+    assert report.verdict_words(row, "test_accuracy", False) == (
+        "test accuracy lower by 0.0300 (95% CI of the difference -0.0500 to -0.0100 over 5 paired seeds): "
+        "worse than the baseline."
+    )
+    row.update(test_accuracy_diff_ci95_low=math.nan, test_accuracy_diff_ci95_high=math.nan, paired_seeds=1)
+    assert report.verdict_words(row, "test_accuracy", False).endswith(
+        "too few seeds for an interval, no evidence either way."
+    )
+
+
+def test_spec_changes_lists_fields_that_differ():
+    base = {"data": {"dataset": "iris"}, "model": [{"units": 4}], "compile": {}, "fit": {"epochs": 5}}
+    mine = {
+        "data": {"dataset": "iris"},
+        "model": [{"units": 4}, {"rate": 0.5}],
+        "compile": {},
+        "fit": {"epochs": 9},
+    }
+    changes = report.spec_changes(mine, base)
+    assert [p for p, _, _ in changes] == ["fit.epochs", "model.1.rate"]
+    assert changes[0] == ("fit.epochs", 5, 9)
+    assert changes[1][2] == 0.5 and report._json(changes[1][1]) == "(absent)"  # a layer the base lacks
+
+
+def _chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("no chromium installed (Debian: apt-get install chromium)")
+    playwright = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright drives Chromium: pip install playwright"
+    )
+    return path, playwright
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_report_in_a_real_browser(stored, capsys, tmp_path):
+    executable, playwright = _chromium()
+    _report(stored, capsys)
+    page_path = Path(stored["root"]) / "reports" / "rp.html"
+    frame = pd.read_csv(Path(stored["root"]) / "comparisons" / "rp.csv").set_index("experiment")
+    problems, requests = [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None
+                ),
+            )
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(page_path.as_uri(), wait_until="load")
+            charts = page.evaluate(
+                """() => [...document.querySelectorAll('svg')].map(s => {
+                    const r = s.getBoundingClientRect();
+                    return {cls: s.getAttribute('class'), w: r.width, h: r.height, marks: s.querySelectorAll('circle,rect,polyline,polygon').length};
+                })"""
+            )
+            images = page.evaluate(
+                "() => [...document.images].map(i => ({src: i.src, w: i.naturalWidth, h: i.naturalHeight, done: i.complete}))"
+            )
+            cells = page.evaluate(
+                """() => [...document.querySelectorAll('[data-column]')].map(c =>
+                    ({experiment: c.dataset.experiment, column: c.dataset.column, text: c.textContent.trim()}))"""
+            )
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    assert requests == [page_path.as_uri()]  # the page alone: nothing else was fetched
+    # every chart drawn: 3 experiments × 2 curves, and the interval bars of both tables
+    assert sum(c["cls"] == "curve" for c in charts) == 6
+    assert sum(c["cls"] == "bar" for c in charts) == 3 * 4 + 2 * 4
+    assert all(c["w"] > 0 and c["h"] > 0 and c["marks"] > 0 for c in charts), charts
+    assert all(i["done"] and i["w"] > 0 and i["h"] > 0 for i in images), images
+    # every number shown is the comparisons CSV's, to the digits shown
+    assert len(cells) == 3 * (1 + 1 + 4 * 3 + 1) + 2 * 4 * 5  # per experiment and per (variant, metric)
+    for cell in cells:
+        value = frame.loc[cell["experiment"], cell["column"]]
+        digits = len(cell["text"].split(".")[1]) if "." in cell["text"] else 0
+        if cell["text"] == "n/a":
+            assert not math.isfinite(value), cell
+        else:
+            assert float(cell["text"]) == pytest.approx(value, abs=0.51 * 10**-digits), cell
+    shown = {(c["experiment"], c["column"]) for c in cells}
+    assert ("rp_wide", "test_accuracy_diff") in shown and ("rp_base", "test_accuracy_mean") in shown
+    assert (tmp_path / "report.png").stat().st_size > 10_000
