@@ -209,8 +209,8 @@ def cmd_report(args):
 def cmd_export(args):
     from harness import compare, export_mlflow  # stored runs only; no Keras
 
-    names, _ = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
     export_mlflow.require()
+    names, _ = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
     say = (lambda text: None) if args.quiet else note
     export_mlflow.export(
         names,
