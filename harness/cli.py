@@ -236,7 +236,12 @@ def cmd_doctor(args):
 
     def run(batch):
         failures = executor.run(
-            batch, args.results, jobs=args.jobs, backend=args.backend, force=args.force, progress=Progress()
+            batch,
+            args.results,
+            jobs=args.jobs,
+            backend=args.backend,
+            force=args.force,
+            progress=None if args.quiet else Progress(),
         )
         if failures:
             print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
