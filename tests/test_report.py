@@ -257,3 +257,27 @@ def test_report_in_a_real_browser(stored, capsys, tmp_path):
     shown = {(c["experiment"], c["column"]) for c in cells}
     assert ("rp_wide", "test_accuracy_diff") in shown and ("rp_base", "test_accuracy_mean") in shown
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_a_search_report_ranks_its_trials(tmp_path):
+    from test_compare import run_row, write_experiment
+
+    exps = tmp_path / "exps"
+    exps.mkdir()
+    (exps / "grid.py").write_text(
+        'EXPERIMENTS = [{"name": "g", "data": {"validation_size": 0.2}, "seeds": 3,'
+        ' "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}],'
+        ' "search": {"grid": {"fit.epochs": [5, 10]}}}]\n'
+    )
+    specs = registry.load([str(exps)])
+    root = tmp_path / "results"
+    for name, accs in {"g[epochs=5]": [0.70, 0.72, 0.71], "g[epochs=10]": [0.90, 0.92, 0.91]}.items():
+        write_experiment(
+            root, specs[name], [dict(run_row(specs[name], s, a), val_accuracy=a) for s, a in enumerate(accs)]
+        )
+    assert cli.main(["--experiments", str(exps), "-q", "report", "g", "--results", str(root)]) == 0
+    text = (root / "reports" / "g.html").read_text()
+    first, second = text.index("<td>g[epochs=10] (baseline)</td>"), text.index("<td>g[epochs=5]</td>")
+    assert first < second and '<td class="num">1</td>' in text[first - 40 : first]
+    # a trial's base (the search) is never stored: its overrides as written
+    assert "<code>fit.epochs</code></td><td>(base not stored)</td><td>5</td>" in text
