@@ -30,7 +30,8 @@ def specs_for(experiments, seeds=None, overrides=None, experiment_dirs=(), root=
     items = experiments if isinstance(experiments, (list, tuple)) else [experiments]
     if not items:
         raise HarnessError("name at least one experiment (a name, a glob pattern or a spec dict)")
-    known = registry.load(experiment_dirs)
+    listed = registry.load(experiment_dirs)
+    known = dict(listed)
     specs = []
     for item in items:
         if isinstance(item, dict):
@@ -40,6 +41,12 @@ def specs_for(experiments, seeds=None, overrides=None, experiment_dirs=(), root=
                     store.stored_spec(root, base), source=str(Path(root) / base / "spec.json")
                 )
             resolved = registry.resolve_one(item, known)
+            for spec in resolved:  # its results folder would mix two experiments' runs
+                if spec.name in listed and listed[spec.name].hash != spec.hash:
+                    raise HarnessError(
+                        f"the dict {spec.name!r} differs from the experiment of that name in "
+                        f"{listed[spec.name].source}; give it another name"
+                    )
             known.update({s.name: s for s in resolved})
             specs += resolved
         elif isinstance(item, str):

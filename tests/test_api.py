@@ -96,6 +96,14 @@ def test_overrides_and_seeds_name_and_pick_like_the_cli():
         specs_for({**TINY, "name": "nb_x"}, seeds=0)
     with pytest.raises(HarnessError, match=r"a name or a spec dict, got int"):
         specs_for(3)
+    # a dict may repeat a listed experiment, not redefine it under its name
+    listed = harness.api.registry.load()["iris_baseline"].to_dict()
+    assert [s.hash for s in specs_for(listed)] == [harness.api.registry.load()["iris_baseline"].hash]
+    with pytest.raises(
+        HarnessError,
+        match=r"the dict 'iris_baseline' differs from the experiment of that name in .*iris.py; give it another name",
+    ):
+        specs_for({**TINY, "name": "iris_baseline"})
 
 
 def _cli_error(capsys, write_experiments, tmp_path, raw):
