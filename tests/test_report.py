@@ -209,9 +209,11 @@ def test_report_in_a_real_browser(stored, capsys, tmp_path):
     frame = pd.read_csv(Path(stored["root"]) / "comparisons" / "rp.csv").set_index("experiment")
     problems, requests = [], []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        # generous timeouts: a loaded CI machine starts Chromium slowly (no timing is asserted)
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=180_000)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(120_000)
             page.on(
                 "console",
                 lambda m: (
