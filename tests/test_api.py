@@ -2,6 +2,7 @@
 
 import copy
 import json
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -96,6 +97,11 @@ def test_overrides_and_seeds_name_and_pick_like_the_cli():
         specs_for({**TINY, "name": "nb_x"}, seeds=0)
     with pytest.raises(HarnessError, match=r"a name or a spec dict, got int"):
         specs_for(3)
+    # what goes to a worker process: plain data that comes back as the same spec
+    variant = specs_for(
+        [{**TINY, "name": "nb_x"}, {"name": "nb_y", "base": "nb_x", "overrides": {"fit.epochs": 3}}]
+    )[1]
+    assert pickle.loads(pickle.dumps(variant)) == variant and variant.base == "nb_x"
     # a dict may repeat a listed experiment, not redefine it under its name
     listed = harness.api.registry.load()["iris_baseline"].to_dict()
     assert [s.hash for s in specs_for(listed)] == [harness.api.registry.load()["iris_baseline"].hash]
