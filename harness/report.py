@@ -236,7 +236,7 @@ details{margin:6px 0}pre{background:#fafafa;border:1px solid #eee;padding:8px;ov
 """
 
 
-def _summary_table(frame, baseline):
+def _summary_table(frame):
     spans = {
         metric: _span([*frame[f"{metric}_ci95_low"], *frame[f"{metric}_ci95_high"], *frame[f"{metric}_mean"]])
         for _, metric, drawn in SUMMARY
@@ -485,7 +485,7 @@ def render(comparison, root, command=None):
         "".join(f"<p class='meta'>{_e(n)}</p>" for n in notes),
         "<h2>Experiments over seeds</h2>",
         f"<p>Mean and 95% t interval over seeds (covering {_e(intervals)}); the bars share one axis per column.</p>",
-        _summary_table(frame, baseline),
+        _summary_table(frame),
         "<h2>Differences from the baseline</h2>",
         f"<p>Δ = experiment − {_e(baseline)} on the seeds both have; dashed line: no difference.</p>",
         _differences_table(frame),
