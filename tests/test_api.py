@@ -183,3 +183,12 @@ def test_version_flag(capsys):
         cli.main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.strip() == f"harness {harness.__version__}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-q", "run", "x"], ["run", "x", "-q"], ["--quiet", "report", "x"], ["export", "mlflow", "x", "-q"]],
+)
+def test_quiet_goes_before_or_after_the_command(argv):
+    assert cli.parser().parse_args(argv).quiet is True
+    assert cli.parser().parse_args([a for a in argv if a not in ("-q", "--quiet")]).quiet is False
