@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness import diagnosis, registry, results, stats
 from harness.errors import HarnessError
-from harness.spec import TRAINING_SECTIONS
+from harness.spec import TRAINING_SECTIONS, training_hash
 
 METRICS = [f"{part}_{metric}" for part in ("train", "val", "test") for metric in ("loss", "accuracy")]
 # Generalisation gaps per run: name -> (minuend, subtrahend); positive means worse off the training data.
@@ -63,9 +63,7 @@ def columns():
 
 def spec_hash(stored_spec):
     """The hash of a spec.json's training sections, computed as Spec.hash computes it."""
-    training = {key: stored_spec.get(key) for key in TRAINING_SECTIONS}
-    blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return training_hash({key: stored_spec.get(key) for key in TRAINING_SECTIONS})
 
 
 @dataclass

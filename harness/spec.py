@@ -27,6 +27,7 @@ DEFAULTS = {
         "test_size": 0.2,
         "split_seed": 42,
         "resplit": False,
+        "cv": None,
         "scale": "standard",
         "validation_size": None,
         "train_fraction": 1.0,
@@ -104,9 +105,7 @@ class Spec:
     @property
     def hash(self):
         """Identifies what is trained: equal for specs that differ only in name, seeds or tags."""
-        training = {key: thaw(getattr(self, key)) for key in TRAINING_SECTIONS}
-        blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return training_hash({key: thaw(getattr(self, key)) for key in TRAINING_SECTIONS})
 
     def with_overrides(self, overrides, name=None, source=None):
         """A new spec with `overrides` ({path: value}) applied, validated like any other.
@@ -126,6 +125,17 @@ class Spec:
     def __reduce__(self):
         # Read-only mappings do not pickle; worker processes get the plain data instead.
         return (from_dict, (self.to_dict(), self.source))
+
+
+def training_hash(training):
+    """The hash of a spec's training sections. `data.cv` counts only when set, so the specs
+    written before it existed keep their hashes (and their stored runs)."""
+    training = dict(training)
+    data = training.get("data")
+    if isinstance(data, dict) and data.get("cv") is None:
+        training["data"] = {k: v for k, v in data.items() if k != "cv"}
+    blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def _replace(spec, **changes):
@@ -173,6 +183,8 @@ def from_dict(raw, source=None):
         spec["seeds"] = list(range(spec["seeds"]))
     if isinstance(spec["compile"]["optimizer"], str):
         spec["compile"]["optimizer"] = {"class_name": spec["compile"]["optimizer"]}
+    if isinstance(spec["data"]["cv"], dict):  # {"folds": K} means one repeat; one spelling, one hash
+        spec["data"]["cv"] = {"folds": spec["data"]["cv"].get("folds"), "repeats": 1, **spec["data"]["cv"]}
     validate(spec, source)
     # A stored (`to_dict`) variant keeps its base and overrides, already applied, as a record.
     return Spec(
@@ -346,6 +358,7 @@ def validate(spec, source=None):
         fail("data.split_seed", data["split_seed"], "must be a non-negative integer")
     if not isinstance(data["resplit"], bool):
         fail("data.resplit", data["resplit"], "must be true or false")
+    _check_cv(data, fail)
     if data["scale"] not in SCALERS:
         fail(
             "data.scale",
@@ -420,6 +433,27 @@ def validate(spec, source=None):
     if not isinstance(spec["tags"], list) or not all(isinstance(t, str) for t in spec["tags"]):
         fail("tags", spec["tags"], "must be a list of strings")
     _check_output(spec, fail, source)
+
+
+def _check_cv(data, fail):
+    """data.cv: null, or {"folds": K >= 2, "repeats": R >= 1} (repeated stratified k-fold)."""
+    cv = data["cv"]
+    if cv is None:
+        return
+    shape = 'must be null or {"folds": K, "repeats": R} with integers K >= 2 and R >= 1'
+    if not isinstance(cv, dict):
+        fail("data.cv", cv, shape)
+    for key in cv:
+        if key not in ("folds", "repeats"):
+            fail(f"data.cv.{key}", cv[key], f"unknown field; {shape}")
+    if not _is_int(cv.get("folds")) or cv["folds"] < 2:
+        fail("data.cv.folds", cv.get("folds"), "must be an integer >= 2 (the number of folds)")
+    if not _is_int(cv.get("repeats", 1)) or cv.get("repeats", 1) < 1:
+        fail(
+            "data.cv.repeats", cv.get("repeats"), "must be an integer >= 1 (how often the folds are redrawn)"
+        )
+    if data["resplit"]:
+        fail("data.resplit", True, "cannot be combined with data.cv (the folds already redraw the test part)")
 
 
 def _check_object(obj, path, fail, what):
