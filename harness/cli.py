@@ -68,7 +68,7 @@ def cmd_show(args):
     if args.keras:
         from harness import data, models  # models imports Keras quietly
 
-        split = data.load(spec.data, spec.seeds[0])
+        split = data.load(spec.data, spec.seeds[0], data.folds(spec.data)[0])
         models.check(spec, split.n_features)
         print()
         models.build(spec, split.n_features).summary()

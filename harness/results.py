@@ -1,10 +1,12 @@
 """Results on disk: results/<experiment>/{runs.csv, history.csv, spec.json}.
 
 Every write is atomic (a temporary file renamed over the old one), so an interrupted run
-never leaves half a file; saving a run replaces the stored rows of its seed.
+never leaves half a file; saving a run replaces the stored rows of its seed (of its (seed, fold)
+with cross-validation, whose rows have a `fold` column; other specs' files have none).
 """
 
 import json
+import math
 import os
 import tempfile
 from datetime import datetime, timezone
@@ -92,26 +94,38 @@ def write_spec(root, spec):
     atomic_write(experiment_dir(root, spec.name) / "spec.json", spec.to_json() + "\n")
 
 
+def run_keys(frame):
+    """The columns that identify a run in runs.csv or history.csv rows: seed, and fold with cv."""
+    return ["seed", "fold"] if "fold" in frame.columns else ["seed"]
+
+
 def save_run(root, row, history):
-    """Store one finished run (a dict) and its per-epoch rows, replacing that seed's old rows."""
+    """Store one finished run (a dict) and its per-epoch rows, replacing the old rows of its seed
+    (of its seed and fold, when the row has a fold)."""
     folder = experiment_dir(root, row["experiment"])
+    seed, fold = row["seed"], row.get("fold")
     # history first: runs.csv marks the run done, so a kill between the two writes only means a re-run
-    hist = _replace_seed(read_csv(folder / "history.csv"), pd.DataFrame(history), row["seed"])
+    hist = _replace_run(read_csv(folder / "history.csv"), pd.DataFrame(history), seed, fold)
     if len(hist.columns):  # nothing to write for a first run that failed before any epoch
-        write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
-    runs = _replace_seed(read_csv(folder / "runs.csv"), pd.DataFrame([row]), row["seed"])
-    extra = [c for c in runs.columns if c not in RUN_COLUMNS]
-    write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
+        write_frame(folder / "history.csv", hist.sort_values([*run_keys(hist), "epoch"], kind="stable"))
+    runs = _replace_run(read_csv(folder / "runs.csv"), pd.DataFrame([row]), seed, fold)
+    columns = [*RUN_COLUMNS[:2], "fold", *RUN_COLUMNS[2:]] if "fold" in runs else RUN_COLUMNS
+    write_frame(folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns]))
 
 
-def _replace_seed(old, new, seed):
+def _replace_run(old, new, seed, fold=None):
     if old is None or old.empty:
         return new
-    kept = old[old["seed"] != seed]
+    if "fold" in old:
+        same = old["fold"].isna() if fold is None else old["fold"] == fold
+    else:
+        same = fold is None
+    kept = old[~((old["seed"] == seed) & same)]
     if new.empty:
         return kept
     frames = [f for f in (kept, new) if not f.empty]
-    return pd.concat(frames, ignore_index=True).sort_values("seed", kind="stable").reset_index(drop=True)
+    joined = pd.concat(frames, ignore_index=True)
+    return joined.sort_values(run_keys(joined), kind="stable").reset_index(drop=True)
 
 
 def stored_runs(root, name, spec_hash=None):
@@ -142,11 +156,12 @@ def now():
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def failed_row(spec, seed, error, **extra):
+def failed_row(spec, seed, error, fold=None, **extra):
     """The runs.csv row of a run that raised: status 'failed' and the first line of its error."""
     return {
         "experiment": spec.name,
         "seed": seed,
+        **({} if fold is None else {"fold": fold}),
         "spec_hash": spec.hash,
         "status": "failed",
         "error": str(error).splitlines()[0][:500] if str(error) else "",
@@ -160,6 +175,15 @@ def finished_seeds(root, name, spec_hash):
     failed runs are tried again."""
     runs = stored_runs(root, name, spec_hash)
     return set(runs.loc[runs["status"].isin(["ok", "diverged"]), "seed"].astype(int))
+
+
+def finished_runs(root, name, spec_hash):
+    """(seed, fold) of the runs already stored for this exact spec, ok or diverged; fold is None
+    without cross-validation. Failed runs are tried again."""
+    runs = stored_runs(root, name, spec_hash)
+    runs = runs[runs["status"].isin(["ok", "diverged"])]
+    folds = runs["fold"] if "fold" in runs else pd.Series(math.nan, index=runs.index)
+    return {(int(seed), None if pd.isna(fold) else int(fold)) for seed, fold in zip(runs["seed"], folds)}
 
 
 def summary(runs):

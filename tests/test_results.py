@@ -167,3 +167,47 @@ def test_result_files_are_ordinary_files(tmp_path):
     os.umask(umask)
     for name in ("runs.csv", "history.csv"):
         assert stat.S_IMODE((tmp_path / "tiny" / name).stat().st_mode) == 0o666 & ~umask
+
+
+# -- cross-validation: a run is a (seed, fold) -------------------------------------------
+
+
+def test_cv_runs_are_stored_and_replaced_by_seed_and_fold(tmp_path):
+    def fold_history(seed, fold, loss=1.0):
+        return [{**h, "fold": fold} for h in history_rows(seed, loss=loss)]
+
+    for seed, fold, accuracy in ((1, 0, 0.5), (0, 1, 0.6), (0, 0, 0.7), (1, 1, 0.8)):
+        results.save_run(tmp_path, run_row(seed, fold=fold, test_accuracy=accuracy), fold_history(seed, fold))
+    results.save_run(tmp_path, run_row(0, fold=1, test_accuracy=0.9), fold_history(0, 1, loss=9.0))
+    results.save_run(tmp_path, run_row(1, fold=0, status="failed"), [])
+    runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
+    assert list(runs.columns[:3]) == ["experiment", "seed", "fold"]  # fold right after seed
+    assert list(zip(runs["seed"], runs["fold"], runs["test_accuracy"].round(2))) == [
+        (0, 0, 0.7),
+        (0, 1, 0.9),  # replaced: same seed and fold
+        (1, 0, 0.9),  # failed on re-run: its accuracy column keeps run_row's default
+        (1, 1, 0.8),
+    ]
+    assert runs["status"].tolist() == ["ok", "ok", "failed", "ok"]
+    history = pd.read_csv(tmp_path / "tiny" / "history.csv")
+    assert list(zip(history["seed"], history["fold"], history["epoch"])) == [
+        (0, 0, 1),
+        (0, 0, 2),
+        (0, 1, 1),
+        (0, 1, 2),
+        (1, 1, 1),
+        (1, 1, 2),
+    ]
+    assert history.loc[(history["seed"] == 0) & (history["fold"] == 1), "loss"].tolist() == [9.0, 4.5]
+    assert results.finished_runs(tmp_path, "tiny", "abc123") == {(0, 0), (0, 1), (1, 1)}
+    assert results.run_keys(runs) == ["seed", "fold"]
+
+
+def test_runs_without_folds_keep_the_files_of_before(tmp_path):
+    results.save_run(tmp_path, run_row(0), history_rows(0))
+    assert "fold" not in pd.read_csv(tmp_path / "tiny" / "runs.csv").columns
+    assert "fold" not in pd.read_csv(tmp_path / "tiny" / "history.csv").columns
+    assert results.finished_runs(tmp_path, "tiny", "abc123") == {(0, None)}
+    assert "fold" not in results.failed_row(
+        from_dict({"name": "t", "model": [{"class_name": "Dense", "units": 3}]}), 0, "x"
+    )
