@@ -127,7 +127,7 @@ def test_comparison_numbers(stored):
     )
     assert base["gap_accuracy_mean"] == pytest.approx(0.95 - 0.808)
     assert base["test_accuracy_verdict"] == "baseline" and math.isnan(base["test_accuracy_diff"])
-    assert base["interval"] == "seeds (init+shuffle), fixed split"
+    assert base["interval"] == "paired t; seeds (init+shuffle), fixed split"
     assert base["diagnosis"] == "good fit (5/5)"
 
     wide = rows.loc["toy_wide"]
@@ -146,6 +146,9 @@ def test_comparison_numbers(stored):
     assert wide["test_accuracy_diff_ci95_high"] == pytest.approx(0.052 + T_975_DF4 * se)
     assert wide["test_accuracy_p_value"] < 0.001
     assert wide["test_accuracy_verdict"] == "better"
+    # Holm over the two variants: the smaller p-value (toy_wide's) doubles; no runs needed where decided
+    assert wide["test_accuracy_p_adjusted"] == pytest.approx(2 * wide["test_accuracy_p_value"])
+    assert math.isnan(wide["test_accuracy_runs_needed"])
     # train loss 0.10 vs 0.20 on every seed, test loss equal: the gap is 0.10 wider, exactly
     assert wide["gap_test_loss_diff"] == pytest.approx(0.10) and wide["gap_test_loss_p_value"] == 0.0
     assert wide["gap_test_loss_verdict"] == "worse"  # lower is better for a gap
@@ -155,7 +158,10 @@ def test_comparison_numbers(stored):
     assert same["test_accuracy_diff"] == pytest.approx(0.0, abs=1e-12)
     assert same["test_accuracy_diff_ci95_low"] < 0 < same["test_accuracy_diff_ci95_high"]
     assert same["test_accuracy_verdict"] == "no evidence"
-    assert same["interval"] == "seeds + resplit (repeated hold-out)"
+    assert same["test_accuracy_p_adjusted"] == pytest.approx(same["test_accuracy_p_value"])  # the larger p
+    assert same["test_accuracy_runs_needed"] > 1000  # a difference of ~0 is out of reach
+    # resplit: 30 test, 150 - 30 - 24 validation = 96 training samples -> corrected with 30/96
+    assert same["interval"] == "corrected t (n_test/n_train 0.31); seeds + resplit (repeated hold-out)"
 
     written = pd.read_csv(Path(root) / "comparisons" / "toy_wide+toy_same+toy_base.csv")
     assert list(written.columns) == compare.columns()
