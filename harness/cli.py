@@ -178,6 +178,7 @@ def cmd_compare(args):
         suite=_suite_label(args),
         plots=not args.no_plots,
         current_hashes=hashes,
+        min_effect=args.min_effect,
     )
     if not args.quiet:
         note(
@@ -383,6 +384,12 @@ def parser():
         "--results", default="results", metavar="DIR", help="where the runs are stored (default: ./results)"
     )
     compare.add_argument("--no-plots", action="store_true", help="skip curves.png and the comparison figure")
+    compare.add_argument(
+        "--min-effect",
+        type=float,
+        metavar="X",
+        help="the difference 'runs needed' is for (default: each observed difference), e.g. 0.02 accuracy",
+    )
 
     def selection(sp, what):
         sp.add_argument("names", nargs="*", help="experiment names or glob patterns")
