@@ -296,3 +296,66 @@ def test_trials_of_a_search_are_ranked_by_validation_accuracy_against_the_best(t
     text = "\n".join(printed)
     assert "trials of g, ranked by validation accuracy" in text
     assert text.index("[epochs=10] *") < text.index("[epochs=20]") < text.index("[epochs=5]")
+
+
+# -- cross-validation end to end: train (in a subprocess), then compare here --------------
+
+CV_EXPERIMENTS = textwrap.dedent("""
+    EXPERIMENTS = [
+        {"name": "iris_cv", "data": {"cv": {"folds": 5, "repeats": 2}},
+         "model": [{"class_name": "Dense", "units": 4, "activation": "relu"},
+                   {"class_name": "Dense", "units": 3, "activation": "softmax"}],
+         "fit": {"epochs": 2, "batch_size": 16}, "seeds": 1},
+        {"name": "iris_cv[remedy=more_capacity]", "base": "iris_cv", "overrides": {"model.0.units": 16}},
+    ]
+""")
+
+
+def test_compare_of_a_cv_experiment_and_a_remedy_uses_corrected_intervals_holm_and_runs_needed(tmp_path):
+    exps, root = tmp_path / "exps", tmp_path / "results"
+    exps.mkdir()
+    (exps / "cv.py").write_text(CV_EXPERIMENTS)
+    command = [sys.executable, "-m", "harness", "--experiments", str(exps), "run", "iris_cv*"]
+    done = subprocess.run(
+        [*command, "--results", str(root), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = []
+    frame = compare.main(["iris_cv", "iris_cv[remedy=more_capacity]"], root, plots=False, out=printed.append)
+    text = "\n".join(printed)
+    label = "corrected t (n_test/n_train 0.25); seeds x 5-fold x 2 repeats"  # 30 held out, 120 trained on
+    assert label in text and "p Holm" in text and "runs needed" in text and "paired by (seed, fold)" in text
+    written = pd.read_csv(root / "comparisons" / "iris_cv+iris_cv[remedy=more_capacity].csv")
+    rows = written.set_index("experiment")
+    assert list(rows["interval"]) == [label, label]
+    remedy = rows.loc["iris_cv[remedy=more_capacity]"]
+    assert remedy["paired_seeds"] == 10 and remedy["runs"] == 10
+    runs = {
+        name: pd.read_csv(root / name / "runs.csv").set_index(["seed", "fold"])
+        for name in ("iris_cv", "iris_cv[remedy=more_capacity]")
+    }
+    for table in runs.values():
+        table["gap_test_loss"] = table["test_loss"] - table["train_loss"]
+    assert sorted(runs["iris_cv"].index) == [(0, fold) for fold in range(10)]
+    t_975_df9 = 2.2621571627409915
+    for metric in compare.VERSUS:
+        d = (runs["iris_cv[remedy=more_capacity]"][metric] - runs["iris_cv"][metric]).to_numpy()
+        half = t_975_df9 * d.std(ddof=1) * math.sqrt(1 / 10 + 30 / 120)  # Nadeau and Bengio by hand
+        assert remedy[f"{metric}_diff"] == pytest.approx(d.mean(), abs=1e-9)
+        assert remedy[f"{metric}_diff_ci95_high"] - remedy[f"{metric}_diff_ci95_low"] == pytest.approx(
+            2 * half, rel=1e-6, abs=1e-12
+        )
+        assert remedy[f"{metric}_p_adjusted"] == pytest.approx(remedy[f"{metric}_p_value"])  # a family of one
+        if remedy[f"{metric}_verdict"] == "no evidence" and d.std(ddof=1) > 0:
+            k = ((1.959963984540054 + 0.8416212335729143) * d.std(ddof=1) / d.mean()) ** 2
+            expected = math.ceil(1 / (1 / k - 0.25)) if 1 / k > 0.25 else math.inf
+            assert remedy[f"{metric}_runs_needed"] == max(2, expected)
+    assert frame.set_index("experiment").loc["iris_cv", "test_accuracy_ci95_high"] - frame.set_index(
+        "experiment"
+    ).loc["iris_cv", "test_accuracy_ci95_low"] == pytest.approx(
+        2 * t_975_df9 * runs["iris_cv"]["test_accuracy"].std(ddof=1) * math.sqrt(1 / 10 + 0.25)
+    )
