@@ -173,7 +173,6 @@ def load(root, name):
     if "seed" in history:
         kept = ok[keys].drop_duplicates()
         history = history.merge(kept, on=keys) if set(keys) <= set(history.columns) else history
-
     return Stored(name, spec or {}, current, ok, history, diagnoses, stale, not_ok)
 
 
