@@ -122,7 +122,7 @@ def cmd_run(args):
         ]
     )
     table = results.summary(runs)
-    print("\nmean ± std over seeds")
+    print(f"\n{results.summary_title(runs)}")
     print(table.to_string(index=False))
     whole = search.complete(specs)  # a search whose trials all ran: its folders as one glob
     folders = dict.fromkeys(

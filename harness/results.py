@@ -186,12 +186,19 @@ def finished_runs(root, name, spec_hash):
     return {(int(seed), None if pd.isna(fold) else int(fold)) for seed, fold in zip(runs["seed"], folds)}
 
 
+def _is_cv(group):
+    return "fold" in group and group["fold"].notna().any()
+
+
 def summary(runs):
-    """Per experiment: ok runs, mean ± std over seeds of loss and accuracy (train, val, test), and not_ok ("1 diverged")."""
+    """Per experiment: ok runs, mean ± std over its runs (seeds, or seeds x folds with cv) of loss and
+    accuracy (train, val, test), and not_ok ("1 diverged"). A cv experiment also gets `folds`."""
     rows = []
     for name, group in runs.groupby("experiment", sort=False):
         ok = group[group["status"] == "ok"]
         row = {"experiment": name, "runs": len(ok)}
+        if _is_cv(group):  # runs = seeds x folds: say how many folds they cover
+            row["folds"] = int(ok["fold"].nunique())
         for part in ("train", "val", "test"):
             for metric in ("loss", "accuracy"):
                 values = (
@@ -204,4 +211,20 @@ def summary(runs):
         if len(not_ok):  # e.g. "2 diverged": left out of the means
             row["not_ok"] = ", ".join(f"{count} {status}" for status, count in not_ok.items())
         rows.append(row)
-    return pd.DataFrame(rows).fillna("")
+    table = pd.DataFrame(rows)
+    if "folds" in table:  # an int column, blank for experiments without cv
+        table["folds"] = table["folds"].map(lambda n: "" if pd.isna(n) else str(int(n)))
+        table = table[
+            ["experiment", "runs", "folds", *[c for c in table if c not in ("experiment", "runs", "folds")]]
+        ]
+    return table.fillna("")
+
+
+def summary_title(runs):
+    """The line above `summary(runs)`: what its ± spreads over (seeds, or seeds x folds with cv)."""
+    cv = [name for name, group in runs.groupby("experiment", sort=False) if _is_cv(group)]
+    if not cv:
+        return "mean ± std over seeds"
+    if len(cv) == runs["experiment"].nunique():
+        return "mean ± std over seeds x folds"
+    return f"mean ± std over seeds (over seeds x folds for the cv experiments: {', '.join(cv)})"

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -149,6 +150,31 @@ def test_summary_gives_mean_and_std_over_ok_runs():
     assert table.loc["other", "val_loss"] == "0.3000 ± 0.0000"
     assert table.loc["tiny", "val_loss"] == ""  # no validation: empty, not NaN
     assert "val_accuracy" not in table.columns  # no experiment has it
+    assert "folds" not in table.columns and results.summary_title(runs) == "mean ± std over seeds"
+
+
+def test_summary_of_cv_runs_is_over_seeds_x_folds_per_experiment():
+    """cv rows (one per (seed, fold)) and plain rows in one frame, as `run` concatenates them."""
+    cv = [
+        run_row(seed, experiment="kfold", fold=fold, test_accuracy=acc)
+        for seed, fold, acc in ((0, 0, 0.6), (0, 1, 0.8), (0, 2, 0.7), (1, 0, 0.9), (1, 1, 0.5), (1, 2, 0.7))
+    ]
+    cv.append(run_row(1, experiment="kfold", fold=3, status="diverged", test_accuracy=0.0))
+    plain = [run_row(0, test_accuracy=0.8), run_row(1, test_accuracy=1.0)]
+    runs = pd.concat([pd.DataFrame(plain), pd.DataFrame(cv)], ignore_index=True)
+    table = results.summary(runs)
+    assert list(table.columns[:3]) == ["experiment", "runs", "folds"]
+    table = table.set_index("experiment")
+    assert table.loc["kfold", "runs"] == 6 and table.loc["kfold", "folds"] == "3"
+    acc = [0.6, 0.8, 0.7, 0.9, 0.5, 0.7]  # the diverged run is left out
+    assert table.loc["kfold", "test_accuracy"] == f"{np.mean(acc):.4f} ± {np.std(acc, ddof=1):.4f}"
+    assert table.loc["kfold", "not_ok"] == "1 diverged"
+    assert table.loc["tiny", "runs"] == 2 and table.loc["tiny", "folds"] == ""
+    assert table.loc["tiny", "test_accuracy"] == "0.9000 ± 0.1414"
+    assert results.summary_title(runs) == (
+        "mean ± std over seeds (over seeds x folds for the cv experiments: kfold)"
+    )
+    assert results.summary_title(pd.DataFrame(cv)) == "mean ± std over seeds x folds"
 
 
 @pytest.mark.parametrize("spec_hash", ["000123456789", "123e45678901", "1234567890ab"])
