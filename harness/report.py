@@ -489,7 +489,10 @@ def _ran_with(stored):
     head = ["experiment", "spec hash", "seeds", *[label for _, label in VERSION_COLUMNS], "finished"]
     rows = []
     for s in stored:
-        cells = [s.name, s.spec_hash, " ".join(str(int(x)) for x in s.runs["seed"])]
+        seeds = " ".join(str(int(x)) for x in dict.fromkeys(s.runs["seed"]))
+        if "fold" in s.runs and s.runs["fold"].notna().any():  # cv: every seed on each fold
+            seeds += f" x {s.runs['fold'].nunique()} folds"
+        cells = [s.name, s.spec_hash, seeds]
         for column, _ in VERSION_COLUMNS:
             values = s.runs[column].dropna().astype(str).unique() if column in s.runs else []
             cells.append(", ".join(values) if len(values) else "—")
@@ -508,10 +511,13 @@ def _curves(stored, baseline):
     parts = []
     for s in stored:
         seeds = s.history["seed"].nunique() if "seed" in s.history else 0
+        keys = results.run_keys(s.history) if "seed" in s.history else []
+        runs = len(s.history[keys].drop_duplicates()) if keys else 0
+        which = f"{runs} (seed, fold) run(s)" if runs != seeds else f"{seeds} seed(s)"
         parts.append(
             f"<figure><h3>{_e(s.name)}{' (baseline)' if s.name == baseline else ''}</h3>"
             f'<div class="curves">{curves_svg(s.history, "loss")}{curves_svg(s.history, "accuracy")}</div>'
-            f"<figcaption>mean over the {seeds} seed(s) still running at each epoch (line) and their "
+            f"<figcaption>mean over the {which} still running at each epoch (line) and their "
             "lowest to highest value (band)</figcaption></figure>"
         )
     return "".join(parts)

@@ -350,3 +350,42 @@ def test_a_search_report_ranks_its_trials(tmp_path):
     assert first < second and '<td class="num">1</td>' in text[first - 40 : first]
     # a trial's base (the search) is never stored: its overrides as written
     assert "<code>fit.epochs</code></td><td>(base not stored)</td><td>5</td>" in text
+
+
+def test_a_cv_report_pairs_by_seed_and_fold_with_corrected_intervals(tmp_path):
+    from test_compare import run_row
+
+    exps = tmp_path / "exps"
+    exps.mkdir()
+    (exps / "cv.py").write_text(
+        'EXPERIMENTS = [{"name": "k", "data": {"cv": {"folds": 3}}, "seeds": 2, "tags": ["kcv"],'
+        ' "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}]},'
+        ' {"name": "k2", "base": "k", "overrides": {"fit.epochs": 50}, "tags": ["kcv"]}]\n'
+    )
+    specs = registry.load([str(exps)])
+    root = tmp_path / "results"
+    for name, shift in (("k", 0.0), ("k2", 0.01)):
+        spec, folder = specs[name], root / name
+        folder.mkdir(parents=True)
+        (folder / "spec.json").write_text(spec.to_json())
+        keys = [(seed, fold) for seed in (0, 1) for fold in range(3)]
+        rows = [
+            {**run_row(spec, seed, 0.8 + fold / 50 + shift * (1 + seed)), "fold": fold} for seed, fold in keys
+        ]
+        pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+        history = [
+            {"experiment": name, "seed": s, "fold": f, "spec_hash": spec.hash, "epoch": e, "loss": 1 / e}
+            for s, f in keys
+            for e in (1, 2)
+        ]
+        pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
+    assert (
+        cli.main(["--experiments", str(exps), "-q", "report", "--suite", "kcv", "--results", str(root)]) == 0
+    )
+    text = (root / "reports" / "kcv.html").read_text()
+    label = pd.read_csv(root / "comparisons" / "kcv.csv").set_index("experiment").loc["k2", "interval"]
+    assert label.startswith("corrected t (n_test/n_train ") and "x 3-fold x 1 repeats" in label
+    assert f'data-column="interval" title="{label}">{label.split(";")[0]}</td>' in text
+    assert "paired by (seed, fold)" in text and "over 6 paired (seed, fold) runs" in text
+    assert "<td>0 1 x 3 folds</td>" in text  # what ran it: the seeds, each on 3 folds
+    assert "mean over the 6 (seed, fold) run(s) still running" in text
