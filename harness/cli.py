@@ -229,6 +229,7 @@ def cmd_doctor(args):
     from harness import doctor, executor
     from harness.progress import Progress
 
+    seeds, args.seeds = args.seeds, None  # the doctor draws its own seeds: verification, then selection
     specs = selected_specs(args)
     if len(specs) != 1:
         raise HarnessError(
@@ -247,7 +248,7 @@ def cmd_doctor(args):
         if failures:
             print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
 
-    doctor.main(specs[0], args.results, run=run)
+    doctor.main(specs[0], args.results, run=run, seeds=seeds, selection_seeds=args.selection_seeds)
     return 0
 
 
@@ -342,10 +343,23 @@ def parser():
     bench.add_argument("--results", default="results", metavar="DIR")
     doctor = sub.add_parser(
         "doctor",
-        help="diagnose an experiment, run the article's remedies for what it finds, and give a verdict per remedy",
+        help="diagnose an experiment, choose each remedy's strength on validation data, verify it on other seeds",
     )
     doctor.add_argument("names", nargs=1, metavar="name", help="the experiment to diagnose")
-    doctor.add_argument("--seeds", type=int, help="use seeds 0..N-1 instead of the spec's seeds")
+    doctor.add_argument(
+        "--seeds",
+        type=int,
+        default=10,
+        metavar="N",
+        help="verification seeds 0..N-1: each remedy against the baseline (default 10)",
+    )
+    doctor.add_argument(
+        "--selection-seeds",
+        type=int,
+        default=5,
+        metavar="M",
+        help="seeds N..N+M-1, on which each remedy's strength is chosen by validation loss (default 5)",
+    )
     doctor.add_argument(
         "--results", default="results", metavar="DIR", help="where results go (default: ./results)"
     )

@@ -1,197 +1,119 @@
-"""`python -m harness doctor NAME`: diagnose an experiment, run the article's remedies for what
-it finds on the same seeds, and say for each remedy whether the problem is gone.
+"""`python -m harness doctor NAME`: diagnose an experiment, try the article's remedies for what it
+finds at a few strengths, and say for each remedy, at the strength chosen, whether the problem is gone.
 
-Flow: run the experiment (stored seeds are reused) -> diagnose every seed (fit diagnosis and
-training health) -> the problems found in at least half of the seeds -> remedy variants derived
-from the spec (REMEDIES) -> run them -> per remedy, the seed-paired change of the problem's
-metric with its 95% CI, and how many seeds still show the problem.
+Flow: the baseline (with a validation part, added if the spec has none) runs on selection seeds
+and on verification seeds -> the problems at least half of the selection seeds show -> every
+strength of every remedy runs on the selection seeds (one batch) -> per remedy, the strength
+with the lowest validation loss; the best two also together -> those run on the verification
+seeds, which took no part in any choice -> per remedy the seed-paired change of the problem's
+metric with its 95% CI, and how many seeds show the problem by the same per-seed criterion.
 """
 
 import math
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from harness import compare, diagnosis, results, stats
-from harness.data import overlap_ratio
 from harness.errors import HarnessError
+from harness.remedies import REMEDIES
 
-# Problem -> (per-run metric that measures it, lower is better, what the metric is).
-METRICS = {
-    "diverged": ("train_accuracy", False, "train accuracy"),
-    "exploding gradients": ("train_accuracy", False, "train accuracy"),
-    "vanishing gradients": ("gradient_spread", True, "log10(last / first layer update ratio)"),
-    "dead ReLU units": ("dead_relu_fraction", True, "largest dead fraction of a ReLU layer"),
-    "no convergence": ("train_loss", True, "train loss"),
-    "underfitting": ("train_accuracy", False, "train accuracy"),
-    "overfitting": ("gap_test_loss", True, "test loss - train loss"),
+VERIFICATION_SEEDS = 10  # seeds per arm for the verdicts
+SELECTION_SEEDS = 5  # further seeds on which the strengths are chosen
+VALIDATION_SIZE = 0.2  # the validation part added to a spec that has none
+_T = diagnosis.THRESHOLDS
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """How the table measures a problem: the per-run metric shown, its direction, and the per-seed
+    rule that counts a seed as still having the problem (`rule` says it in words)."""
+
+    metric: str
+    lower: bool
+    label: str
+    rule: str
+    shows: Callable
+
+
+def _diagnosed(problem):
+    return lambda row: problem in row["problems"]
+
+
+CRITERIA = {
+    "diverged": Criterion(
+        "train_accuracy",
+        False,
+        "train accuracy",
+        f"fit diagnosis: non-finite loss or training loss > {_T['diverge_loss_ratio']:g}x its first epoch",
+        _diagnosed("diverged"),
+    ),
+    "exploding gradients": Criterion(
+        "train_accuracy",
+        False,
+        "train accuracy",
+        f"health: a layer's updates or weight norm grow {_T['exploding_growth']:g}x, "
+        f"updates {_T['exploding_update_ratio']:g}x the weights, or non-finite values",
+        _diagnosed("exploding gradients"),
+    ),
+    "vanishing gradients": Criterion(
+        "gradient_spread",
+        True,
+        "log10(last / first layer update ratio)",
+        f"the metric >= {math.log10(_T['vanishing_ratio']):g}",
+        lambda row: row["gradient_spread"] >= math.log10(_T["vanishing_ratio"]),
+    ),
+    "dead ReLU units": Criterion(
+        "dead_relu_fraction",
+        True,
+        "largest dead fraction of a ReLU layer",
+        f"the metric >= {_T['dead_relu_fraction']:g}",
+        lambda row: row["dead_relu_fraction"] >= _T["dead_relu_fraction"],
+    ),
+    "no convergence": Criterion(
+        "train_loss",
+        True,
+        "train loss",
+        f"health: a plateau or an oscillating training loss while train accuracy < {_T['underfit_train_accuracy']:g}",
+        _diagnosed("no convergence"),
+    ),
+    "underfitting": Criterion(
+        "train_accuracy",
+        False,
+        "train accuracy",
+        f"the metric < {_T['underfit_train_accuracy']:g}",
+        lambda row: not row["train_accuracy"] >= _T["underfit_train_accuracy"],
+    ),
+    "overfitting": Criterion(
+        "gap_test_loss",
+        True,
+        "test loss - train loss",
+        f"the metric > {_T['overfit_gap']:g} and test loss >= {_T['overfit_gap_ratio']:g}x train loss",
+        lambda row: (
+            row["gap_test_loss"] > _T["overfit_gap"]
+            and row["test_loss"] >= _T["overfit_gap_ratio"] * row["train_loss"]
+        ),
+    ),
 }
-ORDER = list(METRICS)  # most serious first: a diverging network has to train before it can overfit
+ORDER = list(CRITERIA)  # most serious first: a diverging network has to train before it can overfit
 # What a network with a gradient problem (divergence, exploding, vanishing, dead units) shows
 # as well; when one of those is found, its remedies are run, not these.
 SYMPTOMS = ("no convergence", "underfitting")
 
 
-def _hidden(model):
-    """Indices of the layers with `units` except the last (the output layer)."""
-    sized = [i for i, layer in enumerate(model) if "units" in layer]
-    return sized[:-1]
+@dataclass(frozen=True)
+class Arm:
+    """A remedy at one strength (or two remedies together): what it targets, its label, the overrides
+    of the baseline, what it changes in words, and its spec."""
 
-
-def _optimizer(spec, **changes):
-    return {"compile.optimizer": {**spec["compile"]["optimizer"], **changes}}
-
-
-def _learning_rate(spec):
-    opt = spec["compile"]["optimizer"]
-    if "learning_rate" in opt:
-        return float(opt["learning_rate"])
-    from harness.backend import keras  # the optimizer's own default rate
-
-    return float(
-        keras.optimizers.get({"class_name": opt["class_name"], "config": {}}).get_config()["learning_rate"]
-    )
-
-
-def _with_hidden(spec, change):
-    """The model with `change(layer)` applied to every hidden layer (None when there is none)."""
-    model, hidden = [dict(layer) for layer in spec["model"]], _hidden(spec["model"])
-    if not hidden:
-        return None
-    for i in hidden:
-        model[i] = change(model[i])
-    return {"model": model}
-
-
-def _after_hidden(spec, extra):
-    model, hidden = spec["model"], set(_hidden(spec["model"]))
-    if not hidden:
-        return None
-    return {
-        "model": [
-            x for i, layer in enumerate(model) for x in ([layer, dict(extra)] if i in hidden else [layer])
-        ]
-    }
-
-
-def _batchnorm(spec):
-    """Dense (no activation) -> BatchNormalization -> the activation, for each hidden layer."""
-    hidden = set(_hidden(spec["model"]))
-    model = []
-    for i, layer in enumerate(spec["model"]):
-        if i in hidden:
-            act = layer.get("activation", "linear")
-            model += [
-                {**layer, "activation": "linear"},
-                {"class_name": "BatchNormalization"},
-                {"class_name": "Activation", "activation": act},
-            ]
-        else:
-            model.append(layer)
-    return {"model": model} if hidden else None
-
-
-def _saturating(spec):
-    return any(spec["model"][i].get("activation") in ("sigmoid", "tanh") for i in _hidden(spec["model"]))
-
-
-def _regularised(spec):
-    return any(k.endswith("_regularizer") for layer in spec["model"] for k in layer) or any(
-        layer["class_name"] == "Dropout" for layer in spec["model"]
-    )
-
-
-def _unregularised(spec):
-    model = [
-        {k: v for k, v in layer.items() if not k.endswith("_regularizer")}
-        for layer in spec["model"]
-        if layer["class_name"] != "Dropout"
-    ]
-    return {"model": model}
-
-
-def _early_stopping(spec):
-    if not spec["data"].get("validation_size"):
-        return None
-    stop = {"class_name": "EarlyStopping", "monitor": "val_loss", "patience": 5, "restore_best_weights": True}
-    return {"fit.callbacks": [*spec["fit"]["callbacks"], stop]}
-
-
-def _adam(spec):
-    if spec["compile"]["optimizer"]["class_name"].lower() == "adam":
-        return None
-    return {"compile.optimizer": {"class_name": "Adam", "learning_rate": 0.001}}
-
-
-# The article's remedies (../shared/seed-summary.md) per problem: name -> overrides of the
-# spec dict, or None where the remedy does not apply (no hidden layer, already Adam, ...).
-REMEDIES = {
-    "diverged": {
-        "clipnorm": lambda s: _optimizer(s, clipnorm=1.0),
-        "lower_lr": lambda s: _optimizer(s, learning_rate=_learning_rate(s) / 10),
-        "adam": _adam,
-    },
-    "vanishing gradients": {
-        "relu": lambda s: (
-            _with_hidden(s, lambda layer: {**layer, "activation": "relu"}) if _saturating(s) else None
-        ),
-        "relu_he_init": lambda s: (
-            _with_hidden(s, lambda layer: {**layer, "activation": "relu", "kernel_initializer": "he_normal"})
-            if _saturating(s)
-            else None
-        ),
-        "batchnorm": _batchnorm,
-        "adam": _adam,
-    },
-    "dead ReLU units": {
-        "lower_lr": lambda s: _optimizer(s, learning_rate=_learning_rate(s) / 10),
-        "he_init": lambda s: _with_hidden(s, lambda layer: {**layer, "kernel_initializer": "he_normal"}),
-        "leaky_relu": lambda s: _with_hidden(
-            s,
-            lambda layer: (
-                {**layer, "activation": "leaky_relu"} if layer.get("activation") == "relu" else layer
-            ),
-        ),
-    },
-    "no convergence": {
-        "lower_lr": lambda s: _optimizer(s, learning_rate=_learning_rate(s) / 10),
-        "adam": _adam,
-    },
-    "underfitting": {
-        "more_capacity": lambda s: _with_hidden(s, lambda layer: {**layer, "units": int(layer["units"]) * 4}),
-        "adam": _adam,
-        "more_epochs": lambda s: {"fit.epochs": int(s["fit"]["epochs"]) * 3},
-        "higher_lr": lambda s: _optimizer(s, learning_rate=_learning_rate(s) * 10),
-        "less_regularisation": lambda s: _unregularised(s) if _regularised(s) else None,
-    },
-    "overfitting": {
-        "more_data": lambda s: (
-            {"data.train_fraction": 1.0} if float(s["data"].get("train_fraction", 1.0)) < 1 else None
-        ),
-        "smaller_model": lambda s: _with_hidden(
-            s, lambda layer: {**layer, "units": max(1, int(layer["units"]) // 4)}
-        ),
-        "l2": lambda s: _with_hidden(
-            s, lambda layer: {**layer, "kernel_regularizer": {"class_name": "L2", "l2": 0.01}}
-        ),
-        "dropout": lambda s: _after_hidden(s, {"class_name": "Dropout", "rate": 0.5}),
-        "early_stopping": _early_stopping,
-    },
-}
-REMEDIES["exploding gradients"] = REMEDIES["diverged"]
-
-
-def remedy_specs(spec, problems):
-    """[(problem, remedy name, variant Spec)] for the problems found, each remedy once (for the first problem it targets)."""
-    raw, out, seen = spec.to_dict(), [], set()
-    for problem in problems:
-        for name, build in REMEDIES[problem].items():
-            overrides = build(raw)
-            if overrides is None or name in seen:
-                continue
-            seen.add(name)
-            out.append((problem, name, spec.with_overrides(overrides, name=f"{spec.name}[remedy={name}]")))
-    return out
+    problem: str
+    label: str
+    overrides: dict
+    words: str
+    spec: object
+    parts: tuple = field(default=(), compare=False)  # ((Remedy, strength), ...)
 
 
 def gradient_spread(history):
@@ -204,34 +126,30 @@ def gradient_spread(history):
 
 
 def per_seed(root, spec):
-    """One row per stored run of `spec` (ok or diverged; a seed, or a (seed, fold) with cv): its metrics
-    and the problems it shows."""
+    """One row per stored seed of `spec` (ok or diverged): its metrics and the problems it shows."""
     runs = results.stored_runs(root, spec.name, spec.hash)
-    cv = bool(spec.data.get("cv"))
-    keys = ["seed", "fold"] if cv and "fold" in runs else ["seed"]
     runs = runs[runs["status"].isin(["ok", "diverged"]) & runs["seed"].isin(spec.seeds)].drop_duplicates(
-        keys, keep="last"
+        "seed", keep="last"
     )
     history = results.stored_history(root, spec.name, spec.hash)
     chance = compare._chance_loss(spec.to_dict())
     rows = []
     for _, run in runs.iterrows():
         h = history[history["seed"] == run["seed"]]
-        if len(keys) > 1 and "fold" in h:
-            h = h[h["fold"] == run["fold"]]
         fit = diagnosis.diagnose(h, run.to_dict(), chance)
         found = {fit.label} - {"good fit"} | {
             p["problem"] for p in diagnosis.training_problems(h, run.to_dict())
         }
-        num = lambda key, run=run: pd.to_numeric(run.get(key), errors="coerce")
+        num = lambda key, run=run: float(pd.to_numeric(run.get(key), errors="coerce"))  # noqa: E731
         rows.append(
             {
                 "seed": int(run["seed"]),
-                **({"fold": int(run["fold"])} if len(keys) > 1 else {}),
                 "status": run["status"],
                 "problems": found,
                 "train_accuracy": num("train_accuracy"),
                 "train_loss": num("train_loss"),
+                "val_loss": num("val_loss"),
+                "test_loss": num("test_loss"),
                 "test_accuracy": num("test_accuracy"),
                 "gap_test_loss": num("test_loss") - num("train_loss"),
                 "gradient_spread": gradient_spread(h),
@@ -240,18 +158,9 @@ def per_seed(root, spec):
                 "reason": fit.reason,
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            *keys,
-            "status",
-            "problems",
-            *dict.fromkeys(m for m, _, _ in METRICS.values()),
-            "test_accuracy",
-            "fit_seconds",
-            "reason",
-        ],
-    )
+    columns = ["seed", "status", "problems", "train_accuracy", "train_loss", "val_loss", "test_loss"]
+    columns += ["test_accuracy", "gap_test_loss", "gradient_spread", "dead_relu_fraction", "fit_seconds"]
+    return pd.DataFrame(rows, columns=[*columns, "reason"])
 
 
 def problems_of(seeds):
@@ -261,23 +170,158 @@ def problems_of(seeds):
     return [p for p in ORDER if n and counts[p] * 2 >= n], counts
 
 
-def _paired(remedy, base, metric, ratio=0.0):
-    """The remedy's change of `metric`, paired by seed (by (seed, fold) with cv); `ratio` corrects for overlap."""
-    keys = ["seed", "fold"] if "fold" in remedy and "fold" in base else ["seed"]
-    return stats.paired(remedy.set_index(keys)[metric], base.set_index(keys)[metric], ratio=ratio)
+def showing(problem, frame):
+    """How many seeds of `frame` have `problem` by its criterion (the rule the table states)."""
+    return sum(bool(CRITERIA[problem].shows(row)) for _, row in frame.iterrows())
 
 
-def verdict_row(problem, name, base, remedy, ratio=0.0):
-    """One line of the verdict table: the problem's metric, paired change, CI, and whether the problem is gone.
+# -- seeds and the baseline -------------------------------------------------------------
 
-    `ratio` = n_test / n_train corrects the interval where training sets overlap between runs (resplit, cv)."""
-    metric, lower, label = METRICS[problem]
-    change = _paired(remedy, base, metric, ratio)
-    acc = _paired(remedy, base, "test_accuracy", ratio)
-    still = sum(problem in found for found in remedy["problems"])
+
+def seed_sets(verify=VERIFICATION_SEEDS, select=SELECTION_SEEDS):
+    """(verification seeds 0..verify-1, selection seeds after them): disjoint by construction."""
+    if verify < 2 or select < 1:
+        raise HarnessError(
+            f"doctor needs at least 2 verification seeds and 1 selection seed; got {verify} and {select}"
+        )
+    return list(range(verify)), list(range(verify, verify + select))
+
+
+def with_validation(spec, out=print):
+    """The spec with a validation part (strengths are chosen on it); says so when one is added."""
+    if spec.data["validation_size"]:
+        return spec
+    out(
+        f"{spec.name} has no validation part; the doctor diagnoses it with data.validation_size "
+        f"{VALIDATION_SIZE} (taken from the training part), as strengths are chosen on validation data only"
+    )
+    return spec.with_overrides(
+        {"data.validation_size": VALIDATION_SIZE}, name=f"{spec.name}[data.validation_size={VALIDATION_SIZE}]"
+    )
+
+
+# -- selection: every strength on the selection seeds -----------------------------------
+
+
+def _variant(base, label, overrides, seeds):
+    return base.with_overrides(overrides, name=f"{base.name}[remedy={label}]").with_seeds(seeds)
+
+
+def candidates(base, problems, seeds):
+    """[Arm] for every applicable strength of every remedy of `problems` (each remedy once, for the
+    first problem it targets), on `seeds`."""
+    raw, arms, seen = base.to_dict(), [], set()
+    for problem in problems:
+        for remedy in REMEDIES[problem]:
+            if remedy.name in seen:
+                continue
+            for strength in remedy.strengths:
+                overrides = remedy.build(raw, strength)
+                if overrides is None:
+                    continue
+                seen.add(remedy.name)
+                label = remedy.label(strength)
+                words = remedy.words(raw, strength)
+                spec = _variant(base, label, overrides, seeds)
+                arms.append(Arm(problem, label, overrides, words, spec, ((remedy, strength),)))
+    return arms
+
+
+def validation_score(frame, n_seeds):
+    """(seeds without a finite validation loss, mean validation loss): lower is better."""
+    finite = frame["val_loss"][np.isfinite(frame["val_loss"].astype(float))]
+    return (n_seeds - len(finite), float(finite.mean()) if len(finite) else math.inf)
+
+
+def select(root, arms, baseline_frame, n_seeds):
+    """Per remedy, the arm (strength) with the best validation score on the selection seeds.
+
+    Returns (chosen arms, best first; a frame of every arm's score)."""
+    rows, best = [], {}
+    for arm in arms:
+        score = validation_score(per_seed(root, arm.spec), n_seeds)
+        remedy = arm.parts[0][0].name
+        rows.append(
+            {
+                "problem": arm.problem,
+                "remedy": remedy,
+                "arm": arm.label,
+                "failed": score[0],
+                "val_loss": score[1],
+            }
+        )
+        if remedy not in best or score < best[remedy][1]:
+            best[remedy] = (arm, score)
+    frame = pd.DataFrame(rows, columns=["problem", "remedy", "arm", "failed", "val_loss"])
+    frame["chosen"] = frame["arm"].isin([arm.label for arm, _ in best.values()])
+    chosen = [arm for arm, _ in sorted(best.values(), key=lambda pair: pair[1])]
+    return chosen, frame
+
+
+def combined(base, first, second, seeds):
+    """The two arms together: `second`'s remedy built on `first`'s spec (None when it does not apply)."""
+    r2, s2 = second.parts[0]
+    after_first = base.with_overrides(first.overrides).to_dict()
+    extra = r2.build(after_first, s2)
+    if extra is None:
+        return None
+    overrides, label = {**first.overrides, **extra}, f"{first.label}+{second.label}"
+    words = f"{first.words}, and {second.words}"
+    return Arm(
+        first.problem,
+        label,
+        overrides,
+        words,
+        _variant(base, label, overrides, seeds),
+        (*first.parts, *second.parts),
+    )
+
+
+def selection_table(frame, baseline_score):
+    from harness.cli import text_table
+
+    lines = []
+    for remedy, group in frame.groupby("remedy", sort=False):
+        tried = [
+            f"{'*' if r['chosen'] else ''}{r['arm'].split('=', 1)[-1] if '=' in r['arm'] else r['arm']} "
+            f"{compare._f(r['val_loss'])}" + (f" ({r['failed']} failed)" if r["failed"] else "")
+            for _, r in group.iterrows()
+        ]
+        lines.append([remedy, group["problem"].iloc[0], ",  ".join(tried)])
+    return (
+        f"baseline validation loss {compare._f(baseline_score[1])}; per remedy, the mean validation loss at each "
+        "strength (* chosen: the lowest):\n" + text_table(["remedy", "targets", "strength val_loss"], lines)
+    )
+
+
+# -- verification: the chosen arms against the baseline on other seeds -----------------
+
+
+def _paired(remedy, base, metric):
+    return stats.paired(remedy.set_index("seed")[metric], base.set_index("seed")[metric])
+
+
+def _runs_needed(remedy, base, metric):
+    """Seeds per arm a paired test would need to resolve the observed mean difference (NaN if unknown)."""
+    both = pd.concat([remedy.set_index("seed")[metric], base.set_index("seed")[metric]], axis=1, join="inner")
+    d = (both.iloc[:, 0] - both.iloc[:, 1]).astype(float)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return math.nan
+    return stats.runs_needed(float(d.std(ddof=1)), abs(float(d.mean())))
+
+
+def verdict_row(problem, name, base, remedy):
+    """One line of the verdict table: the problem's metric, paired change, CI, and how many seeds
+    have the problem by the same criterion, for the baseline and the remedy."""
+    crit = CRITERIA[problem]
+    change = _paired(remedy, base, crit.metric)
+    acc = _paired(remedy, base, "test_accuracy")
+    train = _paired(remedy, base, "train_accuracy")
+    still, before = showing(problem, remedy), showing(problem, base)
     others = [p for p in ORDER if p != problem and any(p in found for found in remedy["problems"])]
     also = [f"{p} {sum(p in found for found in remedy['problems'])}/{len(remedy)}" for p in others]
-    effect = change.verdict(lower)
+    effect = change.verdict(crit.lower)
     gone = still * 2 < len(remedy)
     diverged = sum("diverged" in found for found in remedy["problems"])
     if change.n == 0:
@@ -285,88 +329,166 @@ def verdict_row(problem, name, base, remedy, ratio=0.0):
     elif effect == "better":
         outcome = "removed" if gone else "improved, problem remains"
     else:
-        outcome = {"worse": "worse", "no evidence": "no evidence"}[effect] + (
-            "" if not gone else " (problem absent)"
-        )
+        outcome = effect + ("" if not gone else " (problem absent)")
     return {
         "remedy": name,
         "problem": problem,
-        "metric": label,
+        "metric": crit.label,
+        "criterion": crit.rule,
         "seeds": change.n,
-        "baseline_mean": stats.mean(base[metric]),
-        "remedy_mean": stats.mean(remedy[metric]),
+        "baseline_mean": stats.mean(base[crit.metric]),
+        "remedy_mean": stats.mean(remedy[crit.metric]),
         "diff": change.diff,
         "diff_ci95_low": change.ci_low,
         "diff_ci95_high": change.ci_high,
         "p_value": change.p_value,
         "effect": effect,
+        "runs_needed": _runs_needed(remedy, base, crit.metric) if effect == "no evidence" else math.nan,
+        "baseline_showing": f"{before}/{len(base)}",
         "still_showing": f"{still}/{len(remedy)}",
         "outcome": outcome,
         "test_accuracy_diff": acc.diff,
         "test_accuracy_ci95_low": acc.ci_low,
         "test_accuracy_ci95_high": acc.ci_high,
+        "train_accuracy_diff": train.diff,
+        "train_accuracy_ci95_low": train.ci_low,
+        "train_accuracy_ci95_high": train.ci_high,
         "fit_seconds": stats.mean(remedy["fit_seconds"]),
+        "baseline_fit_seconds": stats.mean(base["fit_seconds"]),
         "other_problems": ", ".join(also) or "none",
-        "interval": "paired t" if not ratio else f"corrected t (n_test/n_train {ratio:.2f})",
     }
+
+
+def verify(root, arms, base_frame, out=print):
+    """Verdict rows of the arms (already run on the verification seeds) against the baseline."""
+    rows = []
+    for arm in arms:
+        frame = per_seed(root, arm.spec)
+        if frame.empty:
+            out(
+                f"note: {arm.label}: every run failed; see {results.experiment_dir(root, arm.spec.name) / 'runs.csv'}"
+            )
+            continue
+        rows.append({**verdict_row(arm.problem, arm.label, base_frame, frame), "change": arm.words})
+    return rows
+
+
+def _interval(low, high):
+    return f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) and math.isfinite(high) else "n/a"
 
 
 def table(rows):
     from harness.cli import text_table
 
-    def interval(low, high):
-        return f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else "n/a"
+    def needed(r):
+        n = r.get("runs_needed", math.nan)
+        return (
+            "-" if not math.isfinite(n) and not n == math.inf else ("never" if n == math.inf else str(int(n)))
+        )
 
     lines = [
         [
             r["remedy"],
             r["problem"],
             f"{compare._f(r['baseline_mean'])} -> {compare._f(r['remedy_mean'])}",
-            compare._f(r["diff"], "+.3f"),
-            interval(r["diff_ci95_low"], r["diff_ci95_high"]),
+            f"{compare._f(r['diff'], '+.3f')} {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}",
             compare._p(r["p_value"]),
-            r["still_showing"],
+            f"{r.get('baseline_showing', '?')} -> {r['still_showing']}",
             r["outcome"],
-            f"{compare._f(r['test_accuracy_diff'], '+.3f')} {interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
+            needed(r),
+            f"{compare._f(r['test_accuracy_diff'], '+.3f')} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
+            compare._f(r.get("train_accuracy_diff", math.nan), "+.3f"),
             compare._f(r["fit_seconds"], ".1f"),
             r["other_problems"],
         ]
         for r in rows
     ]
-    return text_table(
-        [
-            "remedy",
-            "targets",
-            "metric: base -> remedy",
-            "Δ",
-            "95% CI of Δ",
-            "p",
-            "still has it",
-            "verdict",
-            "test acc Δ [95% CI]",
-            "fit s",
-            "other problems",
-        ],
-        lines,
+    headers = ["remedy", "targets", "metric: base -> remedy", "Δ [95% CI]", "p", "has it: base -> remedy"]
+    headers += ["verdict", "runs needed", "test acc Δ [95% CI]", "train acc Δ", "fit s", "other problems"]
+    return text_table(headers, lines)
+
+
+def summary(rows):
+    """What to change, by how much it helped (with its interval) and what it cost, in words."""
+    if not rows:
+        return "No remedy could be measured."
+
+    def gain(r):  # the change in the direction that helps
+        return -r["diff"] if CRITERIA[r["problem"]].lower else r["diff"]
+
+    helped = sorted(
+        (r for r in rows if r["effect"] == "better"), key=lambda r: (r["outcome"] != "removed", -gain(r))
     )
-
-
-def main(spec, root="results", run=None, out=print):
-    """Diagnose `spec` (running it first via `run(specs)`), run its remedies, print and write the verdict table."""
-    run = run or (lambda specs: None)
-    run([spec])
-    base = per_seed(root, spec)
-    if base.empty:
-        raise HarnessError(
-            f"{spec.name}: no finished runs to diagnose (every run failed; see {results.experiment_dir(root, spec.name) / 'runs.csv'})"
+    lines = []
+    if helped:
+        r = helped[0]
+        lines.append(
+            f"What to change: {r['change']} ({r['remedy']}). On {r['seeds']} seeds that took no part in choosing it, "
+            f"{CRITERIA[r['problem']].label} went from {r['baseline_mean']:.3f} to {r['remedy_mean']:.3f} "
+            f"(Δ {r['diff']:+.3f}, 95% CI {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}); "
+            f"{r['still_showing']} seeds still have {r['problem']} (baseline {r['baseline_showing']})."
         )
-    found, counts = problems_of(base)
-    shown = ", ".join(f"{p} {counts[p]}/{len(base)}" for p in ORDER if counts[p]) or "none"
-    out(f"{spec.name}: problems per seed: {shown}")
+        ratio = r["fit_seconds"] / r["baseline_fit_seconds"] if r["baseline_fit_seconds"] else math.nan
+        lines.append(
+            f"It costs: train accuracy {r['train_accuracy_diff']:+.3f} "
+            f"{_interval(r['train_accuracy_ci95_low'], r['train_accuracy_ci95_high'])}, fit time "
+            f"{r['fit_seconds']:.1f} s against {r['baseline_fit_seconds']:.1f} s ({ratio:.2f}x); test accuracy "
+            f"changed {r['test_accuracy_diff']:+.3f} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}."
+        )
+        if len(helped) > 1:
+            lines.append(
+                "Also with evidence: "
+                + "; ".join(
+                    f"{h['remedy']} Δ {h['diff']:+.3f} {_interval(h['diff_ci95_low'], h['diff_ci95_high'])}"
+                    for h in helped[1:]
+                )
+                + "."
+            )
+    else:
+        lines.append("No remedy helped with evidence on the verification seeds.")
+    unresolved = [r for r in rows if r["effect"] == "no evidence"]
+    if unresolved:
+        lines.append(
+            "No evidence either way: "
+            + "; ".join(
+                f"{r['remedy']} (Δ {compare._f(r['diff'], '+.3f')}"
+                + (
+                    f", ~{int(r['runs_needed'])} seeds per arm would resolve it)"
+                    if math.isfinite(r["runs_needed"])
+                    else ")"
+                )
+                for r in unresolved
+            )
+            + "."
+        )
+    worse = [r["remedy"] for r in rows if r["effect"] == "worse"]
+    if worse:
+        lines.append(f"Made it worse: {', '.join(worse)}.")
+    return "\n".join(lines)
+
+
+def main(
+    spec, root="results", run=None, out=print, seeds=VERIFICATION_SEEDS, selection_seeds=SELECTION_SEEDS
+):
+    """Diagnose `spec`, choose each remedy's strength on selection seeds, verify on other seeds, print and
+    write the verdict table. `run(specs)` runs a batch of specs over their seeds (stored runs are reused)."""
+    run = run or (lambda specs: None)
+    verify_seeds, select_seeds = seed_sets(seeds, selection_seeds)
+    base = with_validation(spec, out)
+    run([base.with_seeds(select_seeds + verify_seeds)])
+    base_select = per_seed(root, base.with_seeds(select_seeds))
+    base_verify = per_seed(root, base.with_seeds(verify_seeds))
+    if base_select.empty or base_verify.empty:
+        raise HarnessError(
+            f"{base.name}: no finished runs to diagnose (every run failed; see {results.experiment_dir(root, base.name) / 'runs.csv'})"
+        )
+    found, counts = problems_of(base_select)
+    shown = ", ".join(f"{p} {counts[p]}/{len(base_select)}" for p in ORDER if counts[p]) or "none"
+    out(f"{base.name}: problems per selection seed ({_seeds(select_seeds)}): {shown}")
     for p in found:
-        metric, _, label = METRICS[p]
         out(
-            f"  {p}: {label} {stats.mean(base[metric]):.3f} (mean of {len(base)} seeds); the article's remedies: {diagnosis.REMEDIES[p]}"
+            f"  {p}: {CRITERIA[p].label} {stats.mean(base_select[CRITERIA[p].metric]):.3f} (mean of {len(base_select)} seeds); "
+            f"the article's remedies: {diagnosis.REMEDIES[p]}"
         )
     if not found:
         out("no problem found in at least half of the seeds: nothing to remedy")
@@ -378,28 +500,46 @@ def main(spec, root="results", run=None, out=print):
             f"  ({' and '.join(p for p in found if p in SYMPTOMS)}: taken as symptoms of {causes[0]}; "
             "the remedies run are those of the cause, and the table says whether the symptoms remain)"
         )
-    variants = remedy_specs(spec, treated)
+    trials = candidates(base, treated, select_seeds)
     out(
-        f"running {len(variants)} remedies on seeds {', '.join(map(str, spec.seeds))}: {', '.join(n for _, n, _ in variants)}"
+        f"choosing strengths: {len(trials)} variants on the selection seeds ({_seeds(select_seeds)}), by validation loss"
     )
-    run([v for _, _, v in variants])
-    rows = []
-    for problem, name, variant in variants:
-        remedy = per_seed(root, variant)
-        if remedy.empty:
-            out(
-                f"note: {name}: every run failed; see {results.experiment_dir(root, variant.name) / 'runs.csv'}"
-            )
-            continue
-        ratio = max(overlap_ratio(spec.data), overlap_ratio(variant.data))
-        rows.append(verdict_row(problem, name, base, remedy, ratio))
+    run([arm.spec for arm in trials])
+    chosen, scores = select(root, trials, base_select, len(select_seeds))
+    out(selection_table(scores, validation_score(base_select, len(select_seeds))))
+    arms = [arm for arm in chosen]
+    if len(chosen) >= 2:
+        both = combined(base, chosen[0], chosen[1], verify_seeds)
+        arms += [both] if both else []
+    arms = [
+        Arm(a.problem, a.label, a.overrides, a.words, a.spec.with_seeds(verify_seeds), a.parts) for a in arms
+    ]
+    out(
+        f"\nverifying {len(arms)} arms against the baseline on seeds {_seeds(verify_seeds)}, which took no part "
+        f"in choosing the problem or the strengths: {', '.join(a.label for a in arms)}"
+    )
+    run([arm.spec for arm in arms])
+    rows = verify(root, arms, base_verify, out)
     frame = pd.DataFrame(rows)
     path = compare.write(frame, root, f"doctor_{compare.output_name([spec.name])}")
+    compare.write(scores, root, f"doctor_{compare.output_name([spec.name])}_selection")
     out("")
     out(table(rows))
     out(
-        "\nΔ = remedy − baseline on the same seeds; 'removed': the CI of Δ excludes 0 in the right direction and fewer than "
-        "half of the seeds still show the problem; 'no evidence': the CI contains 0"
+        "\nΔ = remedy − baseline on the same verification seeds. 'has it': seeds with the problem by its criterion, "
+        "'removed': the CI of Δ excludes 0 in the right direction and fewer than half of the seeds still have it; "
+        "'no evidence': the CI contains 0 ('runs needed': seeds per arm to resolve the Δ seen, 80% power)."
     )
+    for p in treated:
+        out(f"  {p}: metric {CRITERIA[p].label}; a seed has it when {CRITERIA[p].rule}")
+    out("\n" + summary(rows))
     out(f"\nwrote: {path}")
     return frame
+
+
+def _seeds(seeds):
+    return (
+        f"{seeds[0]}-{seeds[-1]}"
+        if list(seeds) == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2
+        else ", ".join(map(str, seeds))
+    )

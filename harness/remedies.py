@@ -1,0 +1,295 @@
+"""The article's remedies per problem, each at a few strengths, as overrides of a spec dict.
+
+A remedy builds, from the plain spec dict and one strength, the overrides of a variant, or
+None where it does not apply (no hidden layer, already Adam, ...). The doctor tries every
+strength on selection seeds and keeps the one with the best validation loss.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """One remedy: its name, strengths to try, `build(spec_dict, strength)` -> overrides or None,
+    and `words(spec_dict, strength)` -> what it changes, for the summary."""
+
+    name: str
+    strengths: tuple
+    build: Callable
+    words: Callable
+
+    def label(self, strength):
+        """The remedy at a strength as it appears in names and tables, e.g. 'l2=0.01'."""
+        return self.name if strength is None else f"{self.name}={strength:g}"
+
+
+def hidden(model):
+    """Indices of the layers with `units` except the last (the output layer)."""
+    sized = [i for i, layer in enumerate(model) if "units" in layer]
+    return sized[:-1]
+
+
+def _units(spec, scale=lambda units: units):
+    """The hidden layers' units, e.g. '256, 256', after `scale`."""
+    return ", ".join(str(scale(int(spec["model"][i]["units"]))) for i in hidden(spec["model"]))
+
+
+def _optimizer(spec, **changes):
+    return {"compile.optimizer": {**spec["compile"]["optimizer"], **changes}}
+
+
+def learning_rate(spec):
+    """The optimizer's learning rate: the spec's, else the Keras optimizer's default."""
+    opt = spec["compile"]["optimizer"]
+    if "learning_rate" in opt:
+        return float(opt["learning_rate"])
+    from harness.backend import keras
+
+    return float(
+        keras.optimizers.get({"class_name": opt["class_name"], "config": {}}).get_config()["learning_rate"]
+    )
+
+
+def _with_hidden(spec, change):
+    """The model with `change(layer)` applied to every hidden layer (None when there is none)."""
+    model, inner = [dict(layer) for layer in spec["model"]], hidden(spec["model"])
+    if not inner:
+        return None
+    for i in inner:
+        model[i] = change(model[i])
+    return {"model": model}
+
+
+def _after_hidden(spec, extra):
+    model, inner = spec["model"], set(hidden(spec["model"]))
+    if not inner:
+        return None
+    return {
+        "model": [
+            x for i, layer in enumerate(model) for x in ([layer, dict(extra)] if i in inner else [layer])
+        ]
+    }
+
+
+def _shallower(spec, keep):
+    """The first `keep` hidden layers (with what follows each), then the output layer and after."""
+    model, inner = spec["model"], hidden(spec["model"])
+    if not 1 <= keep < len(inner):
+        return None
+    output = [i for i, layer in enumerate(model) if "units" in layer][-1]
+    return {"model": [*model[: inner[keep]], *model[output:]]}
+
+
+def _narrower(spec, factor):
+    if any(int(spec["model"][i]["units"]) // factor < 2 for i in hidden(spec["model"])):
+        return None
+    return _with_hidden(spec, lambda layer: {**layer, "units": int(layer["units"]) // factor})
+
+
+def _batchnorm(spec, _strength):
+    """Dense (no activation) -> BatchNormalization -> the activation, for each hidden layer."""
+    inner = set(hidden(spec["model"]))
+    model = []
+    for i, layer in enumerate(spec["model"]):
+        if i in inner:
+            act = layer.get("activation", "linear")
+            model += [
+                {**layer, "activation": "linear"},
+                {"class_name": "BatchNormalization"},
+                {"class_name": "Activation", "activation": act},
+            ]
+        else:
+            model.append(layer)
+    return {"model": model} if inner else None
+
+
+def _saturating(spec):
+    return any(spec["model"][i].get("activation") in ("sigmoid", "tanh") for i in hidden(spec["model"]))
+
+
+def _regularised(spec):
+    return any(k.endswith("_regularizer") for layer in spec["model"] for k in layer) or any(
+        layer["class_name"] == "Dropout" for layer in spec["model"]
+    )
+
+
+def _unregularised(spec, _strength):
+    if not _regularised(spec):
+        return None
+    model = [
+        {k: v for k, v in layer.items() if not k.endswith("_regularizer")}
+        for layer in spec["model"]
+        if layer["class_name"] != "Dropout"
+    ]
+    return {"model": model}
+
+
+def _early_stopping(spec, patience):
+    if not spec["data"].get("validation_size"):
+        return None
+    stop = {
+        "class_name": "EarlyStopping",
+        "monitor": "val_loss",
+        "patience": int(patience),
+        "restore_best_weights": True,
+    }
+    return {"fit.callbacks": [*spec["fit"]["callbacks"], stop]}
+
+
+def _adam(spec, rate):
+    if spec["compile"]["optimizer"]["class_name"].lower() == "adam":
+        return None
+    return {"compile.optimizer": {"class_name": "Adam", "learning_rate": rate}}
+
+
+def _penalty(kind):
+    def build(spec, factor):
+        regularizer = {"class_name": kind, kind.lower(): factor}
+        return _with_hidden(spec, lambda layer: {**layer, "kernel_regularizer": regularizer})
+
+    return build
+
+
+def _relu(init=None):
+    def build(spec, _strength):
+        if not _saturating(spec):
+            return None
+        extra = {"kernel_initializer": init} if init else {}
+        return _with_hidden(spec, lambda layer: {**layer, "activation": "relu", **extra})
+
+    return build
+
+
+def _leaky(spec, _strength):
+    if not any(spec["model"][i].get("activation") == "relu" for i in hidden(spec["model"])):
+        return None
+    return _with_hidden(
+        spec,
+        lambda layer: {**layer, "activation": "leaky_relu"} if layer.get("activation") == "relu" else layer,
+    )
+
+
+LOWER_LR = Remedy(
+    "lower_lr",
+    (3, 10, 30),
+    lambda s, k: _optimizer(s, learning_rate=learning_rate(s) / k),
+    lambda s, k: f"a {k:g}x lower learning rate ({learning_rate(s) / k:g} instead of {learning_rate(s):g})",
+)
+ADAM = Remedy(
+    "adam",
+    (1e-4, 1e-3, 1e-2),
+    _adam,
+    lambda s, r: f"Adam at learning rate {r:g} instead of {s['compile']['optimizer']['class_name']}",
+)
+CLIPNORM = Remedy(
+    "clipnorm",
+    (0.1, 1.0),
+    lambda s, c: _optimizer(s, clipnorm=c),
+    lambda s, c: f"gradient clipping (clipnorm={c:g})",
+)
+
+# The article's remedies (../shared/seed-summary.md) per problem, in the order they are listed.
+REMEDIES = {
+    "diverged": [CLIPNORM, LOWER_LR, ADAM],
+    "vanishing gradients": [
+        Remedy("relu", (None,), _relu(), lambda s, _: "ReLU instead of sigmoid/tanh in the hidden layers"),
+        Remedy(
+            "relu_he_init",
+            (None,),
+            _relu("he_normal"),
+            lambda s, _: "ReLU with He initialisation in the hidden layers",
+        ),
+        Remedy(
+            "batchnorm", (None,), _batchnorm, lambda s, _: "batch normalisation before each hidden activation"
+        ),
+        ADAM,
+    ],
+    "dead ReLU units": [
+        LOWER_LR,
+        Remedy(
+            "he_init",
+            (None,),
+            lambda s, _: _with_hidden(s, lambda layer: {**layer, "kernel_initializer": "he_normal"}),
+            lambda s, _: "He initialisation of the hidden layers",
+        ),
+        Remedy("leaky_relu", (None,), _leaky, lambda s, _: "leaky ReLU instead of ReLU"),
+    ],
+    "no convergence": [LOWER_LR, ADAM],
+    "underfitting": [
+        Remedy(
+            "more_capacity",
+            (2, 4, 8),
+            lambda s, k: _with_hidden(s, lambda layer: {**layer, "units": int(layer["units"]) * k}),
+            lambda s, k: f"hidden layers {k:g}x wider ({_units(s)} -> {_units(s, lambda u: u * k)} units)",
+        ),
+        ADAM,
+        Remedy(
+            "more_epochs",
+            (2, 3, 5),
+            lambda s, k: {"fit.epochs": int(s["fit"]["epochs"]) * k},
+            lambda s, k: f"{int(s['fit']['epochs']) * k} epochs instead of {s['fit']['epochs']}",
+        ),
+        Remedy(
+            "higher_lr",
+            (3, 10, 30),
+            lambda s, k: _optimizer(s, learning_rate=learning_rate(s) * k),
+            lambda s, k: f"a {k:g}x higher learning rate ({learning_rate(s) * k:g})",
+        ),
+        Remedy(
+            "less_regularisation",
+            (None,),
+            _unregularised,
+            lambda s, _: "no weight penalties and no dropout",
+        ),
+    ],
+    "overfitting": [
+        Remedy(
+            "more_data",
+            (None,),
+            lambda s, _: {"data.train_fraction": 1.0} if float(s["data"]["train_fraction"]) < 1 else None,
+            lambda s, _: (
+                f"all of the training part (train_fraction 1.0 instead of {s['data']['train_fraction']:g})"
+            ),
+        ),
+        Remedy(
+            "narrower",
+            (2, 4, 8),
+            _narrower,
+            lambda s, k: (
+                f"hidden layers {k:g}x narrower ({_units(s)} -> {_units(s, lambda u: u // k)} units)"
+            ),
+        ),
+        Remedy(
+            "shallower",
+            (1, 2),
+            _shallower,
+            lambda s, k: f"{k:g} hidden layer(s) instead of {len(hidden(s['model']))}",
+        ),
+        Remedy(
+            "l2",
+            (1e-4, 1e-3, 1e-2, 1e-1),
+            _penalty("L2"),
+            lambda s, f: f"an L2 weight penalty of {f:g} on each hidden layer",
+        ),
+        Remedy(
+            "l1",
+            (1e-4, 1e-3, 1e-2),
+            _penalty("L1"),
+            lambda s, f: f"an L1 weight penalty of {f:g} on each hidden layer",
+        ),
+        Remedy(
+            "dropout",
+            (0.1, 0.3, 0.5),
+            lambda s, r: _after_hidden(s, {"class_name": "Dropout", "rate": r}),
+            lambda s, r: f"dropout at rate {r:g} after each hidden layer",
+        ),
+        Remedy(
+            "early_stopping",
+            (2, 5, 10),
+            _early_stopping,
+            lambda s, p: f"early stopping on the validation loss (patience {p:g}, best weights restored)",
+        ),
+    ],
+}
+REMEDIES["exploding gradients"] = REMEDIES["diverged"]
