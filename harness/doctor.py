@@ -288,9 +288,21 @@ def selection_table(frame, baseline_score):
             for _, r in group.iterrows()
         ]
         lines.append([remedy, group["problem"].iloc[0], ",  ".join(tried)])
+    edges = [
+        remedy
+        for remedy, group in frame.groupby("remedy", sort=False)
+        if len(group) > 1 and (group["chosen"].iloc[0] or group["chosen"].iloc[-1])
+    ]
+    note = (
+        f"\n(chosen at an end of the grid, a strength beyond it might do better: {', '.join(edges)})"
+        if edges
+        else ""
+    )
     return (
         f"baseline validation loss {compare._f(baseline_score[1])}; per remedy, the mean validation loss at each "
-        "strength (* chosen: the lowest):\n" + text_table(["remedy", "targets", "strength val_loss"], lines)
+        "strength (* chosen: the lowest):\n"
+        + text_table(["remedy", "targets", "strength val_loss"], lines)
+        + note
     )
 
 
@@ -308,7 +320,16 @@ def _runs_needed(remedy, base, metric):
     d = d[np.isfinite(d)]
     if len(d) < 2:
         return math.nan
-    return stats.runs_needed(float(d.std(ddof=1)), abs(float(d.mean())))
+    spread, effect = float(d.std(ddof=1)), abs(float(d.mean()))
+    n = stats.runs_needed(spread, effect)
+    # The normal approximation is optimistic for a few seeds: grow n until the paired t test has the power.
+    while (
+        math.isfinite(n)
+        and n < 1000
+        and (stats.t_quantile(n) + stats.t_quantile(n, 0.6)) * spread > effect * math.sqrt(n)
+    ):
+        n += 1
+    return n
 
 
 def verdict_row(problem, name, base, remedy):
@@ -484,7 +505,7 @@ def main(
         )
     found, counts = problems_of(base_select)
     shown = ", ".join(f"{p} {counts[p]}/{len(base_select)}" for p in ORDER if counts[p]) or "none"
-    out(f"{base.name}: problems per selection seed ({_seeds(select_seeds)}): {shown}")
+    out(f"{spec.name}: problems per seed: {shown} (on the selection seeds {_seeds(select_seeds)})")
     for p in found:
         out(
             f"  {p}: {CRITERIA[p].label} {stats.mean(base_select[CRITERIA[p].metric]):.3f} (mean of {len(base_select)} seeds); "
