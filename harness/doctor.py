@@ -10,7 +10,7 @@ metric with its 95% CI, and how many seeds show the problem by the same per-seed
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -488,6 +488,40 @@ def summary(rows):
     return "\n".join(lines)
 
 
+def treated_problems(spec, frame, out=print):
+    """The problems at least half of the seeds of `frame` show, reported; a gradient problem's
+    symptoms (no convergence, underfitting) are left to its remedies."""
+    found, counts = problems_of(frame)
+    shown = ", ".join(f"{p} {counts[p]}/{len(frame)}" for p in ORDER if counts[p]) or "none"
+    out(f"{spec.name}: problems per seed: {shown} (on the selection seeds {_seeds(sorted(frame['seed']))})")
+    for p in found:
+        crit = CRITERIA[p]
+        out(
+            f"  {p}: {crit.label} {stats.mean(frame[crit.metric]):.3f} (mean of {len(frame)} seeds); "
+            f"the article's remedies: {diagnosis.REMEDIES[p]}"
+        )
+    causes = [p for p in found if p not in SYMPTOMS]
+    if causes and len(causes) < len(found):
+        out(
+            f"  ({' and '.join(p for p in found if p in SYMPTOMS)}: taken as symptoms of {causes[0]}; "
+            "the remedies run are those of the cause, and the table says whether the symptoms remain)"
+        )
+    return causes or found
+
+
+def choose(root, base, problems, base_select, select_seeds, run, out=print):
+    """Every strength of every remedy on the selection seeds (one batch); returns the chosen arms,
+    best first, and the frame of every strength's validation score."""
+    trials = candidates(base, problems, select_seeds)
+    out(
+        f"choosing strengths: {len(trials)} variants on the selection seeds {_seeds(select_seeds)}, by validation loss"
+    )
+    run([arm.spec for arm in trials])
+    chosen, scores = select(root, trials, base_select, len(select_seeds))
+    out(selection_table(scores, validation_score(base_select, len(select_seeds))))
+    return chosen, scores
+
+
 def main(
     spec, root="results", run=None, out=print, seeds=VERIFICATION_SEEDS, selection_seeds=SELECTION_SEEDS
 ):
@@ -503,38 +537,14 @@ def main(
         raise HarnessError(
             f"{base.name}: no finished runs to diagnose (every run failed; see {results.experiment_dir(root, base.name) / 'runs.csv'})"
         )
-    found, counts = problems_of(base_select)
-    shown = ", ".join(f"{p} {counts[p]}/{len(base_select)}" for p in ORDER if counts[p]) or "none"
-    out(f"{spec.name}: problems per seed: {shown} (on the selection seeds {_seeds(select_seeds)})")
-    for p in found:
-        out(
-            f"  {p}: {CRITERIA[p].label} {stats.mean(base_select[CRITERIA[p].metric]):.3f} (mean of {len(base_select)} seeds); "
-            f"the article's remedies: {diagnosis.REMEDIES[p]}"
-        )
-    if not found:
+    treated = treated_problems(spec, base_select, out)
+    if not treated:
         out("no problem found in at least half of the seeds: nothing to remedy")
         return pd.DataFrame()
-    causes = [p for p in found if p not in SYMPTOMS]
-    treated = causes or found
-    if causes and len(treated) < len(found):
-        out(
-            f"  ({' and '.join(p for p in found if p in SYMPTOMS)}: taken as symptoms of {causes[0]}; "
-            "the remedies run are those of the cause, and the table says whether the symptoms remain)"
-        )
-    trials = candidates(base, treated, select_seeds)
-    out(
-        f"choosing strengths: {len(trials)} variants on the selection seeds ({_seeds(select_seeds)}), by validation loss"
-    )
-    run([arm.spec for arm in trials])
-    chosen, scores = select(root, trials, base_select, len(select_seeds))
-    out(selection_table(scores, validation_score(base_select, len(select_seeds))))
-    arms = [arm for arm in chosen]
+    chosen, scores = choose(root, base, treated, base_select, select_seeds, run, out)
+    arms = [replace(arm, spec=arm.spec.with_seeds(verify_seeds)) for arm in chosen]
     if len(chosen) >= 2:
-        both = combined(base, chosen[0], chosen[1], verify_seeds)
-        arms += [both] if both else []
-    arms = [
-        Arm(a.problem, a.label, a.overrides, a.words, a.spec.with_seeds(verify_seeds), a.parts) for a in arms
-    ]
+        arms += [both for both in [combined(base, chosen[0], chosen[1], verify_seeds)] if both]
     out(
         f"\nverifying {len(arms)} arms against the baseline on seeds {_seeds(verify_seeds)}, which took no part "
         f"in choosing the problem or the strengths: {', '.join(a.label for a in arms)}"
@@ -544,8 +554,7 @@ def main(
     frame = pd.DataFrame(rows)
     path = compare.write(frame, root, f"doctor_{compare.output_name([spec.name])}")
     compare.write(scores, root, f"doctor_{compare.output_name([spec.name])}_selection")
-    out("")
-    out(table(rows))
+    out("\n" + table(rows))
     out(
         "\nΔ = remedy − baseline on the same verification seeds. 'has it': seeds with the problem by its criterion, "
         "'removed': the CI of Δ excludes 0 in the right direction and fewer than half of the seeds still have it; "
@@ -559,6 +568,7 @@ def main(
 
 
 def _seeds(seeds):
+    """'10-14' for a run of consecutive seeds, else '0, 1'."""
     return (
         f"{seeds[0]}-{seeds[-1]}"
         if list(seeds) == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2

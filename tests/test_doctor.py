@@ -420,10 +420,10 @@ def test_doctor_shrinks_the_gap_of_networks_no_suite_uses(
         ),
         "wine_wide": _wide(
             "wine_wide",
-            {"dataset": "wine", "test_size": 0.4, "validation_size": 0.25, "train_fraction": 0.3},
+            {"dataset": "wine", "test_size": 0.4, "validation_size": 0.3, "train_fraction": 0.2},
             3,
             0.01,
-            12,
+            20,
             8,
         ),
     }[network]
