@@ -248,7 +248,14 @@ def cmd_doctor(args):
         if failures:
             print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
 
-    doctor.main(specs[0], args.results, run=run, seeds=seeds, selection_seeds=args.selection_seeds)
+    doctor.main(
+        specs[0],
+        args.results,
+        run=run,
+        seeds=seeds,
+        selection_seeds=args.selection_seeds,
+        note=(lambda text: None) if args.quiet else note,
+    )
     return 0
 
 

@@ -523,11 +523,19 @@ def choose(root, base, problems, base_select, select_seeds, run, out=print):
 
 
 def main(
-    spec, root="results", run=None, out=print, seeds=VERIFICATION_SEEDS, selection_seeds=SELECTION_SEEDS
+    spec,
+    root="results",
+    run=None,
+    out=print,
+    seeds=VERIFICATION_SEEDS,
+    selection_seeds=SELECTION_SEEDS,
+    note=None,
 ):
     """Diagnose `spec`, choose each remedy's strength on selection seeds, verify on other seeds, print and
-    write the verdict table. `run(specs)` runs a batch of specs over their seeds (stored runs are reused)."""
+    write the verdict table. `run(specs)` runs a batch of specs over their seeds (stored runs are reused);
+    `note` takes the lines for the terminal rather than a pipe (the files written)."""
     run = run or (lambda specs: None)
+    note = note or out
     verify_seeds, select_seeds = seed_sets(seeds, selection_seeds)
     base = with_validation(spec, out)
     run([base.with_seeds(select_seeds + verify_seeds)])
@@ -563,7 +571,7 @@ def main(
     for p in treated:
         out(f"  {p}: metric {CRITERIA[p].label}; a seed has it when {CRITERIA[p].rule}")
     out("\n" + summary(rows))
-    out(f"\nwrote: {path}")
+    note(f"wrote: {path}")
     return frame
 
 
