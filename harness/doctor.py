@@ -288,11 +288,12 @@ def selection_table(frame, baseline_score):
             for _, r in group.iterrows()
         ]
         lines.append([remedy, group["problem"].iloc[0], ",  ".join(tried)])
-    edges = [
-        remedy
-        for remedy, group in frame.groupby("remedy", sort=False)
-        if len(group) > 1 and (group["chosen"].iloc[0] or group["chosen"].iloc[-1])
-    ]
+
+    def at_edge(group):  # chosen at an end of the grid and strictly better than its neighbour
+        loss, chosen = group["val_loss"].to_numpy(), group["chosen"].to_numpy()
+        return len(group) > 1 and ((chosen[0] and loss[0] < loss[1]) or (chosen[-1] and loss[-1] < loss[-2]))
+
+    edges = [remedy for remedy, group in frame.groupby("remedy", sort=False) if at_edge(group)]
     note = (
         f"\n(chosen at an end of the grid, a strength beyond it might do better: {', '.join(edges)})"
         if edges

@@ -460,3 +460,28 @@ def test_doctor_needs_two_verification_seeds(write_experiments, tiny_spec, tmp_p
         "doctor needs at least 2 verification seeds and 1 selection seed; got 1 and 5"
         in capsys.readouterr().err
     )
+
+
+def test_selection_table_marks_the_choice_and_a_choice_at_the_end_of_its_grid():
+    frame = pd.DataFrame(
+        {
+            "problem": "overfitting",
+            "remedy": ["l1"] * 3 + ["early_stopping"] * 3,
+            "arm": [
+                "l1=0.0001",
+                "l1=0.001",
+                "l1=0.01",
+                "early_stopping=2",
+                "early_stopping=5",
+                "early_stopping=10",
+            ],
+            "failed": [0, 0, 1, 0, 0, 0],
+            "val_loss": [0.3, 0.2, 0.1, 0.2, 0.2, 0.2],
+            "chosen": [False, False, True, True, False, False],
+        }
+    )
+    text = doctor.selection_table(frame, (0, 0.5))
+    assert "baseline validation loss 0.500" in text
+    assert "0.0001 0.300,  0.001 0.200,  *0.01 0.100 (1 failed)" in text and "*2 0.200,  5 0.200" in text
+    # l1's strongest strength won outright; early stopping's patiences tie, so no stronger one is hinted at
+    assert text.endswith("a strength beyond it might do better: l1)")
