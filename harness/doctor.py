@@ -438,8 +438,12 @@ def summary(rows):
     def gain(r):  # the change in the direction that helps
         return -r["diff"] if CRITERIA[r["problem"]].lower else r["diff"]
 
+    def harms(r):  # test accuracy lower with evidence: the problem's metric improved at the user's expense
+        return r["test_accuracy_ci95_high"] < 0
+
     helped = sorted(
-        (r for r in rows if r["effect"] == "better"), key=lambda r: (r["outcome"] != "removed", -gain(r))
+        (r for r in rows if r["effect"] == "better"),
+        key=lambda r: (harms(r), r["outcome"] != "removed", -gain(r)),
     )
     lines = []
     if helped:
@@ -457,11 +461,19 @@ def summary(rows):
             f"{r['fit_seconds']:.1f} s against {r['baseline_fit_seconds']:.1f} s ({ratio:.2f}x); test accuracy "
             f"changed {r['test_accuracy_diff']:+.3f} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}."
         )
+        if harms(r):
+            why = ": the gap closes by fitting the training data less, not by generalising better"
+            lines.append(
+                "Every remedy that helped also lowered test accuracy with evidence"
+                + (why if r["problem"] == "overfitting" else "")
+                + "."
+            )
         if len(helped) > 1:
             lines.append(
                 "Also with evidence: "
                 + "; ".join(
                     f"{h['remedy']} Δ {h['diff']:+.3f} {_interval(h['diff_ci95_low'], h['diff_ci95_high'])}"
+                    f" (test accuracy {h['test_accuracy_diff']:+.3f})"
                     for h in helped[1:]
                 )
                 + "."

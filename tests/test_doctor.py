@@ -485,3 +485,23 @@ def test_selection_table_marks_the_choice_and_a_choice_at_the_end_of_its_grid():
     assert "0.0001 0.300,  0.001 0.200,  *0.01 0.100 (1 failed)" in text and "*2 0.200,  5 0.200" in text
     # l1's strongest strength won outright; early stopping's patiences tie, so no stronger one is hinted at
     assert text.endswith("a strength beyond it might do better: l1)")
+
+
+def test_summary_recommends_what_helps_without_lowering_test_accuracy():
+    base = _seeds([0.5, 0.6, 0.55], [{"overfitting"}] * 3)
+    strong = _seeds([0.05, 0.06, 0.04], [set()] * 3).assign(test_accuracy=[0.8, 0.82, 0.81])
+    mild = _seeds([0.3, 0.41, 0.33], [{"overfitting"}] * 3).assign(test_accuracy=[0.91, 0.92, 0.9])
+    rows = [
+        {
+            **doctor.verdict_row("overfitting", "l2=0.1", base, strong),
+            "change": "an L2 weight penalty of 0.1",
+        },
+        {**doctor.verdict_row("overfitting", "more_data", base, mild), "change": "all of the training part"},
+    ]
+    text = doctor.summary(rows)
+    assert text.startswith("What to change: all of the training part (more_data). On 3 seeds")
+    assert "test loss - train loss went from 0.550 to 0.347 (Δ -0.203" in text
+    assert "Also with evidence: l2=0.1 Δ -0.500" in text and "(test accuracy -0.090)" in text
+    assert "Every remedy that helped also lowered" not in text
+    only_harm = doctor.summary(rows[:1])
+    assert "Every remedy that helped also lowered test accuracy with evidence: the gap closes" in only_harm
