@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness import compare, diagnosis, results, stats
+from harness.data import overlap_ratio
 from harness.errors import HarnessError
 from harness.remedies import REMEDIES
 
@@ -126,16 +127,20 @@ def gradient_spread(history):
 
 
 def per_seed(root, spec):
-    """One row per stored seed of `spec` (ok or diverged): its metrics and the problems it shows."""
+    """One row per stored run of `spec` (ok or diverged; a seed, or a (seed, fold) with cv): its metrics
+    and the problems it shows."""
     runs = results.stored_runs(root, spec.name, spec.hash)
+    keys = ["seed", "fold"] if spec.data.get("cv") and "fold" in runs else ["seed"]
     runs = runs[runs["status"].isin(["ok", "diverged"]) & runs["seed"].isin(spec.seeds)].drop_duplicates(
-        "seed", keep="last"
+        keys, keep="last"
     )
     history = results.stored_history(root, spec.name, spec.hash)
     chance = compare._chance_loss(spec.to_dict())
     rows = []
     for _, run in runs.iterrows():
         h = history[history["seed"] == run["seed"]]
+        if len(keys) > 1 and "fold" in h:
+            h = h[h["fold"] == run["fold"]]
         fit = diagnosis.diagnose(h, run.to_dict(), chance)
         found = {fit.label} - {"good fit"} | {
             p["problem"] for p in diagnosis.training_problems(h, run.to_dict())
@@ -144,6 +149,7 @@ def per_seed(root, spec):
         rows.append(
             {
                 "seed": int(run["seed"]),
+                **({"fold": int(run["fold"])} if len(keys) > 1 else {}),
                 "status": run["status"],
                 "problems": found,
                 "train_accuracy": num("train_accuracy"),
@@ -158,7 +164,7 @@ def per_seed(root, spec):
                 "reason": fit.reason,
             }
         )
-    columns = ["seed", "status", "problems", "train_accuracy", "train_loss", "val_loss", "test_loss"]
+    columns = [*keys, "status", "problems", "train_accuracy", "train_loss", "val_loss", "test_loss"]
     columns += ["test_accuracy", "gap_test_loss", "gradient_spread", "dead_relu_fraction", "fit_seconds"]
     return pd.DataFrame(rows, columns=[*columns, "reason"])
 
@@ -228,9 +234,11 @@ def candidates(base, problems, seeds):
 
 
 def validation_score(frame, n_seeds):
-    """(seeds without a finite validation loss, mean validation loss): lower is better."""
-    finite = frame["val_loss"][np.isfinite(frame["val_loss"].astype(float))]
-    return (n_seeds - len(finite), float(finite.mean()) if len(finite) else math.inf)
+    """(runs without a finite validation loss, or seeds without a run; mean validation loss): lower is better."""
+    values = frame["val_loss"].astype(float)
+    missing = max(0, n_seeds - frame["seed"].nunique())
+    finite = values[np.isfinite(values)]
+    return (missing + len(values) - len(finite), float(finite.mean()) if len(finite) else math.inf)
 
 
 def select(root, arms, baseline_frame, n_seeds):
@@ -310,36 +318,45 @@ def selection_table(frame, baseline_score):
 # -- verification: the chosen arms against the baseline on other seeds -----------------
 
 
-def _paired(remedy, base, metric):
-    return stats.paired(remedy.set_index("seed")[metric], base.set_index("seed")[metric])
+def _keys(remedy, base):
+    return ["seed", "fold"] if "fold" in remedy and "fold" in base else ["seed"]
 
 
-def _runs_needed(remedy, base, metric):
-    """Seeds per arm a paired test would need to resolve the observed mean difference (NaN if unknown)."""
-    both = pd.concat([remedy.set_index("seed")[metric], base.set_index("seed")[metric]], axis=1, join="inner")
+def _paired(remedy, base, metric, ratio=0.0):
+    """The remedy's change of `metric`, paired by seed (by (seed, fold) with cv); `ratio` corrects for overlap."""
+    keys = _keys(remedy, base)
+    return stats.paired(remedy.set_index(keys)[metric], base.set_index(keys)[metric], ratio=ratio)
+
+
+def _runs_needed(remedy, base, metric, ratio=0.0):
+    """Runs per arm a paired test would need to resolve the observed mean difference (NaN if unknown)."""
+    keys = _keys(remedy, base)
+    both = pd.concat([remedy.set_index(keys)[metric], base.set_index(keys)[metric]], axis=1, join="inner")
     d = (both.iloc[:, 0] - both.iloc[:, 1]).astype(float)
     d = d[np.isfinite(d)]
     if len(d) < 2:
         return math.nan
     spread, effect = float(d.std(ddof=1)), abs(float(d.mean()))
-    n = stats.runs_needed(spread, effect)
-    # The normal approximation is optimistic for a few seeds: grow n until the paired t test has the power.
+    n = stats.runs_needed(spread, effect, ratio=ratio)
+    # The normal approximation is optimistic for a few runs: grow n until the paired t test has the power.
     while (
         math.isfinite(n)
         and n < 1000
-        and (stats.t_quantile(n) + stats.t_quantile(n, 0.6)) * spread > effect * math.sqrt(n)
+        and (stats.t_quantile(n) + stats.t_quantile(n, 0.6)) * stats.standard_error(spread, n, ratio) > effect
     ):
         n += 1
     return n
 
 
-def verdict_row(problem, name, base, remedy):
+def verdict_row(problem, name, base, remedy, ratio=0.0):
     """One line of the verdict table: the problem's metric, paired change, CI, and how many seeds
-    have the problem by the same criterion, for the baseline and the remedy."""
+    have the problem by the same criterion, for the baseline and the remedy.
+
+    `ratio` = n_test / n_train corrects the interval where training sets overlap between runs (resplit, cv)."""
     crit = CRITERIA[problem]
-    change = _paired(remedy, base, crit.metric)
-    acc = _paired(remedy, base, "test_accuracy")
-    train = _paired(remedy, base, "train_accuracy")
+    change = _paired(remedy, base, crit.metric, ratio)
+    acc = _paired(remedy, base, "test_accuracy", ratio)
+    train = _paired(remedy, base, "train_accuracy", ratio)
     still, before = showing(problem, remedy), showing(problem, base)
     others = [p for p in ORDER if p != problem and any(p in found for found in remedy["problems"])]
     also = [f"{p} {sum(p in found for found in remedy['problems'])}/{len(remedy)}" for p in others]
@@ -365,7 +382,9 @@ def verdict_row(problem, name, base, remedy):
         "diff_ci95_high": change.ci_high,
         "p_value": change.p_value,
         "effect": effect,
-        "runs_needed": _runs_needed(remedy, base, crit.metric) if effect == "no evidence" else math.nan,
+        "runs_needed": _runs_needed(remedy, base, crit.metric, ratio)
+        if effect == "no evidence"
+        else math.nan,
         "baseline_showing": f"{before}/{len(base)}",
         "still_showing": f"{still}/{len(remedy)}",
         "outcome": outcome,
@@ -378,11 +397,12 @@ def verdict_row(problem, name, base, remedy):
         "fit_seconds": stats.mean(remedy["fit_seconds"]),
         "baseline_fit_seconds": stats.mean(base["fit_seconds"]),
         "other_problems": ", ".join(also) or "none",
+        "interval": "paired t" if not ratio else f"corrected t (n_test/n_train {ratio:.2f})",
     }
 
 
-def verify(root, arms, base_frame, out=print):
-    """Verdict rows of the arms (already run on the verification seeds) against the baseline."""
+def verify(root, arms, base, base_frame, out=print):
+    """Verdict rows of the arms (already run on the verification seeds) against the baseline `base`."""
     rows = []
     for arm in arms:
         frame = per_seed(root, arm.spec)
@@ -391,7 +411,9 @@ def verify(root, arms, base_frame, out=print):
                 f"note: {arm.label}: every run failed; see {results.experiment_dir(root, arm.spec.name) / 'runs.csv'}"
             )
             continue
-        rows.append({**verdict_row(arm.problem, arm.label, base_frame, frame), "change": arm.words})
+        ratio = max(overlap_ratio(base.data), overlap_ratio(arm.spec.data))
+        row = verdict_row(arm.problem, arm.label, base_frame, frame, ratio)
+        rows.append({**row, "change": arm.words})
     return rows
 
 
@@ -571,7 +593,7 @@ def main(
         f"in choosing the problem or the strengths: {', '.join(a.label for a in arms)}"
     )
     run([arm.spec for arm in arms])
-    rows = verify(root, arms, base_verify, out)
+    rows = verify(root, arms, base, base_verify, out)
     frame = pd.DataFrame(rows)
     path = compare.write(frame, root, f"doctor_{compare.output_name([spec.name])}")
     compare.write(scores, root, f"doctor_{compare.output_name([spec.name])}_selection")
