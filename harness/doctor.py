@@ -11,97 +11,19 @@ metric with its 95% CI, and how many seeds show the problem by the same per-seed
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from harness import compare, diagnosis, results, stats
 from harness.data import overlap_ratio
+from harness.doctor_text import selection_table, summary, table  # noqa: F401 (part of the API)
 from harness.errors import HarnessError
-from harness.remedies import REMEDIES
+from harness.remedies import CRITERIA, ORDER, REMEDIES, SYMPTOMS
 
 VERIFICATION_SEEDS = 10  # seeds per arm for the verdicts
 SELECTION_SEEDS = 5  # further seeds on which the strengths are chosen
 VALIDATION_SIZE = 0.2  # the validation part added to a spec that has none
-_T = diagnosis.THRESHOLDS
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """How the table measures a problem: the per-run metric shown, its direction, and the per-seed
-    rule that counts a seed as still having the problem (`rule` says it in words)."""
-
-    metric: str
-    lower: bool
-    label: str
-    rule: str
-    shows: Callable
-
-
-def _diagnosed(problem):
-    return lambda row: problem in row["problems"]
-
-
-CRITERIA = {
-    "diverged": Criterion(
-        "train_accuracy",
-        False,
-        "train accuracy",
-        f"fit diagnosis: non-finite loss or training loss > {_T['diverge_loss_ratio']:g}x its first epoch",
-        _diagnosed("diverged"),
-    ),
-    "exploding gradients": Criterion(
-        "train_accuracy",
-        False,
-        "train accuracy",
-        f"health: a layer's updates or weight norm grow {_T['exploding_growth']:g}x, "
-        f"updates {_T['exploding_update_ratio']:g}x the weights, or non-finite values",
-        _diagnosed("exploding gradients"),
-    ),
-    "vanishing gradients": Criterion(
-        "gradient_spread",
-        True,
-        "log10(last / first layer update ratio)",
-        f"the metric >= {math.log10(_T['vanishing_ratio']):g}",
-        lambda row: row["gradient_spread"] >= math.log10(_T["vanishing_ratio"]),
-    ),
-    "dead ReLU units": Criterion(
-        "dead_relu_fraction",
-        True,
-        "largest dead fraction of a ReLU layer",
-        f"the metric >= {_T['dead_relu_fraction']:g}",
-        lambda row: row["dead_relu_fraction"] >= _T["dead_relu_fraction"],
-    ),
-    "no convergence": Criterion(
-        "train_loss",
-        True,
-        "train loss",
-        f"health: a plateau or an oscillating training loss while train accuracy < {_T['underfit_train_accuracy']:g}",
-        _diagnosed("no convergence"),
-    ),
-    "underfitting": Criterion(
-        "train_accuracy",
-        False,
-        "train accuracy",
-        f"the metric < {_T['underfit_train_accuracy']:g}",
-        lambda row: not row["train_accuracy"] >= _T["underfit_train_accuracy"],
-    ),
-    "overfitting": Criterion(
-        "gap_test_loss",
-        True,
-        "test loss - train loss",
-        f"the metric > {_T['overfit_gap']:g} and test loss >= {_T['overfit_gap_ratio']:g}x train loss",
-        lambda row: (
-            row["gap_test_loss"] > _T["overfit_gap"]
-            and row["test_loss"] >= _T["overfit_gap_ratio"] * row["train_loss"]
-        ),
-    ),
-}
-ORDER = list(CRITERIA)  # most serious first: a diverging network has to train before it can overfit
-# What a network with a gradient problem (divergence, exploding, vanishing, dead units) shows
-# as well; when one of those is found, its remedies are run, not these.
-SYMPTOMS = ("no convergence", "underfitting")
 
 
 @dataclass(frozen=True)
@@ -285,39 +207,6 @@ def combined(base, first, second, seeds):
     )
 
 
-def selection_table(frame, baseline_score):
-    from harness.cli import text_table
-
-    lines = []
-    for remedy, group in frame.groupby("remedy", sort=False):
-        tried = [
-            f"{'*' if r['chosen'] else ''}{r['arm'].split('=', 1)[-1] if '=' in r['arm'] else r['arm']} "
-            f"{compare._f(r['val_loss'])}" + (f" ({r['failed']} failed)" if r["failed"] else "")
-            for _, r in group.iterrows()
-        ]
-        lines.append([remedy, group["problem"].iloc[0], ",  ".join(tried)])
-
-    def at_edge(group):  # chosen at an end of the grid and strictly better than its neighbour
-        loss, chosen = group["val_loss"].to_numpy(), group["chosen"].to_numpy()
-        return len(group) > 1 and ((chosen[0] and loss[0] < loss[1]) or (chosen[-1] and loss[-1] < loss[-2]))
-
-    edges = [remedy for remedy, group in frame.groupby("remedy", sort=False) if at_edge(group)]
-    note = (
-        f"\n(chosen at an end of the grid, a strength beyond it might do better: {', '.join(edges)})"
-        if edges
-        else ""
-    )
-    return (
-        f"baseline validation loss {compare._f(baseline_score[1])}; per remedy, the mean validation loss at each "
-        "strength (* chosen: the lowest):\n"
-        + text_table(["remedy", "targets", "strength val_loss"], lines)
-        + note
-    )
-
-
-# -- verification: the chosen arms against the baseline on other seeds -----------------
-
-
 def _keys(remedy, base):
     return ["seed", "fold"] if "fold" in remedy and "fold" in base else ["seed"]
 
@@ -415,112 +304,6 @@ def verify(root, arms, base, base_frame, out=print):
         row = verdict_row(arm.problem, arm.label, base_frame, frame, ratio)
         rows.append({**row, "change": arm.words})
     return rows
-
-
-def _interval(low, high):
-    return f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) and math.isfinite(high) else "n/a"
-
-
-def table(rows):
-    from harness.cli import text_table
-
-    def needed(r):
-        n = r.get("runs_needed", math.nan)
-        return (
-            "-" if not math.isfinite(n) and not n == math.inf else ("never" if n == math.inf else str(int(n)))
-        )
-
-    lines = [
-        [
-            r["remedy"],
-            r["problem"],
-            f"{compare._f(r['baseline_mean'])} -> {compare._f(r['remedy_mean'])}",
-            f"{compare._f(r['diff'], '+.3f')} {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}",
-            compare._p(r["p_value"]),
-            f"{r.get('baseline_showing', '?')} -> {r['still_showing']}",
-            r["outcome"],
-            needed(r),
-            f"{compare._f(r['test_accuracy_diff'], '+.3f')} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
-            compare._f(r.get("train_accuracy_diff", math.nan), "+.3f"),
-            compare._f(r["fit_seconds"], ".1f"),
-            r["other_problems"],
-        ]
-        for r in rows
-    ]
-    headers = ["remedy", "targets", "metric: base -> remedy", "Δ [95% CI]", "p", "has it: base -> remedy"]
-    headers += ["verdict", "runs needed", "test acc Δ [95% CI]", "train acc Δ", "fit s", "other problems"]
-    return text_table(headers, lines)
-
-
-def summary(rows):
-    """What to change, by how much it helped (with its interval) and what it cost, in words."""
-    if not rows:
-        return "No remedy could be measured."
-
-    def gain(r):  # the change in the direction that helps
-        return -r["diff"] if CRITERIA[r["problem"]].lower else r["diff"]
-
-    def harms(r):  # test accuracy lower with evidence: the problem's metric improved at the user's expense
-        return r["test_accuracy_ci95_high"] < 0
-
-    helped = sorted(
-        (r for r in rows if r["effect"] == "better"),
-        key=lambda r: (harms(r), r["outcome"] != "removed", -gain(r)),
-    )
-    lines = []
-    if helped:
-        r = helped[0]
-        lines.append(
-            f"What to change: {r['change']} ({r['remedy']}). On {r['seeds']} seeds that took no part in choosing it, "
-            f"{CRITERIA[r['problem']].label} went from {r['baseline_mean']:.3f} to {r['remedy_mean']:.3f} "
-            f"(Δ {r['diff']:+.3f}, 95% CI {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}); "
-            f"{r['still_showing']} seeds still have {r['problem']} (baseline {r['baseline_showing']})."
-        )
-        ratio = r["fit_seconds"] / r["baseline_fit_seconds"] if r["baseline_fit_seconds"] else math.nan
-        lines.append(
-            f"It costs: train accuracy {r['train_accuracy_diff']:+.3f} "
-            f"{_interval(r['train_accuracy_ci95_low'], r['train_accuracy_ci95_high'])}, fit time "
-            f"{r['fit_seconds']:.1f} s against {r['baseline_fit_seconds']:.1f} s ({ratio:.2f}x); test accuracy "
-            f"changed {r['test_accuracy_diff']:+.3f} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}."
-        )
-        if harms(r):
-            why = ": the gap closes by fitting the training data less, not by generalising better"
-            lines.append(
-                "Every remedy that helped also lowered test accuracy with evidence"
-                + (why if r["problem"] == "overfitting" else "")
-                + "."
-            )
-        if len(helped) > 1:
-            lines.append(
-                "Also with evidence: "
-                + "; ".join(
-                    f"{h['remedy']} Δ {h['diff']:+.3f} {_interval(h['diff_ci95_low'], h['diff_ci95_high'])}"
-                    f" (test accuracy {h['test_accuracy_diff']:+.3f})"
-                    for h in helped[1:]
-                )
-                + "."
-            )
-    else:
-        lines.append("No remedy helped with evidence on the verification seeds.")
-    unresolved = [r for r in rows if r["effect"] == "no evidence"]
-    if unresolved:
-        lines.append(
-            "No evidence either way: "
-            + "; ".join(
-                f"{r['remedy']} (Δ {compare._f(r['diff'], '+.3f')}"
-                + (
-                    f", ~{int(r['runs_needed'])} seeds per arm would resolve it)"
-                    if math.isfinite(r["runs_needed"])
-                    else ")"
-                )
-                for r in unresolved
-            )
-            + "."
-        )
-    worse = [r["remedy"] for r in rows if r["effect"] == "worse"]
-    if worse:
-        lines.append(f"Made it worse: {', '.join(worse)}.")
-    return "\n".join(lines)
 
 
 def treated_problems(spec, frame, out=print):

@@ -1,12 +1,16 @@
-"""The article's remedies per problem, each at a few strengths, as overrides of a spec dict.
+"""The problems the doctor treats, how it measures each, and the article's remedies for them,
+each at a few strengths, as overrides of a spec dict.
 
 A remedy builds, from the plain spec dict and one strength, the overrides of a variant, or
 None where it does not apply (no hidden layer, already Adam, ...). The doctor tries every
 strength on selection seeds and keeps the one with the best validation loss.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Callable
+
+from harness import diagnosis
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,86 @@ class Remedy:
     def label(self, strength):
         """The remedy at a strength as it appears in names and tables, e.g. 'l2=0.01'."""
         return self.name if strength is None else f"{self.name}={strength:g}"
+
+
+_T = diagnosis.THRESHOLDS
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """How the table measures a problem: the per-run metric shown, its direction, and the per-seed
+    rule that counts a seed as still having the problem (`rule` says it in words)."""
+
+    metric: str
+    lower: bool
+    label: str
+    rule: str
+    shows: Callable
+
+
+def _diagnosed(problem):
+    return lambda row: problem in row["problems"]
+
+
+CRITERIA = {
+    "diverged": Criterion(
+        "train_accuracy",
+        False,
+        "train accuracy",
+        f"fit diagnosis: non-finite loss or training loss > {_T['diverge_loss_ratio']:g}x its first epoch",
+        _diagnosed("diverged"),
+    ),
+    "exploding gradients": Criterion(
+        "train_accuracy",
+        False,
+        "train accuracy",
+        f"health: a layer's updates or weight norm grow {_T['exploding_growth']:g}x, "
+        f"updates {_T['exploding_update_ratio']:g}x the weights, or non-finite values",
+        _diagnosed("exploding gradients"),
+    ),
+    "vanishing gradients": Criterion(
+        "gradient_spread",
+        True,
+        "log10(last / first layer update ratio)",
+        f"the metric >= {math.log10(_T['vanishing_ratio']):g}",
+        lambda row: row["gradient_spread"] >= math.log10(_T["vanishing_ratio"]),
+    ),
+    "dead ReLU units": Criterion(
+        "dead_relu_fraction",
+        True,
+        "largest dead fraction of a ReLU layer",
+        f"the metric >= {_T['dead_relu_fraction']:g}",
+        lambda row: row["dead_relu_fraction"] >= _T["dead_relu_fraction"],
+    ),
+    "no convergence": Criterion(
+        "train_loss",
+        True,
+        "train loss",
+        f"health: a plateau or an oscillating training loss while train accuracy < {_T['underfit_train_accuracy']:g}",
+        _diagnosed("no convergence"),
+    ),
+    "underfitting": Criterion(
+        "train_accuracy",
+        False,
+        "train accuracy",
+        f"the metric < {_T['underfit_train_accuracy']:g}",
+        lambda row: not row["train_accuracy"] >= _T["underfit_train_accuracy"],
+    ),
+    "overfitting": Criterion(
+        "gap_test_loss",
+        True,
+        "test loss - train loss",
+        f"the metric > {_T['overfit_gap']:g} and test loss >= {_T['overfit_gap_ratio']:g}x train loss",
+        lambda row: (
+            row["gap_test_loss"] > _T["overfit_gap"]
+            and row["test_loss"] >= _T["overfit_gap_ratio"] * row["train_loss"]
+        ),
+    ),
+}
+ORDER = list(CRITERIA)  # most serious first: a diverging network has to train before it can overfit
+# What a network with a gradient problem (divergence, exploding, vanishing, dead units) shows
+# as well; when one of those is found, its remedies are run, not these.
+SYMPTOMS = ("no convergence", "underfitting")
 
 
 def hidden(model):
