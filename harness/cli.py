@@ -9,16 +9,9 @@ import sys
 
 from harness import __version__, registry, search
 from harness.errors import HarnessError
+from harness.formatting import text_table
 
 USER_ERROR = 2
-
-
-def text_table(headers, rows):
-    """A plain aligned table (no pandas, so `list` stays fast)."""
-    rows = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def parse_set(item):

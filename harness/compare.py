@@ -20,6 +20,9 @@ import pandas as pd
 
 from harness import diagnosis, registry, results, stats
 from harness.errors import HarnessError
+from harness.formatting import number as _f
+from harness.formatting import p_value as _p
+from harness.formatting import text_table
 from harness.spec import TRAINING_SECTIONS, training_hash
 
 METRICS = [f"{part}_{metric}" for part in ("train", "val", "test") for metric in ("loss", "accuracy")]
@@ -111,18 +114,6 @@ def run_command(name, root, spec=None):
     return f"python -m harness run {shlex.quote(name)}{where}"
 
 
-def _chance_loss(spec):
-    """ln(classes) for a cross-entropy loss (the loss of a uniform guess), else None."""
-    if "crossentropy" not in str(spec.get("compile", {}).get("loss", "")).replace("_", "").lower():
-        return None
-    try:
-        from harness.data import n_classes
-
-        return math.log(n_classes(spec["data"]))
-    except Exception:  # a moved CSV file: judge without the chance level
-        return None
-
-
 def _read(path):
     """A stored CSV with spec_hash kept as text (an all-digit hash would otherwise parse as a number); None if absent."""
     return pd.read_csv(path, dtype={"spec_hash": str}) if Path(path).exists() else None
@@ -169,7 +160,7 @@ def load(root, name):
         else history[history["spec_hash"] == current]
     )
     judged = mine[mine["status"].isin(["ok", "diverged"])].drop_duplicates(keys, keep="last")
-    diagnoses = diagnosis.diagnose_runs(judged, history, _chance_loss(spec or {}))
+    diagnoses = diagnosis.diagnose_runs(judged, history, diagnosis.chance_loss(spec or {}))
     if "seed" in history:
         kept = ok[keys].drop_duplicates()
         history = history.merge(kept, on=keys) if set(keys) <= set(history.columns) else history
@@ -406,16 +397,6 @@ def _pm(row, metric, digits=3):
     return f"{centre:.{digits}f} ± {(high - low) / 2:.{digits}f}"
 
 
-def _f(value, fmt=".3f"):
-    return format(value, fmt) if math.isfinite(value) else "n/a"
-
-
-def _p(value):
-    if not math.isfinite(value):
-        return "n/a"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
 def _needed(value):
     """Runs needed as text: '-' where there is evidence (or no estimate), '∞' where no number of runs suffices."""
     if not isinstance(value, (int, float)) or math.isnan(value):
@@ -425,8 +406,6 @@ def _needed(value):
 
 def tables(frame):
     """Two narrow text tables: the experiments over seeds, and their paired differences from the baseline."""
-    from harness.cli import text_table
-
     if "rank" in frame:
         return _ranked(frame)
     first = []
@@ -482,8 +461,6 @@ def tables(frame):
 
 def _ranked(frame):
     """The tables of a search: trials best first by validation metrics, each against the best."""
-    from harness.cli import text_table
-
     prefix = len(frame["baseline"].iloc[0]) - len(frame["baseline"].iloc[0].split("[", 1)[-1]) - 1
     label = lambda name: name[prefix:] if prefix > 0 else name  # noqa: E731
     rows = [

@@ -238,7 +238,19 @@ def _same(column, value):
     return column.isna().to_numpy() if pd.isna(value) else (column == value).to_numpy()
 
 
-def _layers(history, prefix):
+def chance_loss(spec):
+    """ln(classes) for a cross-entropy loss (the loss of a uniform guess), else None."""
+    if "crossentropy" not in str(spec.get("compile", {}).get("loss", "")).replace("_", "").lower():
+        return None
+    try:
+        from harness.data import n_classes
+
+        return math.log(n_classes(spec["data"]))
+    except Exception:  # a moved CSV file: judge without the chance level
+        return None
+
+
+def layer_series(history, prefix):
     """{'<i>.<name>': values in epoch order} for history columns `prefix.<i>.<name>`, by layer index."""
     cols = [c for c in (history.columns if history is not None else []) if c.startswith(prefix + ".")]
     out = {c[len(prefix) + 1 :]: _column(history, c) for c in cols}
@@ -293,7 +305,7 @@ def training_problems(history, final=None, thresholds=None):
                         },
                     }
                 )
-    ratios = _layers(history, "update_ratio")
+    ratios = layer_series(history, "update_ratio")
     if len(ratios) >= 2:
         (first, r0), (last, r1) = next(iter(ratios.items())), list(ratios.items())[-1]
         m0, m1 = float(np.nanmean(r0)), float(np.nanmean(r1))
@@ -316,7 +328,7 @@ def training_problems(history, final=None, thresholds=None):
                 }
             )
     for prefix in ("weight_norm", "update_ratio"):
-        for layer, v in _layers(history, prefix).items():
+        for layer, v in layer_series(history, prefix).items():
             bad = np.flatnonzero(~np.isfinite(v))
             start = float(v[0]) if len(v) else math.nan
             peak = int(np.nanargmax(v)) if np.isfinite(v).any() else 0

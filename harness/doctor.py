@@ -41,7 +41,7 @@ class Arm:
 
 def gradient_spread(history):
     """log10 of the last weighted layer's mean update ratio over the first's (NaN without health columns)."""
-    layers = diagnosis._layers(history, "update_ratio")
+    layers = diagnosis.layer_series(history, "update_ratio")
     if len(layers) < 2:
         return math.nan
     first, last = float(np.nanmean(next(iter(layers.values())))), float(np.nanmean(list(layers.values())[-1]))
@@ -57,7 +57,7 @@ def per_seed(root, spec):
         keys, keep="last"
     )
     history = results.stored_history(root, spec.name, spec.hash)
-    chance = compare._chance_loss(spec.to_dict())
+    chance = diagnosis.chance_loss(spec.to_dict())
     rows = []
     for _, run in runs.iterrows():
         h = history[history["seed"] == run["seed"]]

@@ -2,18 +2,17 @@
 
 import math
 
-from harness import compare
+from harness.formatting import number, p_value, text_table
 from harness.remedies import CRITERIA
 
 
 def selection_table(frame, baseline_score):
-    from harness.cli import text_table
 
     lines = []
     for remedy, group in frame.groupby("remedy", sort=False):
         tried = [
             f"{'*' if r['chosen'] else ''}{r['arm'].split('=', 1)[-1] if '=' in r['arm'] else r['arm']} "
-            f"{compare._f(r['val_loss'])}" + (f" ({r['failed']} failed)" if r["failed"] else "")
+            f"{number(r['val_loss'])}" + (f" ({r['failed']} failed)" if r["failed"] else "")
             for _, r in group.iterrows()
         ]
         lines.append([remedy, group["problem"].iloc[0], ",  ".join(tried)])
@@ -29,7 +28,7 @@ def selection_table(frame, baseline_score):
         else ""
     )
     return (
-        f"baseline validation loss {compare._f(baseline_score[1])}; per remedy, the mean validation loss at each "
+        f"baseline validation loss {number(baseline_score[1])}; per remedy, the mean validation loss at each "
         "strength (* chosen: the lowest):\n"
         + text_table(["remedy", "targets", "strength val_loss"], lines)
         + note
@@ -44,7 +43,6 @@ def _interval(low, high):
 
 
 def table(rows):
-    from harness.cli import text_table
 
     def needed(r):
         n = r.get("runs_needed", math.nan)
@@ -56,15 +54,15 @@ def table(rows):
         [
             r["remedy"],
             r["problem"],
-            f"{compare._f(r['baseline_mean'])} -> {compare._f(r['remedy_mean'])}",
-            f"{compare._f(r['diff'], '+.3f')} {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}",
-            compare._p(r["p_value"]),
+            f"{number(r['baseline_mean'])} -> {number(r['remedy_mean'])}",
+            f"{number(r['diff'], '+.3f')} {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}",
+            p_value(r["p_value"]),
             f"{r.get('baseline_showing', '?')} -> {r['still_showing']}",
             r["outcome"],
             needed(r),
-            f"{compare._f(r['test_accuracy_diff'], '+.3f')} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
-            compare._f(r.get("train_accuracy_diff", math.nan), "+.3f"),
-            compare._f(r["fit_seconds"], ".1f"),
+            f"{number(r['test_accuracy_diff'], '+.3f')} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
+            number(r.get("train_accuracy_diff", math.nan), "+.3f"),
+            number(r["fit_seconds"], ".1f"),
             r["other_problems"],
         ]
         for r in rows
@@ -129,7 +127,7 @@ def summary(rows):
         lines.append(
             "No evidence either way: "
             + "; ".join(
-                f"{r['remedy']} (Δ {compare._f(r['diff'], '+.3f')}"
+                f"{r['remedy']} (Δ {number(r['diff'], '+.3f')}"
                 + (
                     f", ~{int(r['runs_needed'])} seeds per arm would resolve it)"
                     if math.isfinite(r["runs_needed"])

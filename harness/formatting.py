@@ -1,0 +1,31 @@
+"""Text for the terminal: aligned tables and the number, interval and p-value formats the reports share.
+
+Plain Python (no pandas), so `list` and `show` stay fast.
+"""
+
+import math
+
+
+def text_table(headers, rows):
+    """A plain aligned table: a header line, a rule, then one line per row."""
+    rows = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def number(value, fmt=".3f"):
+    """`value` formatted with `fmt`, or 'n/a' when it is not finite (unmeasured)."""
+    return format(value, fmt) if math.isfinite(value) else "n/a"
+
+
+def p_value(value):
+    """A p-value to three decimals, '<0.001' below that, 'n/a' when there is none."""
+    if not math.isfinite(value):
+        return "n/a"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def interval(low, high, fmt="+.3f"):
+    """'[low, high]' of a confidence interval, or 'n/a' when there is none."""
+    return f"[{low:{fmt}}, {high:{fmt}}]" if math.isfinite(low) else "n/a"
