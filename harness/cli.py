@@ -10,6 +10,7 @@ import sys
 from harness import __version__, registry, search
 from harness.errors import HarnessError
 from harness.formatting import text_table
+from harness.spec import set_name
 
 USER_ERROR = 2
 
@@ -74,10 +75,7 @@ def selected_specs(args):
     specs = registry.select(registry.load(args.experiments), args.names, args.suite)
     if args.set:
         overrides = dict(parse_set(item) for item in args.set)
-        label = ",".join(
-            f"{p}={json.dumps(v) if not isinstance(v, str) else v}" for p, v in overrides.items()
-        )
-        specs = [s.with_overrides(overrides, name=f"{s.name}[{label}]") for s in specs]
+        specs = [s.with_overrides(overrides, name=set_name(s.name, overrides)) for s in specs]
     if args.seeds is not None:
         if args.seeds <= 0:
             raise HarnessError(f"--seeds {args.seeds}: must be a positive number of seeds")

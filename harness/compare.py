@@ -8,7 +8,6 @@ the verdicts of one metric are decided on Holm-adjusted p-values over all varian
 
 import glob
 import hashlib
-import json
 import math
 import re
 import shlex
@@ -23,7 +22,7 @@ from harness.errors import HarnessError
 from harness.formatting import number as _f
 from harness.formatting import p_value as _p
 from harness.formatting import text_table
-from harness.spec import TRAINING_SECTIONS, training_hash
+from harness.spec import TRAINING_SECTIONS, set_name, set_text, training_hash
 
 METRICS = [f"{part}_{metric}" for part in ("train", "val", "test") for metric in ("loss", "accuracy")]
 # Generalisation gaps per run: name -> (minuend, subtrahend); positive means worse off the training data.
@@ -102,21 +101,10 @@ def run_command(name, root, spec=None):
     """The command that (re)creates an experiment's runs, as the user would type it."""
     where = "" if str(root) in (DEFAULT_ROOT, DEFAULT_ROOT + "/") else f" --results {shlex.quote(str(root))}"
     base, overrides = (spec or {}).get("base"), (spec or {}).get("overrides") or {}
-    label = ",".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in overrides.items())
-    if (
-        base and overrides and name == f"{base}[{label}]"
-    ):  # a `run BASE --set ...` result (not a search's trial)
-        sets = " ".join(
-            "--set " + shlex.quote(f"{k}={v if isinstance(v, str) else json.dumps(v)}")
-            for k, v in overrides.items()
-        )
+    if base and overrides and name == set_name(base, overrides):  # a `run BASE --set ...` result
+        sets = " ".join("--set " + shlex.quote(set_text(k, v)) for k, v in overrides.items())
         return f"python -m harness run {shlex.quote(base)} {sets}{where}"
     return f"python -m harness run {shlex.quote(name)}{where}"
-
-
-def _read(path):
-    """A stored CSV with spec_hash kept as text (an all-digit hash would otherwise parse as a number); None if absent."""
-    return pd.read_csv(path, dtype={"spec_hash": str}) if Path(path).exists() else None
 
 
 class NoUsableRuns(HarnessError):
@@ -130,7 +118,7 @@ class NoUsableRuns(HarnessError):
 def load(root, name):
     """The usable runs of one experiment; raises HarnessError naming the run command when there are none."""
     folder = results.experiment_dir(root, name)
-    runs = _read(folder / "runs.csv")
+    runs = results.read_csv(folder / "runs.csv")
     spec = results.stored_spec(root, name)
     if runs is None or runs.empty:
         raise HarnessError(
@@ -153,7 +141,7 @@ def load(root, name):
     ok = ok.reindex(columns=list(dict.fromkeys([*results.RUN_COLUMNS, *ok.columns]))).reset_index(drop=True)
     for gap, (a, b) in GAPS.items():
         ok[gap] = pd.to_numeric(ok[a], errors="coerce") - pd.to_numeric(ok[b], errors="coerce")
-    history = _read(folder / "history.csv")
+    history = results.read_csv(folder / "history.csv")
     history = (
         pd.DataFrame(columns=results.HISTORY_KEYS)
         if history is None

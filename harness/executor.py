@@ -50,20 +50,9 @@ def _worker(backend, tasks, outcomes, max_runs):
             break
         key, kind, payload = task
         outcomes.put(("started", key, os.getpid()))
-        if kind == "check":
-            try:
-                runner.check_specs(payload)
-                outcomes.put(("result", key, None))
-            except HarnessError as exc:  # sent as text: SpecError does not pickle
-                outcomes.put(("result", key, str(exc)))
-            continue
-        spec, seed, fold, fast = payload
-        try:
-            outcome = runner.run_seed(spec, seed, fold=fold, fast=fast)
-        except Exception as exc:  # a run that raises is recorded as failed; the sweep goes on
-            outcome = (runner.failed_row(spec, seed, exc, fold), [])
-        outcomes.put(("result", key, outcome))
-        done += 1
+        outcomes.put(("result", key, runner.work(kind, payload)))
+        if kind == "run":
+            done += 1
     outcomes.put(("retired", None, os.getpid()))
 
 

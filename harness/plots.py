@@ -4,15 +4,16 @@ Drawn with matplotlib's Agg canvas directly (no pyplot, no display, no global ba
 switch), and written atomically like every other results file.
 """
 
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from harness import results
 
 BASELINE_COLOR = "tab:red"
 
@@ -59,20 +60,12 @@ def _has(history, column):
 
 
 def _save(figure, path):
-    """Render to a temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Render the PNG, then write it as results writes every file (atomically, ordinary mode)."""
     FigureCanvasAgg(figure)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            figure.savefig(f, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=100)
+    results.atomic_write(path, png.getvalue(), binary=True)
+    return Path(path)
 
 
 def _curve(ax, history, column, label, color):

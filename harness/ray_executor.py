@@ -14,19 +14,9 @@ def _task(backend, kind, payload):
     """In a Ray worker: import Keras quietly on the chosen backend, then check specs or train one seed."""
     if backend:
         os.environ["KERAS_BACKEND"] = backend
-    from harness import runner  # harness.models silences TensorFlow and pins one thread
+    from harness import runner  # brings up Keras quietly, one thread
 
-    if kind == "check":
-        try:
-            runner.check_specs(payload)
-            return None
-        except HarnessError as exc:  # as text: SpecError does not pickle
-            return str(exc)
-    spec, seed, fold, fast = payload
-    try:
-        return runner.run_seed(spec, seed, fold=fold, fast=fast)
-    except Exception as exc:  # a run that raises is recorded as failed; the sweep goes on
-        return runner.failed_row(spec, seed, exc, fold), []
+    return runner.work(kind, payload)
 
 
 def _connect(ray, address, jobs):

@@ -57,14 +57,16 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write(path, text):
+def atomic_write(path, content, binary=False):
+    """Write `content` (text; bytes such as a PNG with `binary`) to a temporary file beside `path`,
+    then rename it over `path`: a reader never sees half a file. The file gets the ordinary umask mode."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes files 0600; results are ordinary files
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            f.write(content)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -86,7 +88,7 @@ def write_frame(path, frame):
 
 
 def read_csv(path):
-    """A stored CSV, or None when there is none yet."""
+    """A stored CSV, or None when there is none yet; spec_hash stays text (an all-digit hash would parse as a number)."""
     return pd.read_csv(path, dtype={"spec_hash": str}) if Path(path).exists() else None
 
 

@@ -14,6 +14,7 @@ import sklearn
 from harness import data as datasets
 from harness import models, results
 from harness.backend import keras
+from harness.errors import HarnessError
 from harness.health import Health, dead_relu
 
 
@@ -208,3 +209,20 @@ def check_specs(specs):
     """Check every spec against Keras before anything trains; the first problem raises."""
     for spec in specs:
         models.check(spec, datasets.load(spec.data, spec.seeds[0], datasets.folds(spec.data)[0]).n_features)
+
+
+def work(kind, payload):
+    """A worker's job (a local worker process or a Ray task): "check" specs -> None or the error as
+    text (SpecError does not pickle); "run" (spec, seed, fold, fast) -> (row, history), a raising run
+    recorded as failed so the sweep goes on."""
+    if kind == "check":
+        try:
+            check_specs(payload)
+            return None
+        except HarnessError as exc:
+            return str(exc)
+    spec, seed, fold, fast = payload
+    try:
+        return run_seed(spec, seed, fold=fold, fast=fast)
+    except Exception as exc:
+        return failed_row(spec, seed, exc, fold), []

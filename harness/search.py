@@ -16,7 +16,7 @@ import math
 from collections import Counter
 
 from harness.errors import SpecError
-from harness.spec import resolve
+from harness.spec import is_number, resolve
 
 KINDS = ("grid", "random")
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
@@ -74,10 +74,6 @@ def trial_name(search_name, overrides):
     return f"{search_name}[{','.join(f'{tags[p]}={text(v)}' for p, v in overrides.items())}]"
 
 
-def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_distribution(dist, fail):
     """Raise (through `fail(message)`) unless `dist` is one well-formed distribution."""
     if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
@@ -92,7 +88,7 @@ def _check_distribution(dist, fail):
     if (
         not isinstance(args, list)
         or len(args) != 2
-        or not all(_number(a) for a in args)
+        or not all(is_number(a) for a in args)
         or not args[0] < args[1] + (kind == "int")
     ):
         fail(f"got {args!r}; {kind!r} needs [low, high] with low {'<=' if kind == 'int' else '<'} high")

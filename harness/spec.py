@@ -138,6 +138,16 @@ def training_hash(training):
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def set_text(path, value):
+    """An override as `--set` takes it, PATH=VALUE: a string bare, any other value as JSON."""
+    return f"{path}={value if isinstance(value, str) else json.dumps(value)}"
+
+
+def set_name(name, overrides):
+    """The name of `run NAME --set ...`'s variant: NAME[PATH=VALUE,...]."""
+    return f"{name}[{','.join(set_text(p, v) for p, v in overrides.items())}]"
+
+
 def _replace(spec, **changes):
     values = {f: getattr(spec, f) for f in spec.__dataclass_fields__}
     values.update({k: _freeze(v) for k, v in changes.items()})
@@ -312,11 +322,12 @@ def _step(node, part, parts, depth, name, source):
 # -- validation of what can be checked without Keras ------------------------------------
 
 
-def _is_int(value):
+def is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value):
+def is_number(value):
+    """A finite int or float (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -342,19 +353,19 @@ def validate(spec, source=None):
         if not isinstance(data["target"], str):
             fail("data.target", data["target"], "a csv dataset needs the name of its target column")
     for key in ("test_size",):
-        if not _is_number(data[key]) or not 0 < data[key] < 1:
+        if not is_number(data[key]) or not 0 < data[key] < 1:
             fail(f"data.{key}", data[key], "must be a fraction strictly between 0 and 1")
     if data["validation_size"] is not None and (
-        not _is_number(data["validation_size"]) or not 0 < data["validation_size"] < 1
+        not is_number(data["validation_size"]) or not 0 < data["validation_size"] < 1
     ):
         fail(
             "data.validation_size",
             data["validation_size"],
             "must be null (no validation split) or a fraction strictly between 0 and 1",
         )
-    if not _is_number(data["train_fraction"]) or not 0 < data["train_fraction"] <= 1:
+    if not is_number(data["train_fraction"]) or not 0 < data["train_fraction"] <= 1:
         fail("data.train_fraction", data["train_fraction"], "must be a fraction in (0, 1]")
-    if not _is_int(data["split_seed"]) or data["split_seed"] < 0:
+    if not is_int(data["split_seed"]) or data["split_seed"] < 0:
         fail("data.split_seed", data["split_seed"], "must be a non-negative integer")
     if not isinstance(data["resplit"], bool):
         fail("data.resplit", data["resplit"], "must be true or false")
@@ -381,9 +392,9 @@ def validate(spec, source=None):
         )
     for i, layer in enumerate(model):
         _check_object(layer, f"model.{i}", fail, "a layer")
-        if "units" in layer and (not _is_int(layer["units"]) or layer["units"] <= 0):
+        if "units" in layer and (not is_int(layer["units"]) or layer["units"] <= 0):
             fail(f"model.{i}.units", layer["units"], "must be a positive integer")
-        if "rate" in layer and (not _is_number(layer["rate"]) or not 0 <= layer["rate"] < 1):
+        if "rate" in layer and (not is_number(layer["rate"]) or not 0 <= layer["rate"] < 1):
             fail(f"model.{i}.rate", layer["rate"], "a dropout rate must be in [0, 1)")
         if "activation" in layer and not isinstance(layer["activation"], (str, type(None))):
             fail(
@@ -393,7 +404,7 @@ def validate(spec, source=None):
     comp = spec["compile"]
     _check_object(comp["optimizer"], "compile.optimizer", fail, "an optimizer")
     lr = comp["optimizer"].get("learning_rate")
-    if lr is not None and not isinstance(lr, dict) and (not _is_number(lr) or lr <= 0):
+    if lr is not None and not isinstance(lr, dict) and (not is_number(lr) or lr <= 0):
         fail("compile.optimizer.learning_rate", lr, "must be a positive number")
     if not isinstance(comp["loss"], str) or not comp["loss"]:
         fail("compile.loss", comp["loss"], "must be the name of a Keras loss")
@@ -402,7 +413,7 @@ def validate(spec, source=None):
 
     fit = spec["fit"]
     for key in ("epochs", "batch_size"):
-        if not _is_int(fit[key]) or fit[key] <= 0:
+        if not is_int(fit[key]) or fit[key] <= 0:
             fail(f"fit.{key}", fit[key], "must be a positive integer")
     if not isinstance(fit["shuffle"], bool):
         fail("fit.shuffle", fit["shuffle"], "must be true or false")
@@ -426,7 +437,7 @@ def validate(spec, source=None):
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(_is_int(s) and s >= 0 for s in seeds)
+        or not all(is_int(s) and s >= 0 for s in seeds)
         or len(set(seeds)) != len(seeds)
     ):
         fail("seeds", seeds, "must be a positive count or a non-empty list of distinct non-negative integers")
@@ -446,9 +457,9 @@ def _check_cv(data, fail):
     for key in cv:
         if key not in ("folds", "repeats"):
             fail(f"data.cv.{key}", cv[key], f"unknown field; {shape}")
-    if not _is_int(cv.get("folds")) or cv["folds"] < 2:
+    if not is_int(cv.get("folds")) or cv["folds"] < 2:
         fail("data.cv.folds", cv.get("folds"), "must be an integer >= 2 (the number of folds)")
-    if not _is_int(cv.get("repeats", 1)) or cv.get("repeats", 1) < 1:
+    if not is_int(cv.get("repeats", 1)) or cv.get("repeats", 1) < 1:
         fail(
             "data.cv.repeats", cv.get("repeats"), "must be an integer >= 1 (how often the folds are redrawn)"
         )

@@ -99,3 +99,12 @@ def test_drawing_needs_no_pyplot_or_display(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False" and (tmp_path / "c.png").read_bytes()[:8] == PNG
+
+
+def test_png_files_are_ordinary_files(ragged, tmp_path):
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = plots.curves(ragged, tmp_path / "exp" / "curves.png", title="exp")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600

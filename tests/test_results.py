@@ -237,3 +237,9 @@ def test_runs_without_folds_keep_the_files_of_before(tmp_path):
     assert "fold" not in results.failed_row(
         from_dict({"name": "t", "model": [{"class_name": "Dense", "units": 3}]}), 0, "x"
     )
+
+
+def test_atomic_write_writes_bytes_as_they_are(tmp_path):
+    results.atomic_write(tmp_path / "a" / "x.png", b"\x89PNG\r\n\x00\xff", binary=True)
+    assert (tmp_path / "a" / "x.png").read_bytes() == b"\x89PNG\r\n\x00\xff"
+    assert not list((tmp_path / "a").glob(".*.tmp"))

@@ -320,3 +320,14 @@ def test_cv_runs_every_seed_on_every_fold_and_resumes_by_seed_and_fold(tiny_spec
     assert [(seed, fold) for _, seed, fold in todo] == [(1, 0), (1, 1), (1, 2)] and skipped == 3
     row, _ = runner.run_seed(spec, 0, fold=2)
     assert row["fold"] == 2 and row["test_loss"] == pytest.approx(runs["test_loss"].iloc[2], rel=1e-5)
+
+
+def test_work_checks_and_runs_a_payload_as_both_executors_do(tiny_spec):
+    tiny_spec = from_dict(tiny_spec)
+    bad = tiny_spec.with_overrides({"model.0.class_name": "Dense2"})
+    assert runner.work("check", [tiny_spec]) is None
+    assert "Dense2" in runner.work("check", [bad])  # the error as text: SpecError does not pickle
+    row, history = runner.work("run", (tiny_spec, 0, None, True))
+    assert row["status"] == "ok" and len(history) == tiny_spec.fit["epochs"]
+    row, history = runner.work("run", (bad, 0, None, True))
+    assert row["status"] == "failed" and "Dense2" in row["error"] and history == []

@@ -423,3 +423,25 @@ def test_resolve_needs_a_dict():
 
 def test_spec_type():
     assert dataclasses.is_dataclass(Spec)
+
+
+def test_training_hash_of_the_stored_dict_is_the_spec_hash(tiny_spec):
+    from harness.compare import spec_hash
+
+    tiny_spec = from_dict(tiny_spec)
+    stored = json.loads(tiny_spec.to_json())
+    assert spec_hash(stored) == tiny_spec.hash
+    assert spec_hash({**stored, "name": "other", "seeds": [7]}) == tiny_spec.hash
+    assert spec_hash({**stored, "fit": {**stored["fit"], "epochs": 3}}) != tiny_spec.hash
+
+
+def test_set_name_writes_each_override_as_set_takes_it():
+    from harness.cli import parse_set
+    from harness.spec import set_name, set_text
+
+    overrides = {"fit.epochs": 20, "compile.optimizer.class_name": "SGD", "model.0.units": None}
+    assert (
+        set_name("iris", overrides)
+        == "iris[fit.epochs=20,compile.optimizer.class_name=SGD,model.0.units=null]"
+    )
+    assert dict(parse_set(set_text(p, v)) for p, v in overrides.items()) == overrides
