@@ -258,17 +258,31 @@ def layer_series(history, prefix):
 
 
 def training_problems(history, final=None, thresholds=None):
-    """No convergence, vanishing and exploding gradients in one run's history (with health columns).
+    """No convergence, vanishing and exploding gradients in one run's history (with health columns),
+    and dead ReLU units in its final row.
 
     Returns a list of {"problem", "evidence" (numbers and epochs that decided it), "remedies"}.
     """
     t = {**THRESHOLDS, **(thresholds or {})}
-    found = []
     loss = _column(history, "loss")
     acc = _num((final or {}).get("train_accuracy"))
     if math.isnan(acc):
         accs = _column(history, "accuracy")
         acc = float(accs[-1]) if len(accs) else math.nan
+    found = [
+        *_no_convergence(loss, acc, t),
+        *_vanishing_gradients(history, t),
+        *_exploding_gradients(history, loss, t),
+        *_dead_units(final or {}, len(loss), t),
+    ]
+    for f in found:
+        f["remedies"] = REMEDIES[f["problem"]]
+    return found
+
+
+def _no_convergence(loss, acc, t):
+    """A loss that plateaus or oscillates while training accuracy stays low."""
+    found = []
     n = int(t["plateau_epochs"])
     if len(loss) > n and np.isfinite(loss).all():
         tail = loss[-(n + 1) :]
@@ -305,6 +319,12 @@ def training_problems(history, final=None, thresholds=None):
                         },
                     }
                 )
+    return found
+
+
+def _vanishing_gradients(history, t):
+    """The last weighted layer moves far more per epoch than the first."""
+    found = []
     ratios = layer_series(history, "update_ratio")
     if len(ratios) >= 2:
         (first, r0), (last, r1) = next(iter(ratios.items())), list(ratios.items())[-1]
@@ -327,6 +347,11 @@ def training_problems(history, final=None, thresholds=None):
                     },
                 }
             )
+    return found
+
+
+def _exploding_gradients(history, loss, t):
+    """A layer's weights or updates grow without bound or become non-finite, or the loss does."""
     for prefix in ("weight_norm", "update_ratio"):
         for layer, v in layer_series(history, prefix).items():
             bad = np.flatnonzero(~np.isfinite(v))
@@ -335,7 +360,7 @@ def training_problems(history, final=None, thresholds=None):
             growth = float(v[peak] / start) if start > 0 and np.isfinite(v).any() else math.nan
             big = prefix == "update_ratio" and np.isfinite(v).any() and v[peak] >= t["exploding_update_ratio"]
             if len(bad) or growth >= t["exploding_growth"] or big:
-                found.append(
+                return [
                     {
                         "problem": "exploding gradients",
                         "evidence": {
@@ -347,34 +372,31 @@ def training_problems(history, final=None, thresholds=None):
                             "epochs": [1, int(bad[0]) + 1 if len(bad) else peak + 1],
                         },
                     }
-                )
-                break
-        if found and found[-1]["problem"] == "exploding gradients":
-            break
-    if (
-        len(loss)
-        and not np.isfinite(loss).all()
-        and not any(f["problem"] == "exploding gradients" for f in found)
-    ):
+                ]
+    if len(loss) and not np.isfinite(loss).all():
         bad = int(np.flatnonzero(~np.isfinite(loss))[0]) + 1
-        found.append(
+        return [
             {
                 "problem": "exploding gradients",
                 "evidence": {"column": "loss", "nonfinite_epoch": bad, "epochs": [1, bad]},
             }
-        )
-    dead = _num((final or {}).get("dead_relu_fraction"))
+        ]
+    return []
+
+
+def _dead_units(final, epochs, t):
+    """A ReLU layer whose units output 0 for every training sample after fit."""
+    found = []
+    dead = _num(final.get("dead_relu_fraction"))
     if dead >= t["dead_relu_fraction"]:
         found.append(
             {
                 "problem": "dead ReLU units",
                 "evidence": {
-                    "layer": (final or {}).get("dead_relu_layer", ""),
+                    "layer": final.get("dead_relu_layer", ""),
                     "dead_fraction": dead,
-                    "epochs": [len(loss), len(loss)],
+                    "epochs": [epochs, epochs],
                 },
             }
         )
-    for f in found:
-        f["remedies"] = REMEDIES[f["problem"]]
     return found

@@ -110,6 +110,13 @@ def _keras_error(spec, path, exc):
 
 def check(spec, n_features):
     """Build every Keras object the spec names; raise SpecError naming the first bad field."""
+    _check_layers(spec, n_features)
+    _check_optimizer(spec)
+    _check_loss_and_metrics(spec)
+    _check_callbacks(spec)
+
+
+def _check_layers(spec, n_features):
     layer_classes = _public_classes(keras.layers, keras.layers.Layer)
     layer_classes.update(
         {
@@ -154,6 +161,8 @@ def check(spec, n_features):
     except Exception as exc:
         raise _keras_error(spec, "model", exc) from None
 
+
+def _check_optimizer(spec):
     opt = spec.compile["optimizer"]
     opt_classes = _public_classes(keras.optimizers, keras.optimizers.Optimizer)
     by_lower = {n.lower(): c for n, c in opt_classes.items()}
@@ -171,6 +180,8 @@ def check(spec, n_features):
     except Exception as exc:
         raise _keras_error(spec, "compile.optimizer", exc) from None
 
+
+def _check_loss_and_metrics(spec):
     try:
         loss(spec)
     except (ValueError, TypeError):
@@ -208,6 +219,8 @@ def check(spec, n_features):
                 spec.source,
             ) from None
 
+
+def _check_callbacks(spec):
     cb_classes = _public_classes(keras.callbacks, keras.callbacks.Callback)
     for i, cb in enumerate(spec.fit["callbacks"]):
         path = f"fit.callbacks.{i}"

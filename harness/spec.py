@@ -331,100 +331,143 @@ def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@dataclass(frozen=True)
+class Interval:
+    """Numbers of `kind` (int or float, which takes ints too) between `low` and `high`, either
+    bound None for unbounded; `closed` is "left", "right", "both" or "neither"."""
+
+    kind: type
+    low: float = None
+    high: float = None
+    closed: str = "both"
+
+    def __contains__(self, value):
+        if not (is_int(value) if self.kind is int else is_number(value)):
+            return False
+        above = self.low is None or (
+            value >= self.low if self.closed in ("left", "both") else value > self.low
+        )
+        below = self.high is None or (
+            value <= self.high if self.closed in ("right", "both") else value < self.high
+        )
+        return above and below
+
+
+def list_of(kind):
+    """A constraint: a list whose items are all of `kind`."""
+    return lambda value: isinstance(value, list) and all(isinstance(v, kind) for v in value)
+
+
+def keras_object(value):
+    """A constraint: `{"class_name": "...", ...its config}`."""
+    return isinstance(value, dict) and isinstance(value.get("class_name"), str)
+
+
+def _seed_list(value):
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(is_int(s) and s >= 0 for s in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _allowed(choices, shown=None, last=None):
+    """The 'allowed: ...' text of a choice, with a near miss suggested."""
+    return lambda value: f"allowed: {shown or ', '.join(choices)}.{did_you_mean(value, last or choices)}"
+
+
+KERAS_OBJECT = "must be a dict with a 'class_name' string and its config as further keys"
+# What each field may hold: path -> (constraints, any of which may hold, and what the error says is
+# allowed, a text or a function of the bad value). A constraint is None (null), a type, an Interval,
+# a tuple of choices or a predicate. `*` stands for every item of a list; a field a spec leaves out
+# (a layer without `units`) is not checked. Checked in this order, before the checks across fields.
+CONSTRAINTS = {
+    "description": ([str], "must be a string"),
+    "data.dataset": ([datasets.NAMES], _allowed(datasets.NAMES)),
+    "data.path": ([object], "checked with data.dataset: a csv dataset needs an existing CSV file"),
+    "data.target": ([object], "checked with data.dataset: a csv dataset needs its target column"),
+    "data.test_size": ([Interval(float, 0, 1, "neither")], "must be a fraction strictly between 0 and 1"),
+    "data.validation_size": (
+        [None, Interval(float, 0, 1, "neither")],
+        "must be null (no validation split) or a fraction strictly between 0 and 1",
+    ),
+    "data.train_fraction": ([Interval(float, 0, 1, "right")], "must be a fraction in (0, 1]"),
+    "data.split_seed": ([Interval(int, 0, None)], "must be a non-negative integer"),
+    "data.resplit": ([bool], "must be true or false"),
+    "data.cv": ([object], 'checked by _check_cv: null or {"folds": K, "repeats": R}'),
+    "data.scale": ([SCALERS], _allowed(SCALERS, "'standard', 'minmax' or null", SCALERS[:2])),
+    "data.labels": ([LABELS], _allowed(LABELS)),
+    "model": (
+        [lambda v: isinstance(v, list) and bool(v)],
+        "must be a non-empty list of layers, each {'class_name': 'Dense', 'units': ..., ...}",
+    ),
+    "model.*": ([keras_object], f"a layer {KERAS_OBJECT}"),
+    "model.*.units": ([Interval(int, 1, None)], "must be a positive integer"),
+    "model.*.rate": ([Interval(float, 0, 1, "left")], "a dropout rate must be in [0, 1)"),
+    "model.*.activation": ([str, None], "must be the name of a Keras activation or null"),
+    "compile.optimizer": ([keras_object], f"an optimizer {KERAS_OBJECT}"),
+    "compile.optimizer.learning_rate": (
+        [None, dict, Interval(float, 0, None, "neither")],  # a dict: a learning-rate schedule
+        "must be a positive number",
+    ),
+    "compile.loss": ([lambda v: isinstance(v, str) and v != ""], "must be the name of a Keras loss"),
+    "compile.metrics": ([list_of(str)], "must be a list of metric names"),
+    "fit.epochs": ([Interval(int, 1, None)], "must be a positive integer"),
+    "fit.batch_size": ([Interval(int, 1, None)], "must be a positive integer"),
+    "fit.shuffle": ([bool], "must be true or false"),
+    "fit.callbacks": ([list], "must be a list of callbacks, each {'class_name': 'EarlyStopping', ...}"),
+    "fit.callbacks.*": ([keras_object], f"a callback {KERAS_OBJECT}"),
+    "seeds": ([_seed_list], "must be a positive count or a non-empty list of distinct non-negative integers"),
+    "tags": ([list_of(str)], "must be a list of strings"),
+}
+
+
+def _satisfies(value, constraint):
+    if constraint is None:
+        return value is None
+    if isinstance(constraint, type):
+        return isinstance(value, constraint) and (constraint is not int or not isinstance(value, bool))
+    if isinstance(constraint, tuple):
+        return value in constraint
+    if isinstance(constraint, Interval):
+        return value in constraint
+    return constraint(value)
+
+
+def _fields(node, parts, path=()):
+    """(path, value) of every field `parts` (with `*` for each list item) reaches in `node`."""
+    if not parts:
+        yield ".".join(map(str, path)), node
+        return
+    part, rest = parts[0], parts[1:]
+    if part == "*":
+        for i, item in enumerate(node if isinstance(node, list) else []):
+            yield from _fields(item, rest, (*path, i))
+    elif isinstance(node, dict) and part in node:
+        yield from _fields(node[part], rest, (*path, part))
+
+
 def validate(spec, source=None):
-    """Raise SpecError for the first problem in a filled-in spec dict."""
+    """Raise SpecError for the first problem in a filled-in spec dict: each field against
+    CONSTRAINTS, then the checks across fields."""
     name = spec["name"]
 
     def fail(path, value, allowed):
         raise SpecError(name, path, f"got {value!r}; {allowed}", source)
 
-    if not isinstance(spec["description"], str):
-        fail("description", spec["description"], "must be a string")
+    for field_path, (constraints, allowed) in CONSTRAINTS.items():
+        for path, value in _fields(spec, field_path.split(".")):
+            if not any(_satisfies(value, c) for c in constraints):
+                fail(path, value, allowed(value) if callable(allowed) else allowed)
     data = spec["data"]
-    if data["dataset"] not in datasets.NAMES:
-        fail(
-            "data.dataset",
-            data["dataset"],
-            f"allowed: {', '.join(datasets.NAMES)}.{did_you_mean(data['dataset'], datasets.NAMES)}",
-        )
+    _check_cv(data, fail)
     if data["dataset"] == "csv":
         if not isinstance(data["path"], str) or not os.path.isfile(data["path"]):
             fail("data.path", data["path"], "a csv dataset needs the path of an existing CSV file")
         if not isinstance(data["target"], str):
             fail("data.target", data["target"], "a csv dataset needs the name of its target column")
-    for key in ("test_size",):
-        if not is_number(data[key]) or not 0 < data[key] < 1:
-            fail(f"data.{key}", data[key], "must be a fraction strictly between 0 and 1")
-    if data["validation_size"] is not None and (
-        not is_number(data["validation_size"]) or not 0 < data["validation_size"] < 1
-    ):
-        fail(
-            "data.validation_size",
-            data["validation_size"],
-            "must be null (no validation split) or a fraction strictly between 0 and 1",
-        )
-    if not is_number(data["train_fraction"]) or not 0 < data["train_fraction"] <= 1:
-        fail("data.train_fraction", data["train_fraction"], "must be a fraction in (0, 1]")
-    if not is_int(data["split_seed"]) or data["split_seed"] < 0:
-        fail("data.split_seed", data["split_seed"], "must be a non-negative integer")
-    if not isinstance(data["resplit"], bool):
-        fail("data.resplit", data["resplit"], "must be true or false")
-    _check_cv(data, fail)
-    if data["scale"] not in SCALERS:
-        fail(
-            "data.scale",
-            data["scale"],
-            f"allowed: 'standard', 'minmax' or null.{did_you_mean(data['scale'], SCALERS[:2])}",
-        )
-    if data["labels"] not in LABELS:
-        fail(
-            "data.labels",
-            data["labels"],
-            f"allowed: {', '.join(LABELS)}.{did_you_mean(data['labels'], LABELS)}",
-        )
-
-    model = spec["model"]
-    if not isinstance(model, list) or not model:
-        fail(
-            "model",
-            model,
-            "must be a non-empty list of layers, each {'class_name': 'Dense', 'units': ..., ...}",
-        )
-    for i, layer in enumerate(model):
-        _check_object(layer, f"model.{i}", fail, "a layer")
-        if "units" in layer and (not is_int(layer["units"]) or layer["units"] <= 0):
-            fail(f"model.{i}.units", layer["units"], "must be a positive integer")
-        if "rate" in layer and (not is_number(layer["rate"]) or not 0 <= layer["rate"] < 1):
-            fail(f"model.{i}.rate", layer["rate"], "a dropout rate must be in [0, 1)")
-        if "activation" in layer and not isinstance(layer["activation"], (str, type(None))):
-            fail(
-                f"model.{i}.activation", layer["activation"], "must be the name of a Keras activation or null"
-            )
-
-    comp = spec["compile"]
-    _check_object(comp["optimizer"], "compile.optimizer", fail, "an optimizer")
-    lr = comp["optimizer"].get("learning_rate")
-    if lr is not None and not isinstance(lr, dict) and (not is_number(lr) or lr <= 0):
-        fail("compile.optimizer.learning_rate", lr, "must be a positive number")
-    if not isinstance(comp["loss"], str) or not comp["loss"]:
-        fail("compile.loss", comp["loss"], "must be the name of a Keras loss")
-    if not isinstance(comp["metrics"], list) or not all(isinstance(m, str) for m in comp["metrics"]):
-        fail("compile.metrics", comp["metrics"], "must be a list of metric names")
-
-    fit = spec["fit"]
-    for key in ("epochs", "batch_size"):
-        if not is_int(fit[key]) or fit[key] <= 0:
-            fail(f"fit.{key}", fit[key], "must be a positive integer")
-    if not isinstance(fit["shuffle"], bool):
-        fail("fit.shuffle", fit["shuffle"], "must be true or false")
-    if not isinstance(fit["callbacks"], list):
-        fail(
-            "fit.callbacks",
-            fit["callbacks"],
-            "must be a list of callbacks, each {'class_name': 'EarlyStopping', ...}",
-        )
-    for i, callback in enumerate(fit["callbacks"]):
-        _check_object(callback, f"fit.callbacks.{i}", fail, "a callback")
+    for i, callback in enumerate(spec["fit"]["callbacks"]):
         monitor = callback.get("monitor", "val_loss" if callback["class_name"] in MONITORS_VAL_LOSS else None)
         if isinstance(monitor, str) and monitor.startswith("val_") and data["validation_size"] is None:
             fail(
@@ -432,17 +475,6 @@ def validate(spec, source=None):
                 monitor,
                 "monitors a validation metric but data.validation_size is null; set a validation split or monitor a training metric such as 'loss'",
             )
-
-    seeds = spec["seeds"]
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(is_int(s) and s >= 0 for s in seeds)
-        or len(set(seeds)) != len(seeds)
-    ):
-        fail("seeds", seeds, "must be a positive count or a non-empty list of distinct non-negative integers")
-    if not isinstance(spec["tags"], list) or not all(isinstance(t, str) for t in spec["tags"]):
-        fail("tags", spec["tags"], "must be a list of strings")
     _check_output(spec, fail, source)
 
 
@@ -465,11 +497,6 @@ def _check_cv(data, fail):
         )
     if data["resplit"]:
         fail("data.resplit", True, "cannot be combined with data.cv (the folds already redraw the test part)")
-
-
-def _check_object(obj, path, fail, what):
-    if not isinstance(obj, dict) or not isinstance(obj.get("class_name"), str):
-        fail(path, obj, f"{what} must be a dict with a 'class_name' string and its config as further keys")
 
 
 def loss_kind(loss):

@@ -445,3 +445,46 @@ def test_set_name_writes_each_override_as_set_takes_it():
         == "iris[fit.epochs=20,compile.optimizer.class_name=SGD,model.0.units=null]"
     )
     assert dict(parse_set(set_text(p, v)) for p, v in overrides.items()) == overrides
+
+
+def default_fields():
+    """{'data.test_size': 0.2, ...}: every field DEFAULTS fills in, by path."""
+    out = {}
+    for key, value in DEFAULTS.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def readme_spec_table():
+    """{field: default as written} from the README's "### The spec" table."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("### The spec", 1)[1].split("\n#", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `")]
+    table = {}
+    for fields, defaults in rows:
+        names, values = (
+            re.findall(r"`([^`]+)`", fields),
+            re.findall(r"`([^`]+)`", defaults) or [defaults.strip()],
+        )
+        table.update(zip(names, values if len(values) == len(names) else values * len(names)))
+    return table
+
+
+def test_every_field_has_constraints_and_every_constraint_a_field():
+    from harness.spec import CONSTRAINTS
+
+    fields = set(default_fields()) | {"model"}
+    assert fields <= set(CONSTRAINTS)
+    assert {f for f in CONSTRAINTS if "*" not in f and not f.startswith("compile.optimizer.")} == fields
+
+
+def test_the_readme_spec_table_lists_every_field_with_its_default():
+    table = readme_spec_table()
+    assert table.pop("name") == "required" and table.pop("model") == "required"
+    assert table == {path: json.dumps(value) for path, value in default_fields().items()}
