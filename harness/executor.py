@@ -5,6 +5,7 @@ it has workers, writes every finished run at once (it is the only writer) and co
 progress. Ctrl-C stops the workers and keeps every run already written.
 """
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -16,6 +17,19 @@ from harness.errors import HarnessError
 # neither clear_session nor gc frees (tensorflow#61791), so 10 runs stay within ~40 MB.
 # JAX frees them.
 RUNS_PER_WORKER = {"tensorflow": 10, "jax": None, "torch": 10}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What every run of one sweep shares, whichever executor runs it."""
+
+    root: str  # where results are stored
+    jobs: int = None  # worker processes (Ray: CPUs of a local Ray); None: the number of cores
+    backend: str = None  # Keras backend; None: $KERAS_BACKEND, else tensorflow
+    fast: bool = True  # the harness's input pipeline (False: plain numpy, as the article)
+    fail_fast: bool = False  # stop at the first failed run
+    verbose: bool = False  # Keras' own epoch lines (one process)
+    progress: object = None  # a harness.progress.Progress, or None
 
 
 def plan(specs, root, force=False):
@@ -171,10 +185,10 @@ def run(
     ($RAY_ADDRESS) or on a local Ray with `jobs` CPUs; they are stored here the same way."""
     if backend:
         os.environ["KERAS_BACKEND"] = backend
+    options = RunOptions(root, jobs, backend, fast, fail_fast, verbose, progress)
     todo, skipped = plan(specs, root, force)
     for spec in specs:  # this process is their folders' only writer
         results.remove_temp_files(root, spec.name)
-    ray_jobs = jobs
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if verbose:
         jobs = 1  # Keras' epoch lines from several processes would interleave
@@ -188,24 +202,14 @@ def run(
             backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
             store = lambda spec, row, history: _store(root, spec, row, history, progress)  # noqa: E731
             finished = ray_executor.run(
-                todo,
-                pending,
-                root,
-                ray_jobs,
-                backend,
-                progress,
-                fast,
-                start,
-                fail_fast,
-                store,
-                address=address,
-                max_calls=RUNS_PER_WORKER.get(backend_name),
+                todo, pending, options, start, store, address, max_calls=RUNS_PER_WORKER.get(backend_name)
             )
         else:
+            local = dataclasses.replace(options, jobs=jobs)
             finished = (
-                _in_process(todo, pending, root, verbose, progress, fast, start, fail_fast)
+                _in_process(todo, pending, local, start)
                 if jobs == 1
-                else _in_workers(todo, pending, root, jobs, backend, progress, fast, start, fail_fast)
+                else _in_workers(todo, pending, local, start)
             )
     else:
         start()
@@ -223,9 +227,10 @@ def _store(root, spec, row, history, progress):
     return row
 
 
-def _in_process(todo, specs, root, verbose, progress, fast, start, fail_fast=False):
+def _in_process(todo, specs, options, start):
     from harness import runner
 
+    progress = options.progress
     runner.check_specs(specs)
     start()
     finished = []
@@ -235,19 +240,20 @@ def _in_process(todo, specs, root, verbose, progress, fast, start, fail_fast=Fal
         on_epoch = progress.epoch if progress else None
         try:
             row, history = runner.run_seed(
-                spec, seed, fold=fold, verbose=verbose, on_epoch=on_epoch, fast=fast
+                spec, seed, fold=fold, verbose=options.verbose, on_epoch=on_epoch, fast=options.fast
             )
         except Exception as exc:
             row, history = runner.failed_row(spec, seed, exc, fold), []
-        finished.append(_store(root, spec, row, history, progress))
-        if fail_fast and row["status"] == "failed":
+        finished.append(_store(options.root, spec, row, history, progress))
+        if options.fail_fast and row["status"] == "failed":
             break
     return finished
 
 
-def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fast=False):
-    backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
-    pool = _Pool(jobs, backend, RUNS_PER_WORKER.get(backend_name))
+def _in_workers(todo, specs, options, start):
+    backend_name = options.backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    pool = _Pool(options.jobs, options.backend, RUNS_PER_WORKER.get(backend_name))
+    progress, fail_fast = options.progress, options.fail_fast
     finished = []
     try:
         pool.submit("check", "check", specs)
@@ -256,9 +262,9 @@ def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fa
                 raise HarnessError(str(problem))
         start()
         for key, (spec, seed, fold) in enumerate(todo):
-            pool.submit(key, "run", (spec, seed, fold, fast))
+            pool.submit(key, "run", (spec, seed, fold, options.fast))
         if progress:
-            progress.running(jobs)
+            progress.running(options.jobs)
         for key, outcome in pool.results(len(todo)):
             spec, seed, fold = todo[key]
             row, history = (
@@ -266,7 +272,7 @@ def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fa
                 if isinstance(outcome, Exception)
                 else outcome
             )
-            finished.append(_store(root, spec, row, history, progress))
+            finished.append(_store(options.root, spec, row, history, progress))
             if fail_fast and row["status"] == "failed":
                 break  # runs in flight are dropped and queued ones never start: both run next time
     except BaseException:

@@ -37,24 +37,23 @@ def _connect(ray, address, jobs):
     return True
 
 
-def run(
-    todo, specs, root, jobs, backend, progress, fast, start, fail_fast, store, address=None, max_calls=None
-):
-    """Run `todo` [(spec, seed, fold)] as Ray tasks; `store(spec, row, history)` writes each as it ends."""
+def run(todo, specs, options, start, store, address=None, max_calls=None):
+    """Run `todo` [(spec, seed, fold)] as Ray tasks with `options` (an executor.RunOptions);
+    `store(spec, row, history)` writes each as it ends."""
     try:
         import ray
     except ImportError:
         raise HarnessError("--executor ray needs Ray: pip install -e '.[ray]'") from None
     from harness import results
 
-    backend = backend or os.environ.get("KERAS_BACKEND")
-    started_here = _connect(ray, address, jobs)
-    options = {"num_cpus": 1, "max_retries": 0}
+    backend, progress = options.backend or os.environ.get("KERAS_BACKEND"), options.progress
+    started_here = _connect(ray, address, options.jobs)
+    task = {"num_cpus": 1, "max_retries": 0}
     if max_calls:  # a worker process is replaced after this many runs (TensorFlow's per-model leak)
-        options["max_calls"] = max_calls
+        task["max_calls"] = max_calls
     if backend:
-        options["runtime_env"] = {"env_vars": {"KERAS_BACKEND": backend}}
-    remote = ray.remote(**options)(_task)
+        task["runtime_env"] = {"env_vars": {"KERAS_BACKEND": backend}}
+    remote = ray.remote(**task)(_task)
     finished, pending = [], {}
     try:
         problem = ray.get(remote.remote(backend, "check", specs))
@@ -62,7 +61,7 @@ def run(
             raise HarnessError(problem)
         start()
         for spec, seed, fold in todo:
-            pending[remote.remote(backend, "run", (spec, seed, fold, fast))] = (spec, seed, fold)
+            pending[remote.remote(backend, "run", (spec, seed, fold, options.fast))] = (spec, seed, fold)
         if progress:
             progress.running(min(len(todo), int(ray.cluster_resources().get("CPU", 1))))
         while pending:
@@ -73,7 +72,7 @@ def run(
             except Exception as exc:  # the task's worker died, or Ray failed it
                 row, history = results.failed_row(spec, seed, f"{type(exc).__name__}: {exc}", fold), []
             finished.append(store(spec, row, history))
-            if fail_fast and row["status"] == "failed":
+            if options.fail_fast and row["status"] == "failed":
                 break  # the rest are cancelled below and run next time
     finally:
         for ref in pending:  # Ctrl-C, --fail-fast or an error: outstanding runs are dropped
