@@ -16,14 +16,11 @@ where active) reach high accuracy in the same 20 epochs. Digits (10 classes, 64 
 1437 training samples) has room for the difference and a test part of 360.
 """
 
-N_CLASSES = 10  # digits
+from _common import dense, output
 
 
 def _model(activation):
-    hidden = {"class_name": "Dense", "units": 32, "activation": activation}
-    return [dict(hidden) for _ in range(4)] + [
-        {"class_name": "Dense", "units": N_CLASSES, "activation": "softmax"}
-    ]
+    return [dense(32, activation) for _ in range(4)] + [output("digits")]
 
 
 EXPERIMENTS = [

@@ -1,8 +1,8 @@
 """Vanishing and exploding gradients (issue 6): a deep sigmoid net and an SGD rate that explodes, with remedies."""
 
-_DEEP = [{"class_name": "Dense", "units": 32, "activation": "sigmoid"} for _ in range(9)] + [
-    {"class_name": "Dense", "units": 10, "activation": "softmax"}
-]
+from _common import dense, output
+
+_DEEP = [dense(32, "sigmoid") for _ in range(9)] + [output("digits")]
 _HIDDEN = range(9)
 
 EXPERIMENTS = [
@@ -55,18 +55,14 @@ EXPERIMENTS = [
                     {"class_name": "Activation", "activation": "sigmoid"},
                 )
             ]
-            + [{"class_name": "Dense", "units": 10, "activation": "softmax"}]
+            + [output("digits")]
         },
     },
     {
         "name": "lr_too_high",
         "description": "Dense 16 relu on wine with SGD at a learning rate that explodes",
         "data": {"dataset": "wine"},
-        "model": [
-            {"class_name": "Dense", "units": 16, "activation": "relu"},
-            {"class_name": "Dense", "units": 16, "activation": "relu"},
-            {"class_name": "Dense", "units": 3, "activation": "softmax"},
-        ],
+        "model": [dense(16), dense(16), output("wine")],
         "compile": {
             "optimizer": {"class_name": "SGD", "learning_rate": 5.0},
             "loss": "sparse_categorical_crossentropy",

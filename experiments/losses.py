@@ -16,17 +16,14 @@ learn far more slowly; with 10 classes the effect is large and the test part (36
 measures it well. The two losses are on different scales, so compare accuracies, not losses.
 """
 
-N_CLASSES = 10  # digits
+from _common import dense, output
 
 EXPERIMENTS = [
     {
         "name": "loss_crossentropy",
         "description": "Categorical cross-entropy on one-hot digits labels: Dense(32, relu), softmax, plain SGD lr 0.05, 10 epochs",
         "data": {"dataset": "digits", "test_size": 0.2, "split_seed": 42, "labels": "onehot"},
-        "model": [
-            {"class_name": "Dense", "units": 32, "activation": "relu"},
-            {"class_name": "Dense", "units": N_CLASSES, "activation": "softmax"},
-        ],
+        "model": [dense(32), output("digits")],
         "compile": {
             "optimizer": {"class_name": "SGD", "learning_rate": 0.05},
             "loss": "categorical_crossentropy",

@@ -28,14 +28,14 @@ training data, a smaller model, L1 and L2 weight penalties, dropout, early stopp
 with dropout together.
 """
 
-N_CLASSES = 2  # breast_cancer
+from _common import dense, early_stopping, output
 
 
 def _hidden(units=256, **extra):
-    return {"class_name": "Dense", "units": units, "activation": "relu", **extra}
+    return dense(units, **extra)
 
 
-_OUTPUT = {"class_name": "Dense", "units": N_CLASSES, "activation": "softmax"}
+_OUTPUT = output("breast_cancer")
 _DROPOUT = {"class_name": "Dropout", "rate": 0.5}
 _L1 = {"class_name": "L1", "l1": 0.001}
 _L2 = {"class_name": "L2", "l2": 0.01}
@@ -109,16 +109,7 @@ EXPERIMENTS = [
         "name": "overfit_early_stopping",
         "base": "overfit_baseline",
         "description": "Early stopping: stop when val_loss has not improved for 5 epochs and restore the best epoch's weights",
-        "overrides": {
-            "fit.callbacks": [
-                {
-                    "class_name": "EarlyStopping",
-                    "monitor": "val_loss",
-                    "patience": 5,
-                    "restore_best_weights": True,
-                }
-            ]
-        },
+        "overrides": {"fit.callbacks": [early_stopping(patience=5)]},
     },
     {
         "name": "overfit_l2_dropout",

@@ -11,15 +11,14 @@ best weights restored). Compare `fit s` (time) against `test acc` (what the time
 `python -m harness compare --suite slow_training`.
 """
 
+from _common import dense, early_stopping, output
+
 EXPERIMENTS = [
     {
         "name": "slow_baseline",
         "description": "Slow: digits, Dense(64) trained 40 epochs in mini-batches of 4 (288 steps per epoch)",
         "data": {"dataset": "digits", "validation_size": 0.2},
-        "model": [
-            {"class_name": "Dense", "units": 64, "activation": "relu"},
-            {"class_name": "Dense", "units": 10, "activation": "softmax"},
-        ],
+        "model": [dense(64), output("digits")],
         "compile": {
             "optimizer": {"class_name": "Adam", "learning_rate": 0.001},
             "loss": "sparse_categorical_crossentropy",
@@ -45,15 +44,6 @@ EXPERIMENTS = [
         "name": "slow_early_stopping",
         "base": "slow_baseline",
         "description": "Early stopping: stop when val_loss has not improved for 3 epochs, restore the best weights",
-        "overrides": {
-            "fit.callbacks": [
-                {
-                    "class_name": "EarlyStopping",
-                    "monitor": "val_loss",
-                    "patience": 3,
-                    "restore_best_weights": True,
-                }
-            ]
-        },
+        "overrides": {"fit.callbacks": [early_stopping(patience=3)]},
     },
 ]

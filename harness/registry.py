@@ -45,13 +45,24 @@ def _import(path):
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent))
+    loaded = set(sys.modules)
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a user's module: report it as theirs, without our traceback
         raise HarnessError(f"{path}: cannot import experiment module: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.remove(str(path.parent))
+        _forget_helpers(path.parent, set(sys.modules) - loaded)
     return module
+
+
+def _forget_helpers(folder, names):
+    """Drop the modules (e.g. `_common`) an experiment module imported from its own folder, so
+    that another experiments directory's module of the same name is its own."""
+    for name in names:
+        origin = getattr(sys.modules.get(name), "__file__", None) or ""
+        if Path(origin).resolve().parent == Path(folder).resolve():
+            del sys.modules[name]
 
 
 def raw_experiments(dirs):

@@ -242,8 +242,9 @@ def apply_overrides(raw, overrides, name, source=None):
     """Set each `path: value` in the plain dict `raw`, in place.
 
     A path must lead to an existing field, except that a new key may be added to an object
-    that names a Keras class (a layer, optimizer, callback, regularizer), and index len(list)
-    appends to a list.
+    that names a Keras class (a layer, optimizer, callback, regularizer), index len(list)
+    appends to a list, and `+i` inserts before index i (`model.+1`: a new second layer).
+    Overrides apply in order: an index counts the list as the overrides before it left it.
     """
     for path, value in overrides.items():
         parts = parse_path(path)
@@ -266,7 +267,16 @@ def apply_overrides(raw, overrides, name, source=None):
         for depth, part in enumerate(parts[:-1]):
             node = _step(node, part, parts, depth, name, source)
         last = parts[-1]
-        if isinstance(node, list):
+        if isinstance(node, list) and isinstance(last, str) and last[:1] == "+":
+            if not last[1:].isdigit() or not int(last[1:]) <= len(node):
+                raise SpecError(
+                    name,
+                    path,
+                    f"unknown override path: {last!r} does not insert into a list of {len(node)} (+0 to +{len(node)})",
+                    source,
+                )
+            node.insert(int(last[1:]), copy.deepcopy(value))
+        elif isinstance(node, list):
             if not isinstance(last, int) or not -len(node) <= last <= len(node):
                 raise SpecError(
                     name, path, f"unknown override path: index {last!r} outside a list of {len(node)}", source

@@ -488,3 +488,19 @@ def test_the_readme_spec_table_lists_every_field_with_its_default():
     table = readme_spec_table()
     assert table.pop("name") == "required" and table.pop("model") == "required"
     assert table == {path: json.dumps(value) for path, value in default_fields().items()}
+
+
+def test_plus_index_inserts_a_layer_and_overrides_apply_in_order(tiny_spec):
+    base = from_dict(tiny_spec)
+    drop = {"class_name": "Dropout", "rate": 0.5}
+    spec = base.with_overrides({"model.+1": drop, "model.+0": {"class_name": "Dense", "units": 8}})
+    assert [layer["class_name"] for layer in spec.model] == ["Dense", "Dense", "Dropout", "Dense"]
+    assert spec.model[2] == drop and spec.model[1] == base.model[0] and spec.model[3] == base.model[1]
+    assert base.with_overrides({"model.+2": drop}).model[-1] == drop  # +len appends
+
+
+@pytest.mark.parametrize("path", ["model.+3", "model.+x", "model.+-1"])
+def test_a_bad_insert_index_names_the_path(tiny_spec, path):
+    with pytest.raises(SpecError) as err:
+        from_dict(tiny_spec).with_overrides({path: {"class_name": "Dropout", "rate": 0.5}})
+    assert f"{path}: unknown override path" in str(err.value) and "+0 to +2" in str(err.value)

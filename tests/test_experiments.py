@@ -1,0 +1,85 @@
+"""The shipped experiment modules: what they define is what was measured, and their shared helpers."""
+
+from harness import registry
+
+# Spec hashes of the shipped experiments (what is trained). A change here makes their stored
+# runs stale: change an entry only when the experiment is meant to change.
+SHIPPED_HASHES = {
+    "activation_relu": "614a4063d10a",
+    "activation_sigmoid": "beed0ddbb60f",
+    "activation_tanh": "3133284136b3",
+    "deep_sigmoid": "d925dbcf760f",
+    "deep_sigmoid_adam": "992d372b6a4b",
+    "deep_sigmoid_batchnorm": "b1549dcc8b03",
+    "deep_sigmoid_he": "86005f3c7d7e",
+    "deep_sigmoid_relu": "02b6e5298b74",
+    "iris_baseline": "b83ca0486460",
+    "iris_lr_grid[learning_rate=0.0001,class_name=adam]": "4194bfb6a495",
+    "iris_lr_grid[learning_rate=0.0001,class_name=sgd]": "65ad33919bb0",
+    "iris_lr_grid[learning_rate=0.001,class_name=adam]": "ea7a351c4528",
+    "iris_lr_grid[learning_rate=0.001,class_name=sgd]": "c47b806bee92",
+    "iris_lr_grid[learning_rate=0.01,class_name=adam]": "a21439a6d248",
+    "iris_lr_grid[learning_rate=0.01,class_name=sgd]": "1e51eb25e6f5",
+    "iris_lr_grid[learning_rate=0.1,class_name=adam]": "9a88f64cc4c6",
+    "iris_lr_grid[learning_rate=0.1,class_name=sgd]": "e702521334d2",
+    "iris_lr_grid[learning_rate=1.0,class_name=adam]": "794c091c04d7",
+    "iris_lr_grid[learning_rate=1.0,class_name=sgd]": "7a16bbc63f8a",
+    "iris_lr_grid[learning_rate=100.0,class_name=adam]": "77fa2c0c99b1",
+    "iris_lr_grid[learning_rate=100.0,class_name=sgd]": "ca58d4ec9fce",
+    "iris_lr_random[learning_rate=0.000116]": "040c2bdb5e0f",
+    "iris_lr_random[learning_rate=0.000146]": "28e478333304",
+    "iris_lr_random[learning_rate=0.0012]": "e0578bd29da0",
+    "iris_lr_random[learning_rate=0.0267]": "71a33627503a",
+    "iris_lr_random[learning_rate=0.0353]": "b90529e978da",
+    "iris_lr_random[learning_rate=0.0828]": "6a1f3afad52f",
+    "iris_lr_random[learning_rate=0.179]": "97ffc5da8205",
+    "iris_lr_random[learning_rate=0.448]": "4e160f7131a5",
+    "loss_crossentropy": "8fbc335504bc",
+    "loss_mse": "1695fa61cedd",
+    "lr_too_high": "c2e61bb72e26",
+    "lr_too_high_clipnorm": "bcf8297a1263",
+    "lr_too_high_lower": "46dc9b063d47",
+    "overfit_baseline": "0970dd01335d",
+    "overfit_dropout": "7f143ad25937",
+    "overfit_early_stopping": "f8f26c095d2e",
+    "overfit_l1": "9a37407df7e5",
+    "overfit_l2": "f30470a65356",
+    "overfit_l2_dropout": "7e5ef3be8503",
+    "overfit_more_data": "ba6d706934b2",
+    "overfit_smaller_model": "1884db4dec4c",
+    "slow_baseline": "9848b8f300b5",
+    "slow_batch_128": "1ef7690df4b3",
+    "slow_batch_32": "2c7951e8158b",
+    "slow_early_stopping": "d7e7953e0315",
+    "underfit_adam": "c0a380b7940e",
+    "underfit_baseline": "a01f7fd84534",
+    "underfit_higher_lr": "e6a8f1405baa",
+    "underfit_less_regularisation": "9fdb04c032cd",
+    "underfit_more_capacity": "0b846c209f93",
+    "underfit_more_epochs": "bd50451c6dd0",
+}
+
+
+def test_shipped_experiments_train_what_they_always_did():
+    specs = registry.load()
+    assert {name: specs[name].hash for name in SHIPPED_HASHES if name in specs} == SHIPPED_HASHES
+
+
+def test_common_helpers_are_not_an_experiment_module():
+    from pathlib import Path
+
+    folder = Path(registry.__file__).resolve().parent.parent / "experiments"
+    assert (folder / "_common.py").is_file()
+    assert all(not source.endswith("_common.py") for _, source in registry.raw_experiments([folder]))
+
+
+def test_each_directory_gets_its_own_helper_module(tiny_spec, write_experiments, tmp_path):
+    for folder, units in (("a", 5), ("b", 7)):
+        d = write_experiments(
+            f"from _common import WIDTH\nEXPERIMENTS = [{{**{tiny_spec!r}, 'name': '{folder}'}}]\n"
+            "EXPERIMENTS[0]['model'][0]['units'] = WIDTH\n",
+            directory=tmp_path / folder,
+        )
+        (d / "_common.py").write_text(f"WIDTH = {units}\n")
+    specs = registry.load([tmp_path / "a", tmp_path / "b"])
+    assert (specs["a"].model[0]["units"], specs["b"].model[0]["units"]) == (5, 7)
