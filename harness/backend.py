@@ -88,6 +88,20 @@ def bring_up():
     return _import_with_fd2_captured(_import_keras)
 
 
+def single_threaded():
+    """Whether this process computes on one thread, as configure_environment sets it unless the
+    environment said otherwise; with one thread and its seed a run repeats exactly."""
+    if any(os.environ.get(variable) != "1" for variable in THREAD_VARIABLES):
+        return False
+    if keras.backend.backend() == "jax":
+        return "intra_op_parallelism_threads=1" in os.environ.get("XLA_FLAGS", "")
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.get_num_threads() == 1
+    return True
+
+
 def name():
     """The backend Keras runs on in this process."""
     return keras.backend.backend()

@@ -57,7 +57,7 @@ THRESHOLDS = {
     # training sample after fit (runs.csv dead_relu_fraction); they pass no gradient again.
     "dead_relu_fraction": 0.5,
 }
-# The article's remedies (../shared/seed-summary.md), per problem (fit labels and training_problems).
+# The article's remedies per problem (fit labels and training_problems), as `doctor` prints them.
 REMEDIES = {
     "overfitting": "more training data; a smaller model (fewer layers / units); regularisation (L1, L2); dropout; early stopping",
     "underfitting": "a bigger model; more data; a better optimiser (Adam); less regularisation",

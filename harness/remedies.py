@@ -273,7 +273,7 @@ CLIPNORM = Remedy(
     lambda s, c: f"gradient clipping (clipnorm={c:g})",
 )
 
-# The article's remedies (../shared/seed-summary.md) per problem, in the order they are listed.
+# The article's remedies per problem (diagnosis.REMEDIES says them), in the order they are listed.
 REMEDIES = {
     "diverged": [CLIPNORM, LOWER_LR, ADAM],
     "vanishing gradients": [

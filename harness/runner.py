@@ -13,7 +13,7 @@ import sklearn
 
 from harness import data as datasets
 from harness import models, results
-from harness.backend import keras
+from harness.backend import keras, single_threaded
 from harness.errors import HarnessError
 from harness.health import Health, dead_relu
 
@@ -179,7 +179,7 @@ def run_seed(spec, seed, fold=None, split=None, verbose=False, on_epoch=None, fa
         fit_seconds=round(fit_seconds, 4),
         params=int(model.count_params()),
         pipeline=pipeline,
-        deterministic=True,
+        deterministic=single_threaded(),  # and seeded, as every run is
     )
     row.update(
         pid=os.getpid(), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -328,6 +328,6 @@ def test_work_checks_and_runs_a_payload_as_both_executors_do(tiny_spec):
     assert runner.work("check", [tiny_spec]) is None
     assert "Dense2" in runner.work("check", [bad])  # the error as text: SpecError does not pickle
     row, history = runner.work("run", (tiny_spec, 0, None, True))
-    assert row["status"] == "ok" and len(history) == tiny_spec.fit["epochs"]
+    assert row["status"] == "ok" and len(history) == tiny_spec.fit["epochs"] and row["deterministic"]
     row, history = runner.work("run", (bad, 0, None, True))
     assert row["status"] == "failed" and "Dense2" in row["error"] and history == []
