@@ -69,6 +69,26 @@ def write_experiments(tmp_path):
     return write
 
 
+# What the harness itself writes to stderr; other lines there are other libraries'.
+OWN_LINE_STARTS = ("error:", "note:", "Traceback", "interrupted")
+# TensorFlow's and abseil's start-up lines, which harness.backend keeps off the terminal.
+START_UP_LINES = (
+    "All log messages before absl::InitializeLog",
+    "oneDNN custom operations",
+    "This TensorFlow binary",
+)
+
+
+def own_lines(err):
+    """The lines of `err` the harness wrote itself (its errors, notes, a traceback), in order."""
+    return [line for line in err.splitlines() if line.startswith(OWN_LINE_STARTS)]
+
+
+def start_up_lines(err):
+    """TensorFlow's start-up lines in `err`, which should never reach the terminal."""
+    return [line for line in err.splitlines() if any(s in line for s in START_UP_LINES)]
+
+
 @pytest.fixture(autouse=True)
 def _no_user_experiment_dirs(monkeypatch):
     """Tests see the project's experiments/ plus what they add, never the user's own dirs."""

@@ -186,6 +186,7 @@ def test_a_learning_rate_too_high_diverges_and_is_not_a_failure(tmp_path):
     assert pd.read_csv(tmp_path / spec.name / "history.csv")["loss"].isna().any()
 
 
+@pytest.mark.slow  # 50 runs, and a bound on this machine's resident memory
 def test_memory_of_each_worker_stays_bounded_over_50_runs(tiny_spec, tmp_path):
     spec = from_dict(
         {
@@ -202,6 +203,7 @@ def test_memory_of_each_worker_stays_bounded_over_50_runs(tiny_spec, tmp_path):
     assert growth.max() <= 50, growth
 
 
+@pytest.mark.slow  # "promptly" is a time on this machine
 def test_ctrl_c_stops_promptly_and_keeps_finished_runs(tiny_spec, write_experiments, tmp_path, harness_env):
     import signal
 
