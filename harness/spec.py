@@ -458,6 +458,25 @@ def _fields(node, parts, path=()):
         yield from _fields(node[part], rest, (*path, part))
 
 
+def _in_order(spec):
+    """(path, value, rule) of every field CONSTRAINTS names, in the table's order, except that
+    one list item's fields go together, item by item (model.0.units before model.1.rate)."""
+    keys = list(CONSTRAINTS)
+    checks = []
+    for k, field_path in enumerate(keys):
+        parts = field_path.split(".")
+        for path, value in _fields(spec, parts):
+            if "*" in parts:  # ordered by the list's first `*` entry, then the item, then the table
+                first = next(
+                    j for j, key in enumerate(keys) if key.startswith(field_path.split("*")[0] + "*")
+                )
+                order = (first, int(path.split(".")[parts.index("*")]), k)
+            else:
+                order = (k, -1, k)
+            checks.append((order, path, value, CONSTRAINTS[field_path]))
+    return [check[1:] for check in sorted(checks, key=lambda check: check[0])]
+
+
 def validate(spec, source=None):
     """Raise SpecError for the first problem in a filled-in spec dict: each field against
     CONSTRAINTS, then the checks across fields."""
@@ -466,10 +485,9 @@ def validate(spec, source=None):
     def fail(path, value, allowed):
         raise SpecError(name, path, f"got {value!r}; {allowed}", source)
 
-    for field_path, (constraints, allowed) in CONSTRAINTS.items():
-        for path, value in _fields(spec, field_path.split(".")):
-            if not any(_satisfies(value, c) for c in constraints):
-                fail(path, value, allowed(value) if callable(allowed) else allowed)
+    for path, value, (constraints, allowed) in _in_order(spec):
+        if not any(_satisfies(value, c) for c in constraints):
+            fail(path, value, allowed(value) if callable(allowed) else allowed)
     data = spec["data"]
     _check_cv(data, fail)
     if data["dataset"] == "csv":

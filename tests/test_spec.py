@@ -504,3 +504,10 @@ def test_a_bad_insert_index_names_the_path(tiny_spec, path):
     with pytest.raises(SpecError) as err:
         from_dict(tiny_spec).with_overrides({path: {"class_name": "Dropout", "rate": 0.5}})
     assert f"{path}: unknown override path" in str(err.value) and "+0 to +2" in str(err.value)
+
+
+def test_with_two_bad_layers_the_first_layer_is_reported(tiny_spec):
+    tiny_spec["model"][0]["activation"] = 3
+    tiny_spec["model"][1]["units"] = 0
+    with pytest.raises(SpecError, match=r"model\.0\.activation: got 3"):
+        from_dict(tiny_spec)
