@@ -5,7 +5,6 @@ named (as `python -m harness list` shows it) or given as a plain dict, checked e
 module's (a mistake raises HarnessError, a SpecError for a field, with the text the CLI prints).
 """
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from harness import compare as comparing
 from harness import registry
 from harness import results as store
 from harness.errors import HarnessError
-from harness.spec import from_dict
+from harness.spec import from_dict, set_name
 
 DEFAULT_RESULTS = "results"
 
@@ -54,8 +53,7 @@ def specs_for(experiments, seeds=None, overrides=None, experiment_dirs=(), root=
         else:
             raise HarnessError(f"an experiment is a name or a spec dict, got {type(item).__name__}: {item!r}")
     if overrides:  # named as `run --set` names them
-        label = ",".join(f"{p}={v if isinstance(v, str) else json.dumps(v)}" for p, v in overrides.items())
-        specs = [s.with_overrides(overrides, name=f"{s.name}[{label}]") for s in specs]
+        specs = [s.with_overrides(overrides, name=set_name(s.name, overrides)) for s in specs]
     if seeds is not None:
         if isinstance(seeds, int) and not isinstance(seeds, bool):
             if seeds <= 0:
