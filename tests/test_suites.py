@@ -1,6 +1,7 @@
-"""The bundled suites do what their modules claim, end to end (slow: they train whole suites).
+"""The bundled suites do what their modules claim: their specs are well formed (fast), and end
+to end (slow: they train whole suites).
 
-Run with `./harness.sh test -m slow`. Each trains into a temporary results folder.
+Run the slow ones with `./harness.sh test -m slow`. Each trains into a temporary results folder.
 """
 
 import re
@@ -8,9 +9,8 @@ import re
 import pandas as pd
 import pytest
 
-from harness import cli
-
-pytestmark = pytest.mark.slow
+from harness import cli, registry
+from harness.spec import thaw
 
 
 def _run(args, capsys):
@@ -20,6 +20,7 @@ def _run(args, capsys):
     return captured.out
 
 
+@pytest.mark.slow
 def test_overfitting_suite_baseline_overfits_and_remedies_shrink_the_gap(tmp_path, capsys):
     root = str(tmp_path)
     _run(["run", "--suite", "overfitting", "--results", root], capsys)
@@ -30,6 +31,7 @@ def test_overfitting_suite_baseline_overfits_and_remedies_shrink_the_gap(tmp_pat
     assert len(shrunk) >= 3, table["gap_test_loss_verdict"]
 
 
+@pytest.mark.slow
 def test_underfitting_suite_baseline_underfits_and_remedies_raise_train_accuracy(tmp_path, capsys):
     root = str(tmp_path)
     _run(["run", "--suite", "underfitting", "--results", root], capsys)
@@ -42,6 +44,7 @@ def test_underfitting_suite_baseline_underfits_and_remedies_raise_train_accuracy
     assert len(raised) >= 2, table["train_accuracy_verdict"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, problem",
     [
@@ -60,3 +63,146 @@ def test_doctor_names_the_problem_and_a_remedy_removes_it(name, problem, tmp_pat
     lower = {"overfitting": True, "vanishing gradients": True, "exploding gradients": False}[problem]
     for _, r in removed.iterrows():
         assert (r["diff_ci95_high"] < 0) if lower else (r["diff_ci95_low"] > 0)
+
+
+# -- the iris suites (issue 13): well-formed specs, fast ------------------------------------
+
+IRIS_SUITES = {
+    "iris_remedies": "iris_article",
+    "iris_overfitting": "iris_overfit",
+    "iris_underfitting": "iris_underfit",
+}
+# What each variant's description must name (the change its overrides make).
+SAYS = {
+    "iris_article": ["iris_baseline unchanged"],
+    "iris_l2": ["L2(0.01)", "hidden"],
+    "iris_l1": ["L1(0.01)", "hidden"],
+    "iris_dropout": ["Dropout(0.2)"],
+    "iris_l2_dropout": ["L2(0.01)", "Dropout(0.2)"],
+    "iris_article_val": ["validation_size 0.2", "no early stopping"],
+    "iris_early_stopping": ["Early stopping", "iris_article_val", "10 epochs", "restore"],
+    "iris_overfit_l2": ["L2(0.01)", "each hidden layer"],
+    "iris_overfit_dropout": ["Dropout(0.5)", "each hidden layer"],
+    "iris_overfit_early_stopping": ["Early stopping", "10 epochs", "restore"],
+    "iris_overfit_smaller_model": ["Dense(16", "instead of three Dense(128"],
+    "iris_overfit_more_data": ["train_fraction 1.0"],
+    "iris_overfit_l2_dropout": ["L2(0.01)", "Dropout(0.5)"],
+    "iris_underfit_more_capacity": ["Dense(16)", "instead of Dense(2)"],
+    "iris_underfit_more_epochs": ["150 epochs", "instead of 30"],
+    "iris_underfit_higher_lr": ["0.1 instead of 0.01"],
+    "iris_underfit_adam": ["Adam", "same learning rate 0.01"],
+    "iris_underfit_less_regularisation": ["no L2"],
+}
+
+
+def _leaves(value, prefix=""):
+    """{dotted path: value} of every leaf of a JSON-like value."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return {prefix: value}
+    out = {}
+    for key, sub in items:
+        out.update(_leaves(sub, f"{prefix}.{key}" if prefix else str(key)))
+    return out if out else {prefix: value}
+
+
+def _training(spec):
+    return {key: thaw(getattr(spec, key)) for key in ("data", "model", "compile", "fit")}
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return registry.load()
+
+
+@pytest.mark.parametrize("suite, baseline", IRIS_SUITES.items())
+def test_iris_suites_validate_and_name_their_baseline(specs, suite, baseline):
+    members = [s for s in specs.values() if suite in s.tags]
+    assert baseline in {s.name for s in members}
+    assert all("iris" in s.tags and s.data["dataset"] == "iris" for s in members)
+    assert all(len(s.seeds) >= 10 and s.description for s in members)
+    variants = [s for s in members if s.name != baseline]
+    assert len(variants) >= 5
+    bases = [s.base for s in variants]
+    # compare picks the baseline as the experiment the others name as their base most often
+    assert max(set(bases), key=bases.count) == baseline
+    assert all(s.seeds == specs[baseline].seeds for s in members)
+
+
+def test_the_iris_settings_keep_the_articles_pipeline(specs):
+    article = specs["iris_baseline"]
+    for name in ("iris_overfit", "iris_underfit", "iris_article"):
+        spec = specs[name]
+        for key in ("dataset", "test_size", "split_seed", "scale"):
+            assert spec.data[key] == article.data[key], (name, key)
+        assert spec.compile["loss"] == article.compile["loss"]
+    assert specs["iris_overfit"].data["resplit"] and specs["iris_underfit"].data["resplit"]
+    assert specs["iris_overfit"].data["train_fraction"] < 1 and specs["iris_overfit"].data["validation_size"]
+    assert _training(specs["iris_article"]) == _training(article)  # the reference is the article's run
+
+
+@pytest.mark.parametrize("name", SAYS)
+def test_each_iris_variant_differs_from_its_base_only_where_its_overrides_and_description_say(specs, name):
+    spec = specs[name]
+    base = specs[spec.base]
+    mine, theirs = _leaves(_training(spec)), _leaves(_training(base))
+    changed = {p for p in mine.keys() | theirs.keys() if mine.get(p, "<absent>") != theirs.get(p, "<absent>")}
+    overrides = list(spec.overrides)
+    for path in changed:
+        assert any(path == o or path.startswith(o + ".") for o in overrides), (name, path, overrides)
+    for o in overrides:  # every override changes something
+        assert any(p == o or p.startswith(o + ".") for p in changed), (name, o)
+    assert bool(changed) == bool(overrides)
+    for words in SAYS[name]:
+        assert words in spec.description, (name, words, spec.description)
+    assert "iris_remedies" not in spec.tags or spec.base in (
+        "iris_baseline",
+        "iris_article",
+        "iris_article_val",
+    )
+
+
+def test_every_iris_variant_is_checked(specs):
+    tagged = {s.name for s in specs.values() if set(s.tags) & set(IRIS_SUITES) and s.base}
+    assert tagged == set(SAYS)
+
+
+# -- the iris suites end to end (slow) ------------------------------------------------------
+
+
+def _table(tmp_path, suite, capsys):
+    root = str(tmp_path)
+    _run(["run", "--suite", suite, "--results", root], capsys)
+    out = _run(["compare", "--suite", suite, "--results", root, "--no-plots"], capsys)
+    return pd.read_csv(tmp_path / "comparisons" / f"{suite}.csv").set_index("experiment"), out
+
+
+def _most(counts, label):
+    """How many seeds have `label` in a diagnosis_counts cell ('overfitting:17; good fit:3'), and of how many."""
+    found = dict(part.rsplit(":", 1) for part in counts.split("; "))
+    return int(found.get(label, 0)), sum(int(v) for v in found.values())
+
+
+@pytest.mark.slow
+def test_iris_overfitting_baseline_overfits_and_remedies_close_the_gap(tmp_path, capsys):
+    table, out = _table(tmp_path, "iris_overfitting", capsys)
+    k, n = _most(table.loc["iris_overfit", "diagnosis_counts"], "overfitting")
+    assert k * 2 > n, table.loc["iris_overfit", "diagnosis_counts"]
+    shrunk = table[(table["gap_test_loss_verdict"] == "better") & (table["gap_test_loss_diff_ci95_high"] < 0)]
+    assert len(shrunk) >= 4, out
+    better_test = shrunk[(shrunk["test_loss_verdict"] == "better") & (shrunk["test_loss_diff_ci95_high"] < 0)]
+    assert len(better_test) >= 1, out
+
+
+@pytest.mark.slow
+def test_iris_underfitting_baseline_underfits_and_remedies_raise_train_accuracy(tmp_path, capsys):
+    table, out = _table(tmp_path, "iris_underfitting", capsys)
+    k, n = _most(table.loc["iris_underfit", "diagnosis_counts"], "underfitting")
+    assert k * 2 > n, table.loc["iris_underfit", "diagnosis_counts"]
+    raised = table[
+        (table["train_accuracy_verdict"] == "better") & (table["train_accuracy_diff_ci95_low"] > 0)
+    ]
+    assert len(raised) >= 3, out
