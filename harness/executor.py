@@ -1,13 +1,17 @@
 """Schedules runs: in this process (`--jobs 1`) or in long-lived worker processes.
 
 Workers import Keras once and take many runs; the main process never imports Keras when
-it has workers, writes every finished run at once (it is the only writer) and counts
-progress. Ctrl-C stops the workers and keeps every run already written.
+it has workers, writes every finished run at once and counts progress. Other invocations
+may store into the same folders at the same time (harness.results locks each folder). Ctrl-C,
+SIGTERM and SIGHUP stop the workers and keep every run already written; a worker dies with
+its parent however the parent dies.
 """
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import threading
 
 from harness import results
 from harness.errors import HarnessError
@@ -22,6 +26,7 @@ def plan(specs, root, force=False):
     """[(spec, seed)] still to run, and how many stored runs were skipped."""
     todo, skipped = [], 0
     for spec in specs:
+        results.check_readable(root, spec.name)  # a damaged file stops us before anything trains
         done = set() if force else results.finished_seeds(root, spec.name, spec.hash)
         for seed in spec.seeds:
             if seed in done:
@@ -31,9 +36,47 @@ def plan(specs, root, force=False):
     return todo, skipped
 
 
-def _worker(backend, tasks, outcomes, max_runs):
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(lifeline=None):
+    """End this process when the main process ends, however it ends (SIGKILL included).
+
+    A fork server's workers are children of the fork server, which outlives the main process
+    while they hold its pipe: such a worker waits for end-of-file on `lifeline`, a pipe whose
+    only writing end the main process holds. Besides, Linux's parent-death signal, and a
+    thread that notices the parent id change where that is unavailable."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was set
+        os._exit(1)
+
+    def watch_parent():
+        while os.getppid() == parent:
+            threading.Event().wait(1.0)
+        os._exit(1)
+
+    def watch_lifeline():
+        try:
+            lifeline.recv()  # nothing is ever sent: returns only at end-of-file
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    if lifeline is not None:
+        threading.Thread(target=watch_lifeline, name="lifeline-watch", daemon=True).start()
+
+
+def _worker(backend, tasks, outcomes, max_runs, lifeline=None):
     """A worker process: import Keras once, take tasks until told to stop or `max_runs` are done."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
+    die_with_parent(lifeline)
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # the main process decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # how the main process stops a worker
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     from harness import runner
@@ -95,6 +138,7 @@ class _Pool:
     def __init__(self, jobs, backend, max_runs):
         self.context = _context(backend)
         self.tasks, self.outcomes = self.context.Queue(), self.context.Queue()
+        self.lifeline, self._lifeline_end = self.context.Pipe(duplex=False)  # this process keeps the end
         self.backend, self.max_runs, self.workers = backend, max_runs, {}
         self.running = {}  # pid -> key of the task it took
         self.submitted = self.started = 0
@@ -103,7 +147,9 @@ class _Pool:
 
     def _start(self):
         process = self.context.Process(
-            target=_worker, args=(self.backend, self.tasks, self.outcomes, self.max_runs), daemon=True
+            target=_worker,
+            args=(self.backend, self.tasks, self.outcomes, self.max_runs, self.lifeline),
+            daemon=True,
         )
         process.start()
         self.workers[process.pid] = process
@@ -178,8 +224,9 @@ def run(
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     todo, skipped = plan(specs, root, force)
-    for spec in specs:  # this process is their folders' only writer
-        results.remove_temp_files(root, spec.name)
+    for spec in specs:
+        results.check_writable(root, spec.name)
+        results.remove_temp_files(root, spec.name)  # a killed process's, never a live one's
     ray_jobs = jobs
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if verbose:
@@ -192,7 +239,7 @@ def run(
             from harness import ray_executor
 
             backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
-            store = lambda spec, row, history: _store(root, spec, row, history, progress)  # noqa: E731
+            store = lambda spec, row, history: _store(root, spec, row, history, progress, force)  # noqa: E731
             finished = ray_executor.run(
                 todo,
                 pending,
@@ -209,9 +256,9 @@ def run(
             )
         else:
             finished = (
-                _in_process(todo, pending, root, verbose, progress, fast, start, fail_fast)
+                _in_process(todo, pending, root, verbose, progress, fast, start, fail_fast, force)
                 if jobs == 1
-                else _in_workers(todo, pending, root, jobs, backend, progress, fast, start, fail_fast)
+                else _in_workers(todo, pending, root, jobs, backend, progress, fast, start, fail_fast, force)
             )
     else:
         start()
@@ -221,21 +268,28 @@ def run(
     return [row for row in finished if row["status"] == "failed"]
 
 
-def _store(root, spec, row, history, progress):
-    results.write_spec(root, spec)
-    results.save_run(root, row, history)
+def _store(root, spec, row, history, progress, force=False):
+    """Store a finished run with its spec.json; unless `force`, a run of the same seed and spec that
+    another invocation stored meanwhile is kept instead (returned), so no run is stored twice."""
+    row = results.save_run(root, row, history, spec=spec, keep_finished=not force)
     if progress:
         progress.done(row)
     return row
 
 
-def _in_process(todo, specs, root, verbose, progress, fast, start, fail_fast=False):
+def _in_process(todo, specs, root, verbose, progress, fast, start, fail_fast=False, force=False):
     from harness import runner
 
     runner.check_specs(specs)
     start()
     finished = []
     for spec, seed in todo:
+        theirs = None if force else results.finished_run(root, spec.name, spec.hash, seed)
+        if theirs is not None:  # another invocation stored it since planning: not run twice
+            finished.append(theirs)
+            if progress:
+                progress.done(theirs)
+            continue
         if progress:
             progress.begin(spec, seed)
         on_epoch = progress.epoch if progress else None
@@ -243,13 +297,13 @@ def _in_process(todo, specs, root, verbose, progress, fast, start, fail_fast=Fal
             row, history = runner.run_seed(spec, seed, verbose=verbose, on_epoch=on_epoch, fast=fast)
         except Exception as exc:
             row, history = runner.failed_row(spec, seed, exc), []
-        finished.append(_store(root, spec, row, history, progress))
+        finished.append(_store(root, spec, row, history, progress, force))
         if fail_fast and row["status"] == "failed":
             break
     return finished
 
 
-def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fast=False):
+def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fast=False, force=False):
     backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     pool = _Pool(jobs, backend, RUNS_PER_WORKER.get(backend_name))
     finished = []
@@ -268,7 +322,7 @@ def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fa
             row, history = (
                 (results.failed_row(spec, seed, outcome), []) if isinstance(outcome, Exception) else outcome
             )
-            finished.append(_store(root, spec, row, history, progress))
+            finished.append(_store(root, spec, row, history, progress, force))
             if fail_fast and row["status"] == "failed":
                 break  # runs in flight are dropped and queued ones never start: both run next time
     except BaseException:
