@@ -10,6 +10,7 @@ import sys
 
 from harness import __version__, registry, search
 from harness.errors import HarnessError
+from harness.spec import derived_name
 
 USER_ERROR = 2
 INTERRUPTED = 130  # Ctrl-C; SIGTERM and SIGHUP exit 128 + their number (143, 129), as the shell reports them
@@ -98,7 +99,7 @@ def selected_specs(args):
         label = ",".join(
             f"{p}={json.dumps(v) if not isinstance(v, str) else v}" for p, v in overrides.items()
         )
-        specs = [s.with_overrides(overrides, name=f"{s.name}[{label}]") for s in specs]
+        specs = [s.with_overrides(overrides, name=derived_name(s.name, label)) for s in specs]
     if args.seeds is not None:
         if args.seeds <= 0:
             raise HarnessError(f"--seeds {args.seeds}: must be a positive number of seeds")

@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness import diagnosis, registry, results, stats
 from harness.errors import HarnessError
-from harness.spec import TRAINING_SECTIONS
+from harness.spec import derived_name, training_hash
 
 METRICS = [f"{part}_{metric}" for part in ("train", "val", "test") for metric in ("loss", "accuracy")]
 # Generalisation gaps per run: name -> (minuend, subtrahend); positive means worse off the training data.
@@ -62,10 +62,12 @@ def columns():
 
 
 def spec_hash(stored_spec):
-    """The hash of a spec.json's training sections, computed as Spec.hash computes it."""
-    training = {key: stored_spec.get(key) for key in TRAINING_SECTIONS}
-    blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    """The hash of a spec.json, as Spec.hash computes it (a CSV file's bytes included); None when
+    its data file cannot be read any more."""
+    try:
+        return training_hash(stored_spec)
+    except HarnessError:
+        return None
 
 
 @dataclass
@@ -88,7 +90,7 @@ def run_command(name, root, spec=None):
     base, overrides = (spec or {}).get("base"), (spec or {}).get("overrides") or {}
     label = ",".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in overrides.items())
     if (
-        base and overrides and name == f"{base}[{label}]"
+        base and overrides and name == derived_name(base, label)
     ):  # a `run BASE --set ...` result (not a search's trial)
         sets = " ".join(
             "--set " + shlex.quote(f"{k}={v if isinstance(v, str) else json.dumps(v)}")
@@ -111,8 +113,9 @@ def _chance_loss(spec):
 
 
 def _read(path):
-    """A stored CSV with spec_hash kept as text (an all-digit hash would otherwise parse as a number); None if absent."""
-    return pd.read_csv(path, dtype={"spec_hash": str}) if Path(path).exists() else None
+    """A stored CSV with spec_hash kept as text (an all-digit hash would otherwise parse as a number); None if
+    absent; a damaged one is a HarnessError naming it."""
+    return results.read_csv(path)
 
 
 class NoUsableRuns(HarnessError):
@@ -133,9 +136,8 @@ def load(root, name):
             f"experiment {name!r} has no stored runs in {folder}; run it first: {run_command(name, root, spec)}"
         )
     latest = runs.sort_values("finished_at", kind="stable") if "finished_at" in runs else runs
-    current = (
-        spec_hash(spec) if spec else str(latest["spec_hash"].iloc[-1])
-    )  # no spec.json: the latest run's spec
+    # no spec.json, or its data file is gone: the latest run's spec
+    current = (spec_hash(spec) if spec else None) or str(latest["spec_hash"].iloc[-1])
     mine = runs[runs["spec_hash"] == current]
     ok = mine[mine["status"] == "ok"].drop_duplicates("seed", keep="last").sort_values("seed", kind="stable")
     stale, not_ok = len(runs) - len(mine), len(mine) - len(mine[mine["status"] == "ok"])
