@@ -204,5 +204,13 @@ def failed_row(spec, seed, exc):
 
 def check_specs(specs):
     """Check every spec against Keras before anything trains; the first problem raises."""
+    from harness.errors import HarnessError, SpecError
+
     for spec in specs:
-        models.check(spec, datasets.load(spec.data, spec.seeds[0]).n_features)
+        try:
+            split = datasets.load(spec.data, spec.seeds[0])
+        except SpecError:
+            raise
+        except HarnessError as exc:  # data that cannot be split as asked: name the experiment
+            raise SpecError(spec.name, "data", str(exc), spec.source) from None
+        models.check(spec, split.n_features)
