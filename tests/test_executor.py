@@ -4,6 +4,7 @@ Runs are iris, a few epochs (about a second each); the resume test kills a real 
 """
 
 import copy
+import json
 import multiprocessing
 import os
 import signal
@@ -350,3 +351,43 @@ def test_workers_end_when_the_main_process_is_killed(tiny_spec, write_experiment
     os.kill(sweep.pid, signal.SIGKILL)  # no cleanup of any kind in the main process
     assert sweep.wait(timeout=60) == -signal.SIGKILL
     assert wait_gone(children) == []
+
+
+# -- several invocations on one results folder -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_four_invocations_on_one_folder_store_every_run_once(
+    tiny_spec, write_experiments, tmp_path, harness_env
+):
+    """4 `run`s of the same 200 one-epoch seeds into one folder at once (three in-process, one with
+    two workers): every run is stored exactly once and every file parses."""
+    seeds, epochs = 200, 1
+    d, root = (
+        write_experiments([{**copy.deepcopy(tiny_spec), "name": "many", "fit": {"epochs": epochs}}]),
+        tmp_path / "res",
+    )
+    command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "many", "--seeds", str(seeds)]
+    command += ["--results", str(root)]
+    runs = [
+        subprocess.Popen(
+            [*command, "--jobs", jobs],
+            cwd=ROOT,
+            env=harness_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for jobs in ("1", "1", "1", "2")
+    ]
+    errors = [run.communicate(timeout=1800)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0] * 4, errors
+    stored = results.read_csv(root / "many" / "runs.csv")
+    history = results.read_csv(root / "many" / "history.csv")
+    assert sorted(stored["seed"]) == list(range(seeds)) and (stored["status"] == "ok").all()
+    assert stored["pid"].nunique() >= 2  # the work was shared, not done four times over
+    assert len(history) == seeds * epochs and not history.duplicated(["seed", "epoch"]).any()
+    assert set(history["seed"]) == set(range(seeds))
+    assert set(history["spec_hash"]) == set(stored["spec_hash"])
+    assert json.loads((root / "many" / "spec.json").read_text())["name"] == "many"
+    assert leftovers(root) == []
