@@ -16,7 +16,7 @@ from harness import compare as comparing
 from harness import registry
 from harness import results as store
 from harness.errors import HarnessError
-from harness.spec import from_dict
+from harness.spec import derived_name, from_dict
 
 DEFAULT_RESULTS = "results"
 
@@ -55,7 +55,7 @@ def specs_for(experiments, seeds=None, overrides=None, experiment_dirs=(), root=
             raise HarnessError(f"an experiment is a name or a spec dict, got {type(item).__name__}: {item!r}")
     if overrides:  # named as `run --set` names them
         label = ",".join(f"{p}={v if isinstance(v, str) else json.dumps(v)}" for p, v in overrides.items())
-        specs = [s.with_overrides(overrides, name=f"{s.name}[{label}]") for s in specs]
+        specs = [s.with_overrides(overrides, name=derived_name(s.name, label)) for s in specs]
     if seeds is not None:
         if isinstance(seeds, int) and not isinstance(seeds, bool):
             if seeds <= 0:
@@ -218,7 +218,8 @@ def load(name, results=DEFAULT_RESULTS, *, all_specs=False):
         )
     spec = store.stored_spec(results, name) or {}
     runs = store.read_csv(folder / "runs.csv")
-    current = comparing.spec_hash(spec) if spec else str(runs["spec_hash"].iloc[-1])
+    # no spec.json, or its data file is gone: the latest run's spec
+    current = (comparing.spec_hash(spec) if spec else None) or str(runs["spec_hash"].iloc[-1])
     history = store.stored_history(results, name)
     if not all_specs:
         runs = runs[runs["spec_hash"] == current].reset_index(drop=True)

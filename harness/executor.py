@@ -221,6 +221,8 @@ def run(
 
     `executor="ray"` runs them as Ray tasks (harness.ray_executor) on the cluster at `address`
     ($RAY_ADDRESS) or on a local Ray with `jobs` CPUs; they are stored here the same way."""
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise HarnessError(f"jobs={jobs!r}: must be at least 1 (1 runs in this process)")
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     todo, skipped = plan(specs, root, force)
