@@ -201,7 +201,7 @@ def test_the_readme_cluster_recipe_with_token_authentication(
         address = f"127.0.0.1:{port}"
         command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "rayc", "--executor", "ray"]
         command += ["--address", address, "--results", str(ray_root)]
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr
         a = pd.read_csv(local_root / "rayc" / "runs.csv", dtype={"spec_hash": str}).sort_values("seed")
         b = pd.read_csv(ray_root / "rayc" / "runs.csv", dtype={"spec_hash": str}).sort_values("seed")
