@@ -75,7 +75,8 @@ def _connect(ray, address, jobs):
                 address, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             ) from None
     else:
-        ray.init(num_cpus=jobs or os.cpu_count() or 1, **quiet)
+        # "local": a new Ray here, never the cluster a stale /tmp/ray/ray_current_cluster names
+        ray.init(address="local", num_cpus=jobs or os.cpu_count() or 1, **quiet)
     return True
 
 
