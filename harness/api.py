@@ -100,7 +100,8 @@ def run(
 
 def _runs_of(root, spec):
     runs = store.stored_runs(root, spec.name, spec.hash)
-    return runs.drop_duplicates("seed", keep="last").sort_values("seed", kind="stable")
+    keys = store.run_keys(runs)  # seed, and fold with cross-validation
+    return runs.drop_duplicates(keys, keep="last").sort_values(keys, kind="stable")
 
 
 @dataclass
@@ -148,7 +149,10 @@ def _differences(frame):
                     "ci95_low": r[f"{metric}_diff_ci95_low"],
                     "ci95_high": r[f"{metric}_diff_ci95_high"],
                     "p_value": r[f"{metric}_p_value"],
+                    "p_adjusted": r[f"{metric}_p_adjusted"],
                     "verdict": r[f"{metric}_verdict"],
+                    "runs_needed": r[f"{metric}_runs_needed"],
+                    "interval": r["interval"],
                 }
             )
     return pd.DataFrame(
@@ -163,7 +167,10 @@ def _differences(frame):
             "ci95_low",
             "ci95_high",
             "p_value",
+            "p_adjusted",
             "verdict",
+            "runs_needed",
+            "interval",
         ],
     )
 

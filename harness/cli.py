@@ -83,7 +83,7 @@ def cmd_show(args):
     if args.keras:
         from harness import data, models  # models imports Keras quietly
 
-        split = data.load(spec.data, spec.seeds[0])
+        split = data.load(spec.data, spec.seeds[0], data.folds(spec.data)[0])
         models.check(spec, split.n_features)
         print()
         models.build(spec, split.n_features).summary()
@@ -137,7 +137,7 @@ def cmd_run(args):
         ]
     )
     table = results.summary(runs)
-    print("\nmean ± std over seeds")
+    print(f"\n{results.summary_title(runs)}")
     print(table.to_string(index=False))
     whole = search.complete(specs)  # a search whose trials all ran: its folders as one glob
     folders = dict.fromkeys(
@@ -193,6 +193,7 @@ def cmd_compare(args):
         suite=_suite_label(args),
         plots=not args.no_plots,
         current_hashes=hashes,
+        min_effect=args.min_effect,
     )
     if not args.quiet:
         note(
@@ -398,6 +399,12 @@ def parser():
         "--results", default="results", metavar="DIR", help="where the runs are stored (default: ./results)"
     )
     compare.add_argument("--no-plots", action="store_true", help="skip curves.png and the comparison figure")
+    compare.add_argument(
+        "--min-effect",
+        type=float,
+        metavar="X",
+        help="the difference 'runs needed' is for (default: each observed difference), e.g. 0.02 accuracy",
+    )
 
     def selection(sp, what):
         sp.add_argument("names", nargs="*", help="experiment names or glob patterns")

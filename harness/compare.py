@@ -1,7 +1,9 @@
-"""Compares stored experiments over seeds: t intervals, gaps, diagnosis and seed-paired differences vs a baseline.
+"""Compares stored experiments over runs: t intervals, gaps, diagnosis and run-paired differences vs a baseline.
 
 One row per experiment. Reads only results/<experiment>/{runs.csv, history.csv, spec.json} (no training, no Keras):
-rows of an older spec (spec_hash differs from spec.json's) and runs not "ok" are left out.
+rows of an older spec (spec_hash differs from spec.json's) and runs not "ok" are left out. Runs pair by seed (by
+(seed, fold) with cross-validation); intervals are corrected where training sets overlap (resplit, k-fold), and
+the verdicts of one metric are decided on Holm-adjusted p-values over all variants of the baseline.
 """
 
 import glob
@@ -27,9 +29,14 @@ GAPS = {
     "gap_test_loss": ("test_loss", "train_loss"),
     "gap_accuracy": ("train_accuracy", "test_accuracy"),
 }
-# Compared with the baseline seed by seed: metric -> lower is better.
+# Compared with the baseline run by run: metric -> lower is better.
 VERSUS = {"test_accuracy": False, "test_loss": True, "train_accuracy": False, "gap_test_loss": True}
-INTERVALS = {False: "seeds (init+shuffle), fixed split", True: "seeds + resplit (repeated hold-out)"}
+# What the runs of a spec vary, and so what its intervals cover: fixed split, resplit or k-fold.
+INTERVALS = {
+    "fixed": "paired t; seeds (init+shuffle), fixed split",
+    "resplit": "corrected t (n_test/n_train {ratio:.2f}); seeds + resplit (repeated hold-out)",
+    "cv": "corrected t (n_test/n_train {ratio:.2f}); seeds x {folds}-fold x {repeats} repeats",
+}
 SUMMARY_STATS = ("mean", "std", "ci95_low", "ci95_high")
 DEFAULT_ROOT = "results"
 
@@ -57,7 +64,15 @@ def columns():
         "paired_seeds",
     ]
     for m in VERSUS:
-        cols += [f"{m}_diff", f"{m}_diff_ci95_low", f"{m}_diff_ci95_high", f"{m}_p_value", f"{m}_verdict"]
+        cols += [
+            f"{m}_diff",
+            f"{m}_diff_ci95_low",
+            f"{m}_diff_ci95_high",
+            f"{m}_p_value",
+            f"{m}_p_adjusted",
+            f"{m}_verdict",
+            f"{m}_runs_needed",
+        ]
     return cols
 
 
@@ -77,7 +92,7 @@ class Stored:
     name: str
     spec: dict
     spec_hash: str
-    runs: pd.DataFrame  # status ok, current spec, one row per seed, with gap columns added
+    runs: pd.DataFrame  # status ok, current spec, one row per run (seed, or seed and fold), with gaps added
     history: pd.DataFrame  # epochs of those runs
     diagnoses: pd.DataFrame  # one row per run of the current spec that has curves (ok or diverged)
     stale_rows: int
@@ -139,7 +154,8 @@ def load(root, name):
     # no spec.json, or its data file is gone: the latest run's spec
     current = (spec_hash(spec) if spec else None) or str(latest["spec_hash"].iloc[-1])
     mine = runs[runs["spec_hash"] == current]
-    ok = mine[mine["status"] == "ok"].drop_duplicates("seed", keep="last").sort_values("seed", kind="stable")
+    keys = results.run_keys(mine)
+    ok = mine[mine["status"] == "ok"].drop_duplicates(keys, keep="last").sort_values(keys, kind="stable")
     stale, not_ok = len(runs) - len(mine), len(mine) - len(mine[mine["status"] == "ok"])
     if ok.empty:
         raise NoUsableRuns(
@@ -156,9 +172,11 @@ def load(root, name):
         if history is None
         else history[history["spec_hash"] == current]
     )
-    judged = mine[mine["status"].isin(["ok", "diverged"])].drop_duplicates("seed", keep="last")
+    judged = mine[mine["status"].isin(["ok", "diverged"])].drop_duplicates(keys, keep="last")
     diagnoses = diagnosis.diagnose_runs(judged, history, _chance_loss(spec or {}))
-    history = history[history["seed"].isin(ok["seed"])] if "seed" in history else history
+    if "seed" in history:
+        kept = ok[keys].drop_duplicates()
+        history = history.merge(kept, on=keys) if set(keys) <= set(history.columns) else history
     return Stored(name, spec or {}, current, ok, history, diagnoses, stale, not_ok)
 
 
@@ -202,28 +220,58 @@ def choose_baseline(stored, requested=None):
     return names[0]
 
 
-def _interval(spec):
-    return INTERVALS[bool(spec.get("data", {}).get("resplit", False))]
+def _ratio(spec):
+    """n_test / n_train of a stored spec's runs when their training sets overlap (resplit, cv), else 0."""
+    from harness.data import overlap_ratio
+    from harness.spec import DEFAULTS
+
+    data = {**DEFAULTS["data"], **(spec.get("data") or {})}
+    try:
+        return overlap_ratio(data)
+    except Exception:  # an unreadable stored spec: the plain interval, as before
+        return 0.0
+
+
+def _interval(spec, ratio=None):
+    """The label of the interval a stored spec's runs get (what they vary, and the correction)."""
+    data = spec.get("data") or {}
+    ratio = _ratio(spec) if ratio is None else ratio
+    if data.get("cv"):
+        return INTERVALS["cv"].format(
+            ratio=ratio, folds=data["cv"]["folds"], repeats=data["cv"].get("repeats", 1)
+        )
+    return INTERVALS["resplit" if data.get("resplit") else "fixed"].format(ratio=ratio)
+
+
+def _by_run(runs, metric):
+    """A metric of stored runs indexed by seed, or by (seed, fold) with cross-validation (no fold: -1)."""
+    values = pd.to_numeric(runs[metric], errors="coerce")
+    if "fold" not in runs or runs["fold"].isna().all():
+        return pd.Series(values.to_numpy(), index=runs["seed"].astype(int).to_numpy())
+    folds = pd.to_numeric(runs["fold"], errors="coerce").fillna(-1).astype(int)
+    return pd.Series(values.to_numpy(), index=pd.MultiIndex.from_arrays([runs["seed"].astype(int), folds]))
 
 
 def _row(s, base):
-    """The comparison row of one experiment against the baseline's stored runs."""
+    """The comparison row of one experiment against the baseline's stored runs (its verdicts are
+    decided later, by `build`, on the p-values adjusted over all variants)."""
+    ratio = _ratio(s.spec)
     row = {
         "experiment": s.name,
         "baseline": base.name,
         "is_baseline": s.name == base.name,
         "spec_hash": s.spec_hash,
         "runs": len(s.runs),
-        "seeds": " ".join(str(int(x)) for x in s.runs["seed"]),
+        "seeds": " ".join(str(int(x)) for x in dict.fromkeys(s.runs["seed"])),
         "stale_rows": s.stale_rows,
         "not_ok_runs": s.not_ok_runs,
-        "interval": _interval(s.spec),
+        "interval": _interval(s.spec, ratio),
         "diagnosis": diagnosis.majority(s.diagnoses["label"]),
         "diagnosis_counts": diagnosis.counts(s.diagnoses["label"]),
     }
     for metric in [*METRICS, *GAPS]:
         values = pd.to_numeric(s.runs[metric], errors="coerce")
-        low, high = stats.ci(values)
+        low, high = stats.ci(values, ratio=ratio)
         row.update(
             {
                 f"{metric}_mean": stats.mean(values),
@@ -240,7 +288,7 @@ def _row(s, base):
     )
     for metric in ("epochs_run", "best_epoch", "fit_seconds"):
         row[f"{metric}_mean"] = stats.mean(pd.to_numeric(s.runs[metric], errors="coerce"))
-    for metric, lower_is_better in VERSUS.items():
+    for metric in VERSUS:
         if s.name == base.name:
             row.update(
                 {
@@ -248,13 +296,15 @@ def _row(s, base):
                     f"{metric}_diff_ci95_low": math.nan,
                     f"{metric}_diff_ci95_high": math.nan,
                     f"{metric}_p_value": math.nan,
+                    f"{metric}_p_adjusted": math.nan,
                     f"{metric}_verdict": "baseline",
+                    f"{metric}_runs_needed": math.nan,
                 }
             )
             continue
-        mine = pd.to_numeric(s.runs.set_index("seed")[metric], errors="coerce")
-        theirs = pd.to_numeric(base.runs.set_index("seed")[metric], errors="coerce")
-        result = stats.paired(mine, theirs)
+        # the training sets of the two specs' runs overlap as much as the more overlapping one's do
+        paired_ratio = max(ratio, _ratio(base.spec))
+        result = stats.paired(_by_run(s.runs, metric), _by_run(base.runs, metric), ratio=paired_ratio)
         row["paired_seeds"] = max(row.get("paired_seeds", 0), result.n)
         row.update(
             {
@@ -262,11 +312,22 @@ def _row(s, base):
                 f"{metric}_diff_ci95_low": result.ci_low,
                 f"{metric}_diff_ci95_high": result.ci_high,
                 f"{metric}_p_value": result.p_value,
-                f"{metric}_verdict": result.verdict(lower_is_better),
+                f"_{metric}_paired": result,  # for build(): Holm, verdict and runs needed
             }
         )
+        if paired_ratio != ratio:
+            row["interval"] += f"; Δ corrected (n_test/n_train {paired_ratio:.2f})"
     row.setdefault("paired_seeds", len(s.runs) if s.name == base.name else 0)
     return row
+
+
+def frame_keys(stored):
+    """The run keys of the compared runs: seed, and fold when any of them was cross-validated."""
+    return (
+        ["seed", "fold"]
+        if any("fold" in s.runs and s.runs["fold"].notna().any() for s in stored)
+        else ["seed"]
+    )
 
 
 def search_of(stored):
@@ -285,11 +346,37 @@ def _rank_key(s):
     return (-accuracy if math.isfinite(accuracy) else math.inf, loss if math.isfinite(loss) else math.inf)
 
 
-def build(stored, baseline):
+def decide(rows, min_effect=None, level=stats.LEVEL):
+    """Per VERSUS metric, over the variants' rows (one family: one baseline, its variants, one metric):
+    Holm-adjusted p-values, the verdicts decided on them, and for each "no evidence" the runs that would
+    resolve a difference of the observed size (or `min_effect`) with 80% power at the family's level."""
+    variants = [row for row in rows if f"_{next(iter(VERSUS))}_paired" in row]
+    for metric, lower_is_better in VERSUS.items():
+        results_ = [row[f"_{metric}_paired"] for row in variants]
+        adjusted = stats.holm([r.p_value for r in results_])
+        family = sum(math.isfinite(p) for p in adjusted)
+        for row, result, p in zip(variants, results_, adjusted):
+            verdict = result.verdict(lower_is_better, p_value=p)
+            effect = abs(result.diff) if min_effect is None else abs(min_effect)
+            # at the level Holm needs for the smallest p-value of the family (Bonferroni's): reaching it decides
+            needed = stats.runs_needed(
+                result.sd, effect, level=1 - (1 - level) / max(family, 1), ratio=result.ratio
+            )
+            row.update(
+                {
+                    f"{metric}_p_adjusted": p,
+                    f"{metric}_verdict": verdict,
+                    f"{metric}_runs_needed": needed if verdict == "no evidence" else math.nan,
+                }
+            )
+    return rows
+
+
+def build(stored, baseline, min_effect=None):
     """The comparison DataFrame: the baseline's row first, then the others in selection order."""
     base = next(s for s in stored if s.name == baseline)
     ordered = [base, *[s for s in stored if s.name != baseline]]
-    return pd.DataFrame([_row(s, base) for s in ordered], columns=columns())
+    return pd.DataFrame(decide([_row(s, base) for s in ordered], min_effect), columns=columns())
 
 
 def output_name(names, suite=None):
@@ -331,6 +418,13 @@ def _p(value):
     if not math.isfinite(value):
         return "n/a"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _needed(value):
+    """Runs needed as text: '-' where there is evidence (or no estimate), '∞' where no number of runs suffices."""
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return "-"
+    return "∞" if math.isinf(value) else str(int(value))
 
 
 def tables(frame):
@@ -379,14 +473,14 @@ def tables(frame):
                     _f(r[f"{metric}_diff"], "+.3f"),
                     interval,
                     _p(r[f"{metric}_p_value"]),
+                    _p(r[f"{metric}_p_adjusted"]),
                     r[f"{metric}_verdict"],
+                    _needed(r[f"{metric}_runs_needed"]),
                 ]
             )
     if second:
-        text += [
-            "",
-            text_table(["experiment", "pairs", "metric", "Δ", "95% CI of Δ", "p", "verdict"], second),
-        ]
+        head = ["experiment", "pairs", "metric", "Δ", "95% CI of Δ", "p", "p Holm", "verdict", "runs needed"]
+        text += ["", text_table(head, second)]
     return "\n".join(text)
 
 
@@ -439,10 +533,13 @@ class Comparison:
     baseline: str
     label: str  # the file name the comparison is written under (no suffix)
     left_out: list  # experiments every run of which failed or diverged
+    min_effect: float = None  # the difference "runs needed" is for (None: each observed difference)
 
 
-def compute(names, root=DEFAULT_ROOT, baseline=None, suite=None):
-    """Load and compare stored experiments; writes and prints nothing."""
+def compute(names, root=DEFAULT_ROOT, baseline=None, suite=None, min_effect=None):
+    """Load and compare stored experiments; writes and prints nothing.
+
+    `min_effect`: the difference the "runs needed" column is for (default: each observed difference)."""
     if baseline and baseline not in names:
         names = [
             baseline,
@@ -464,22 +561,31 @@ def compute(names, root=DEFAULT_ROOT, baseline=None, suite=None):
     if searched:  # trials of one search: best first, and each compared with the best
         stored = sorted(stored, key=_rank_key)
     chosen = choose_baseline(stored, baseline or (stored[0].name if searched else None))
-    frame = build(stored, chosen)
+    frame = build(stored, chosen, min_effect)
     if searched:
         frame = frame.set_index("experiment").loc[[s.name for s in stored]].reset_index()
         frame.insert(0, "rank", range(1, len(frame) + 1))
-    return Comparison(frame, stored, chosen, output_name(names, suite or searched), left_out)
+    return Comparison(frame, stored, chosen, output_name(names, suite or searched), left_out, min_effect)
 
 
 def show(comparison, root=DEFAULT_ROOT, current_hashes=None, out=print):
     """Print a comparison's tables and its notes through `out`."""
-    frame, chosen = comparison.frame, comparison.baseline
-    intervals = sorted(set(frame["interval"]))
-    out(f"mean ± 95% CI half-width over seeds (t interval; covers {' / '.join(intervals)}); * = baseline\n")
+    frame, chosen, stored, min_effect = (
+        comparison.frame,
+        comparison.baseline,
+        comparison.stored,
+        comparison.min_effect,
+    )
+    intervals = list(dict.fromkeys(frame["interval"]))
+    out("mean ± 95% CI half-width over runs; * = baseline; intervals (which runs vary, and how):")
+    out("\n".join(f"  {interval}" for interval in intervals) + "\n")
     out(tables(frame))
+    effect = "the observed Δ" if min_effect is None else f"Δ = {min_effect:g}"
     out(
-        f"\nΔ = experiment − baseline ({chosen}), paired by seed on the seeds both have; "
-        "'no evidence' = the 95% CI of Δ contains 0 (not a win); loss and gap: lower is better"
+        f"\nΔ = experiment − baseline ({chosen}), paired by {'(seed, fold)' if 'fold' in frame_keys(stored) else 'seed'} "
+        "on the runs both have; verdicts on Holm-adjusted p over the variants of each metric; 'no evidence' "
+        f"(not a win): p Holm ≥ 0.05; runs needed: pairs that would resolve {effect} with 80% power; "
+        "loss and gap: lower is better"
     )
     for name in comparison.left_out:
         out(
@@ -498,9 +604,20 @@ def show(comparison, root=DEFAULT_ROOT, current_hashes=None, out=print):
             )
 
 
-def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, current_hashes=None, out=print):
-    """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame."""
-    comparison = compute(names, root, baseline, suite)
+def main(
+    names,
+    root=DEFAULT_ROOT,
+    baseline=None,
+    suite=None,
+    plots=True,
+    current_hashes=None,
+    out=print,
+    min_effect=None,
+):
+    """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame.
+
+    `min_effect`: the difference the "runs needed" column is for (default: each observed difference)."""
+    comparison = compute(names, root, baseline, suite, min_effect)
     frame = comparison.frame
     csv_path = write(frame, root, comparison.label)
     show(comparison, root, current_hashes, out)

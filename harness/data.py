@@ -2,7 +2,9 @@
 
 The test part is split off first (as the article does) and only evaluated at the end; a
 validation part is carved, stratified, from the training part and drives curves and early
-stopping. scikit-learn is imported only when data is actually loaded.
+stopping. With `cv` ({"folds": K, "repeats": R}) the test part is instead one fold of a
+repeated stratified k-fold, so each sample is tested exactly once per repeat. scikit-learn
+is imported only when data is actually loaded.
 """
 
 import functools
@@ -20,6 +22,7 @@ BUILTIN = {
     "digits": ("load_digits", 10),
 }
 NAMES = (*BUILTIN, "csv")
+SAMPLES = {"iris": 150, "wine": 178, "breast_cancer": 569, "digits": 1797}
 
 
 @dataclass(frozen=True)
@@ -151,32 +154,105 @@ def _load_arrays(dataset, path=None, target=None, version=None):
     return bunch.data.astype(np.float64), bunch.target.astype(np.int64)
 
 
-def load(data, seed=0):
-    """The split for a data spec; `seed` matters only when `data['resplit']` draws a split per seed.
-    Too few rows for the requested parts is a HarnessError."""
-    csv = data["dataset"] == "csv"
-    version = _signature(data["path"]) if csv else None  # a changed file is read again
-    x, y = _load_arrays(data["dataset"], data.get("path"), data.get("target"), version)
-    classes = n_classes(data)
+def folds(data):
+    """The folds a data spec is run on: 0..K*R-1 with `cv`, else [None] (one split per seed)."""
+    cv = data.get("cv")
+    return list(range(cv["folds"] * cv.get("repeats", 1))) if cv else [None]
+
+
+@functools.lru_cache(maxsize=8)
+def _fold_indices(dataset, path, target, n_folds, repeats, split_seed):
+    """(train, test) index arrays of every fold of a repeated stratified k-fold, in sklearn's order."""
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    x, y = _load_arrays(dataset, path, target)
+    splitter = RepeatedStratifiedKFold(n_splits=n_folds, n_repeats=repeats, random_state=split_seed)
+    return tuple(splitter.split(x, y))
+
+
+def fold_indices(data):
+    """[(train indices, test indices)] per fold of a `cv` data spec (fold i is element i)."""
+    cv = data["cv"]
+    return _fold_indices(
+        data["dataset"],
+        data.get("path"),
+        data.get("target"),
+        cv["folds"],
+        cv.get("repeats", 1),
+        data["split_seed"],
+    )
+
+
+def split_sizes(data):
+    """(training samples, test samples) a run of this data spec uses, averaged over folds;
+    from the known dataset size (or the fractions alone when the CSV cannot be read)."""
+    import math
+
+    if data["dataset"] in SAMPLES:
+        n = SAMPLES[data["dataset"]]
+    else:
+        try:
+            n = len(_read_csv(data["path"], data["target"])[1])
+        except Exception:  # a moved CSV file: the fractions give the ratio
+            n = None
+    exact = n is not None
+    n = n if exact else 1e6
+    cv = data.get("cv")
+    test = n / cv["folds"] if cv else (math.ceil(data["test_size"] * n) if exact else data["test_size"] * n)
+    rest = n - test
+    if data.get("validation_size"):
+        rest -= math.ceil(data["validation_size"] * rest) if exact else data["validation_size"] * rest
+    if data.get("train_fraction", 1.0) < 1:
+        rest = math.floor(data["train_fraction"] * rest) if exact else data["train_fraction"] * rest
+    return rest, test
+
+
+def overlap_ratio(data):
+    """n_test / n_train for Nadeau and Bengio's correction when training sets overlap between
+    runs (k-fold, resplit); 0 for a fixed split, whose runs differ only by seed."""
+    if not (data.get("cv") or data.get("resplit")):
+        return 0.0
+    train, test = split_sizes(data)
+    return test / train
+
+
+def load(data, seed=0, fold=None):
+    """The split for a data spec; `seed` matters only when `data['resplit']` draws a split per seed,
+    `fold` (0..K*R-1) only with `data['cv']`, where it picks the held-out fold. Too few rows for the
+    requested parts is a HarnessError."""
+    if data.get("cv") and fold not in folds(data):
+        raise ValueError(f"fold {fold!r}: a cv data spec has folds 0..{len(folds(data)) - 1}")
     try:
-        return _split(data, x, y, classes, seed)
+        return _load(data, seed, fold)
     except ValueError as exc:  # scikit-learn: a part would be empty, or a class too small to stratify
         from harness.errors import HarnessError
 
+        csv = data["dataset"] == "csv"
+        x, y = _load_arrays(data["dataset"], data.get("path"), data.get("target"))
         smallest = int(np.bincount(y).min())
         raise HarnessError(
-            f"{data['path'] if csv else data['dataset']}: {len(x)} rows in {classes} classes (the smallest "
-            f"has {smallest}) are too few to split with test_size={data['test_size']}, "
+            f"{data['path'] if csv else data['dataset']}: {len(x)} rows in {n_classes(data)} classes (the "
+            f"smallest has {smallest}) are too few to split with test_size={data['test_size']}, "
             f"validation_size={data['validation_size']}, train_fraction={data['train_fraction']} "
             f"({str(exc).splitlines()[0]}); add rows or change those fractions"
         ) from None
 
 
-def _split(data, x, y, classes, seed):
+def _load(data, seed, fold):
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-    if data["resplit"]:
+    version = _signature(data["path"]) if data["dataset"] == "csv" else None  # a changed file is read again
+    x, y = _load_arrays(data["dataset"], data.get("path"), data.get("target"), version)
+    classes = n_classes(data)
+    if data.get("cv"):
+        if fold not in folds(data):
+            raise ValueError(f"fold {fold!r}: a cv data spec has folds 0..{len(folds(data)) - 1}")
+        # The fold is the test part; validation and train_fraction are carved from the rest as usual.
+        split_seed = data["split_seed"]
+        train_index, test_index = fold_indices(data)[fold]
+        x_train, x_test, y_train, y_test = x[train_index], x[test_index], y[train_index], y[test_index]
+    elif data["resplit"]:
         # Repeated hold-out: a new stratified split for every seed, so intervals cover the data too.
         split_seed = data["split_seed"] + 1000 * seed
         x_train, x_test, y_train, y_test = train_test_split(

@@ -215,17 +215,27 @@ def counts(labels):
 
 
 def diagnose_runs(runs, history, chance_loss=None, thresholds=None):
-    """One row per run (seed) of runs.csv rows: seed, label, reason and the deciding numbers."""
+    """One row per run of runs.csv rows: seed (and fold), label, reason and the deciding numbers."""
     rows = []
+    keys = ["seed", "fold"] if "fold" in runs and history is not None and "fold" in history else ["seed"]
     for _, run in runs.iterrows():
-        seed_history = (
-            history[history["seed"] == run["seed"]] if history is not None and "seed" in history else None
-        )
+        seed_history = None
+        if history is not None and "seed" in history:
+            mine = np.logical_and.reduce([_same(history[k], run[k]) for k in keys])
+            seed_history = history[mine]
         rows.append(
-            {"seed": run["seed"], **diagnose(seed_history, run.to_dict(), chance_loss, thresholds).to_dict()}
+            {
+                **{k: run[k] for k in keys},
+                **diagnose(seed_history, run.to_dict(), chance_loss, thresholds).to_dict(),
+            }
         )
-    columns = ["seed", *Diagnosis.__dataclass_fields__]
+    columns = [*keys, *Diagnosis.__dataclass_fields__]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _same(column, value):
+    """Rows of a key column equal to `value`, a missing fold matching a missing fold."""
+    return column.isna().to_numpy() if pd.isna(value) else (column == value).to_numpy()
 
 
 def _layers(history, prefix):

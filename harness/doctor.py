@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from harness import compare, diagnosis, results, stats
+from harness.data import overlap_ratio
 from harness.errors import HarnessError
 
 # Problem -> (per-run metric that measures it, lower is better, what the metric is).
@@ -203,16 +204,21 @@ def gradient_spread(history):
 
 
 def per_seed(root, spec):
-    """One row per stored seed of `spec` (ok or diverged): its metrics and the problems it shows."""
+    """One row per stored run of `spec` (ok or diverged; a seed, or a (seed, fold) with cv): its metrics
+    and the problems it shows."""
     runs = results.stored_runs(root, spec.name, spec.hash)
+    cv = bool(spec.data.get("cv"))
+    keys = ["seed", "fold"] if cv and "fold" in runs else ["seed"]
     runs = runs[runs["status"].isin(["ok", "diverged"]) & runs["seed"].isin(spec.seeds)].drop_duplicates(
-        "seed", keep="last"
+        keys, keep="last"
     )
     history = results.stored_history(root, spec.name, spec.hash)
     chance = compare._chance_loss(spec.to_dict())
     rows = []
     for _, run in runs.iterrows():
         h = history[history["seed"] == run["seed"]]
+        if len(keys) > 1 and "fold" in h:
+            h = h[h["fold"] == run["fold"]]
         fit = diagnosis.diagnose(h, run.to_dict(), chance)
         found = {fit.label} - {"good fit"} | {
             p["problem"] for p in diagnosis.training_problems(h, run.to_dict())
@@ -221,6 +227,7 @@ def per_seed(root, spec):
         rows.append(
             {
                 "seed": int(run["seed"]),
+                **({"fold": int(run["fold"])} if len(keys) > 1 else {}),
                 "status": run["status"],
                 "problems": found,
                 "train_accuracy": num("train_accuracy"),
@@ -236,7 +243,7 @@ def per_seed(root, spec):
     return pd.DataFrame(
         rows,
         columns=[
-            "seed",
+            *keys,
             "status",
             "problems",
             *dict.fromkeys(m for m, _, _ in METRICS.values()),
@@ -254,15 +261,19 @@ def problems_of(seeds):
     return [p for p in ORDER if n and counts[p] * 2 >= n], counts
 
 
-def _paired(remedy, base, metric):
-    return stats.paired(remedy.set_index("seed")[metric], base.set_index("seed")[metric])
+def _paired(remedy, base, metric, ratio=0.0):
+    """The remedy's change of `metric`, paired by seed (by (seed, fold) with cv); `ratio` corrects for overlap."""
+    keys = ["seed", "fold"] if "fold" in remedy and "fold" in base else ["seed"]
+    return stats.paired(remedy.set_index(keys)[metric], base.set_index(keys)[metric], ratio=ratio)
 
 
-def verdict_row(problem, name, base, remedy):
-    """One line of the verdict table: the problem's metric, paired change, CI, and whether the problem is gone."""
+def verdict_row(problem, name, base, remedy, ratio=0.0):
+    """One line of the verdict table: the problem's metric, paired change, CI, and whether the problem is gone.
+
+    `ratio` = n_test / n_train corrects the interval where training sets overlap between runs (resplit, cv)."""
     metric, lower, label = METRICS[problem]
-    change = _paired(remedy, base, metric)
-    acc = _paired(remedy, base, "test_accuracy")
+    change = _paired(remedy, base, metric, ratio)
+    acc = _paired(remedy, base, "test_accuracy", ratio)
     still = sum(problem in found for found in remedy["problems"])
     others = [p for p in ORDER if p != problem and any(p in found for found in remedy["problems"])]
     also = [f"{p} {sum(p in found for found in remedy['problems'])}/{len(remedy)}" for p in others]
@@ -296,6 +307,7 @@ def verdict_row(problem, name, base, remedy):
         "test_accuracy_ci95_high": acc.ci_high,
         "fit_seconds": stats.mean(remedy["fit_seconds"]),
         "other_problems": ", ".join(also) or "none",
+        "interval": "paired t" if not ratio else f"corrected t (n_test/n_train {ratio:.2f})",
     }
 
 
@@ -379,7 +391,8 @@ def main(spec, root="results", run=None, out=print):
                 f"note: {name}: every run failed; see {results.experiment_dir(root, variant.name) / 'runs.csv'}"
             )
             continue
-        rows.append(verdict_row(problem, name, base, remedy))
+        ratio = max(overlap_ratio(spec.data), overlap_ratio(variant.data))
+        rows.append(verdict_row(problem, name, base, remedy, ratio))
     frame = pd.DataFrame(rows)
     path = compare.write(frame, root, f"doctor_{compare.output_name([spec.name])}")
     out("")

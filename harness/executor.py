@@ -23,16 +23,21 @@ RUNS_PER_WORKER = {"tensorflow": 10, "jax": None, "torch": 10}
 
 
 def plan(specs, root, force=False):
-    """[(spec, seed)] still to run, and how many stored runs were skipped."""
+    """[(spec, seed, fold)] still to run, and how many stored runs were skipped.
+
+    fold is None unless the spec has `data.cv`; then every seed runs on folds 0..K*R-1."""
+    from harness.data import folds
+
     todo, skipped = [], 0
     for spec in specs:
         results.check_readable(root, spec.name)  # a damaged file stops us before anything trains
-        done = set() if force else results.finished_seeds(root, spec.name, spec.hash)
+        done = set() if force else results.finished_runs(root, spec.name, spec.hash)
         for seed in spec.seeds:
-            if seed in done:
-                skipped += 1
-            else:
-                todo.append((spec, seed))
+            for fold in folds(spec.data):
+                if (seed, fold) in done:
+                    skipped += 1
+                else:
+                    todo.append((spec, seed, fold))
     return todo, skipped
 
 
@@ -95,11 +100,11 @@ def _worker(backend, tasks, outcomes, max_runs, lifeline=None):
             except HarnessError as exc:  # sent as text: SpecError does not pickle
                 outcomes.put(("result", key, str(exc)))
             continue
-        spec, seed, fast = payload
+        spec, seed, fold, fast = payload
         try:
-            outcome = runner.run_seed(spec, seed, fast=fast)
+            outcome = runner.run_seed(spec, seed, fold=fold, fast=fast)
         except Exception as exc:  # a run that raises is recorded as failed; the sweep goes on
-            outcome = (runner.failed_row(spec, seed, exc), [])
+            outcome = (runner.failed_row(spec, seed, exc, fold), [])
         outcomes.put(("result", key, outcome))
         done += 1
     outcomes.put(("retired", None, os.getpid()))
@@ -217,7 +222,7 @@ def run(
     executor="local",
     address=None,
 ):
-    """Run every (spec, seed) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs.
+    """Run every (spec, seed, fold) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs.
 
     `executor="ray"` runs them as Ray tasks (harness.ray_executor) on the cluster at `address`
     ($RAY_ADDRESS) or on a local Ray with `jobs` CPUs; they are stored here the same way."""
@@ -236,7 +241,7 @@ def run(
     # progress starts after the Keras check, so a bad spec prints its error and nothing else
     start = (lambda: progress.start(len(todo), skipped)) if progress else (lambda: None)
     if todo:
-        pending = list({spec.name: spec for spec, _ in todo}.values())
+        pending = list({spec.name: spec for spec, _, _ in todo}.values())
         if executor == "ray":
             from harness import ray_executor
 
@@ -285,20 +290,22 @@ def _in_process(todo, specs, root, verbose, progress, fast, start, fail_fast=Fal
     runner.check_specs(specs)
     start()
     finished = []
-    for spec, seed in todo:
-        theirs = None if force else results.finished_run(root, spec.name, spec.hash, seed)
+    for spec, seed, fold in todo:
+        theirs = None if force else results.finished_run(root, spec.name, spec.hash, seed, fold)
         if theirs is not None:  # another invocation stored it since planning: not run twice
             finished.append(theirs)
             if progress:
                 progress.done(theirs)
             continue
         if progress:
-            progress.begin(spec, seed)
+            progress.begin(spec, seed, fold)
         on_epoch = progress.epoch if progress else None
         try:
-            row, history = runner.run_seed(spec, seed, verbose=verbose, on_epoch=on_epoch, fast=fast)
+            row, history = runner.run_seed(
+                spec, seed, fold=fold, verbose=verbose, on_epoch=on_epoch, fast=fast
+            )
         except Exception as exc:
-            row, history = runner.failed_row(spec, seed, exc), []
+            row, history = runner.failed_row(spec, seed, exc, fold), []
         finished.append(_store(root, spec, row, history, progress, force))
         if fail_fast and row["status"] == "failed":
             break
@@ -315,14 +322,16 @@ def _in_workers(todo, specs, root, jobs, backend, progress, fast, start, fail_fa
             if problem:
                 raise HarnessError(str(problem))
         start()
-        for key, (spec, seed) in enumerate(todo):
-            pool.submit(key, "run", (spec, seed, fast))
+        for key, (spec, seed, fold) in enumerate(todo):
+            pool.submit(key, "run", (spec, seed, fold, fast))
         if progress:
             progress.running(jobs)
         for key, outcome in pool.results(len(todo)):
-            spec, seed = todo[key]
+            spec, seed, fold = todo[key]
             row, history = (
-                (results.failed_row(spec, seed, outcome), []) if isinstance(outcome, Exception) else outcome
+                (results.failed_row(spec, seed, outcome, fold), [])
+                if isinstance(outcome, Exception)
+                else outcome
             )
             finished.append(_store(root, spec, row, history, progress, force))
             if fail_fast and row["status"] == "failed":

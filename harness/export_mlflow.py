@@ -1,11 +1,11 @@
-"""Stored runs into MLflow: one parent run per experiment, one child run per seed.
+"""Stored runs into MLflow: one parent run per experiment, one child run per run (seed, or (seed, fold) with cv).
 
 A parent carries the experiment's spec (flattened, as params), its means and 95% interval bounds
 and its paired differences from the baseline (metrics), and its spec hash, diagnosis and verdicts
 (tags); artifacts: spec.json, its learning curves and the comparison's HTML report. A child
-carries one seed's final numbers and its per-epoch history as metric steps. Runs are found again
-by tags (experiment, spec hash, seed), so exporting twice updates them and adds none; a seed run
-again since (another finished_at) replaces its child run. Reads stored CSVs only (no Keras);
+carries one run's final numbers and its per-epoch history as metric steps. Runs are found again
+by tags (experiment, spec hash, seed, fold), so exporting twice updates them and adds none; a run
+made again since (another finished_at) replaces its child run. Reads stored CSVs only (no Keras);
 MLflow is the optional extra `mlflow`.
 """
 
@@ -22,11 +22,12 @@ from harness.errors import HarnessError
 from harness.spec import TRAINING_SECTIONS
 
 INSTALL = "pip install -e '.[mlflow]'  (or: pip install mlflow)"
-KIND, EXPERIMENT, SPEC_HASH, SEED, FINISHED = (
+KIND, EXPERIMENT, SPEC_HASH, SEED, FOLD, FINISHED = (
     "harness.kind",
     "harness.experiment",
     "harness.spec_hash",
     "harness.seed",
+    "harness.fold",
     "harness.finished_at",
 )
 PARENT = "mlflow.parentRunId"
@@ -160,9 +161,10 @@ def _tags(client, run_id, values):
 
 
 def _parent_metrics(row):
-    """The comparison row's numbers: means, spreads and interval bounds, and the paired differences."""
+    """The comparison row's numbers: means, spreads and interval bounds, and the paired differences
+    with their raw and Holm-adjusted p and runs needed."""
     keep = [c for c in compare.columns() if c.endswith(("_mean", "_std", "_ci95_low", "_ci95_high"))]
-    keep += [c for c in compare.columns() if c.endswith(("_diff", "_p_value"))]
+    keep += [c for c in compare.columns() if c.endswith(("_diff", "_p_value", "_p_adjusted", "_runs_needed"))]
     keep += ["runs", "paired_seeds"]
     return {c: row.get(c) for c in keep if c in row}
 
@@ -171,7 +173,8 @@ def export(
     names, root, tracking_uri=None, experiment="harness", baseline=None, suite=None, say=lambda text: None
 ):
     """Export the compared experiments `names` (as compare selects them) under `root` to MLflow;
-    returns {"parents": [run ids], "children": {name: {seed: run id}}, "created": n, "replaced": n}."""
+    returns {"parents": [run ids], "children": {name: {key: run id}}, "created": n, "replaced": n}, a
+    key being the seed, or (seed, fold) for a cv experiment's runs."""
     require()
     _quiet()
     from mlflow.tracking import MlflowClient
@@ -204,9 +207,10 @@ def export(
                     client.log_artifact(parent, str(artifact))
     kept = len(outcome["parents"]) + sum(len(c) for c in outcome["children"].values())
     say(
-        f"mlflow: {len(outcome['parents'])} experiment run(s) with {kept - len(outcome['parents'])} seed run(s) "
-        f"in experiment {experiment!r} of {uri}: {outcome['created']} new, {outcome['replaced']} replaced "
-        f"(seeds run again), the rest updated in place"
+        f"mlflow: {len(outcome['parents'])} experiment run(s) with {kept - len(outcome['parents'])} "
+        f"seed{'/fold' if any(isinstance(k, tuple) for c in outcome['children'].values() for k in c) else ''} "
+        f"run(s) in experiment {experiment!r} of {uri}: {outcome['created']} new, {outcome['replaced']} replaced "
+        f"(runs made again), the rest updated in place"
     )
     say(f"wrote:\n  {page}\n  {csv_path}")
     say(f"see them: mlflow ui --backend-store-uri {uri}")
@@ -265,28 +269,39 @@ def _export_parent(client, experiment_id, stored, row, root, comparison):
     return run_id, created
 
 
+def _key(seed, fold):
+    """A child's key: the seed, or (seed, fold) for a cv run."""
+    return int(seed) if fold is None else (int(seed), int(fold))
+
+
 def _export_children(client, experiment_id, stored, parent, root):
-    """One child run per seed of the current spec (its latest row): ({seed: run id}, created, replaced)."""
-    runs = results.stored_runs(root, stored.name, stored.spec_hash).drop_duplicates("seed", keep="last")
+    """One child run per run of the current spec (its latest row), keyed by seed, or by (seed, fold)
+    with cross-validation: ({key: run id}, created, replaced)."""
+    runs = results.stored_runs(root, stored.name, stored.spec_hash)
+    keys = results.run_keys(runs)
+    runs = runs.drop_duplicates(keys, keep="last")
     history = results.stored_history(root, stored.name, stored.spec_hash)
     existing = {}
     for run in _find(client, experiment_id, {KIND: "seed", PARENT: parent}, lambda r: True):
-        existing.setdefault(run.data.tags.get(SEED), []).append(run)
+        existing.setdefault((run.data.tags.get(SEED), run.data.tags.get(FOLD)), []).append(run)
     children, created, replaced = {}, 0, 0
     for row in runs.to_dict("records"):
         seed = int(row["seed"])
+        fold = None if "fold" not in row or pd.isna(row["fold"]) else int(row["fold"])
+        key = _key(seed, fold)
         finished = str(row.get("finished_at"))
-        old = existing.pop(str(seed), [])
+        old = existing.pop((str(seed), None if fold is None else str(fold)), [])
         same = [r for r in old if r.data.tags.get(FINISHED) == finished]
-        for stale in [r for r in old if r not in same[:1]]:  # the seed was run again: its old run goes
+        for stale in [r for r in old if r not in same[:1]]:  # the run was made again: its old child goes
             client.delete_run(stale.info.run_id)
             replaced += 1
         if same:
-            children[seed] = same[0].info.run_id
+            children[key] = same[0].info.run_id
             continue
         end = _millis(finished)
         start = end - int(1000 * (_number(row.get("fit_seconds")) or 0)) if end is not None else None
         status = "FINISHED" if row.get("status") == "ok" else "FAILED"
+        which = {"seed": str(seed)} if fold is None else {"seed": str(seed), "fold": str(fold)}
         run = client.create_run(
             experiment_id,
             start_time=start,
@@ -296,25 +311,28 @@ def _export_children(client, experiment_id, stored, parent, root):
                 EXPERIMENT: stored.name,
                 SPEC_HASH: stored.spec_hash,
                 SEED: str(seed),
+                **({} if fold is None else {FOLD: str(fold)}),
                 FINISHED: finished,
             },
-            run_name=f"{stored.name} seed {seed}",
+            run_name=f"{stored.name} seed {seed}" + ("" if fold is None else f" fold {fold}"),
         )
         run_id = run.info.run_id
         created += 1
-        _params(client, run_id, {"seed": str(seed)}, {})
+        _params(client, run_id, which, {})
         _tags(client, run_id, {f"harness.{k}": row.get(k) for k in RUN_TAGS if row.get(k) not in ("", None)})
         _metrics(client, run_id, {k: row.get(k) for k in FINAL}, end)
         mine = history[history["seed"] == seed] if "seed" in history else pd.DataFrame()
+        if fold is not None and "fold" in mine:
+            mine = mine[mine["fold"] == fold]
         per_epoch = {}
-        for column in [c for c in mine.columns if c not in results.HISTORY_KEYS]:
+        for column in [c for c in mine.columns if c not in (*results.HISTORY_KEYS, "fold")]:
             values = pd.to_numeric(mine[column], errors="coerce")
             for epoch, value in zip(mine["epoch"], values):
                 per_epoch[(column, int(epoch))] = value
         _metrics(client, run_id, per_epoch, end)
         client.set_terminated(run_id, status, end_time=end)
-        children[seed] = run_id
-    for leftover in [r for runs_ in existing.values() for r in runs_]:  # seeds no longer stored
+        children[key] = run_id
+    for leftover in [r for runs_ in existing.values() for r in runs_]:  # runs no longer stored
         client.delete_run(leftover.info.run_id)
         replaced += 1
     return children, created, replaced

@@ -39,9 +39,15 @@ def stopped_early(history):
     """Seeds that ran fewer epochs than the longest seed: DataFrame of seed and last_epoch."""
     if history is None or history.empty:
         return pd.DataFrame(columns=["seed", "last_epoch"])
-    last = history.groupby("seed")["epoch"].max()
-    stopped = last[last < last.max()]
-    return pd.DataFrame({"seed": stopped.index, "last_epoch": stopped.to_numpy()})
+    keys = _keys(history)
+    last = history.groupby(keys)["epoch"].max()
+    stopped = last[last < last.max()].rename("last_epoch").reset_index()
+    return stopped[[*keys, "last_epoch"]]
+
+
+def _keys(history):
+    """A run's key columns in history rows: seed, and fold with cross-validation."""
+    return ["seed", "fold"] if "fold" in history and history["fold"].notna().all() else ["seed"]
 
 
 def _has(history, column):
@@ -92,7 +98,8 @@ def _mark_stops(ax, history, column, color):
     stops = stopped_early(history)
     if stops.empty or column not in history:
         return 0
-    ends = history.merge(stops, left_on=["seed", "epoch"], right_on=["seed", "last_epoch"])
+    keys = _keys(history)
+    ends = history.merge(stops, left_on=[*keys, "epoch"], right_on=[*keys, "last_epoch"])
     ax.scatter(
         ends["epoch"],
         pd.to_numeric(ends[column], errors="coerce"),
@@ -126,8 +133,11 @@ def curves(history, path, title=None):
             ax.text(0.5, 0.5, f"no {metric} recorded", ha="center", va="center", transform=ax.transAxes)
     seeds = history["seed"].nunique() if "seed" in history else 0
     stopped = len(stopped_early(history))
-    note = f"{seeds} seed(s)" + (
-        f", {stopped} stopped early: mean over the seeds still running" if stopped else ""
+    runs = len(history[_keys(history)].drop_duplicates()) if "seed" in history else 0
+    note = (
+        f"{seeds} seed(s)"
+        + (f", {runs} runs (seed x fold)" if runs != seeds else "")
+        + (f", {stopped} stopped early: mean over the seeds still running" if stopped else "")
     )
     figure.suptitle(f"{_short(title, 120)}\n{note}" if title else note, fontsize=9)
     figure.tight_layout()

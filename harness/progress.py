@@ -23,8 +23,9 @@ class Progress:
         self.stream.write(f"{total} run{'s' if total != 1 else ''} to do{note}\n")
         self.stream.flush()
 
-    def begin(self, spec, seed):
-        self.current, self.epochs = f"{spec.name} seed {seed}", spec.fit["epochs"]
+    def begin(self, spec, seed, fold=None):
+        where = f"seed {seed}" if fold is None else f"seed {seed} fold {fold}"
+        self.current, self.epochs = f"{spec.name} {where}", spec.fit["epochs"]
         self._line(self._prefix() + self.current)
 
     def running(self, workers):
@@ -45,7 +46,8 @@ class Progress:
             self._line(f"{self._prefix()}{self.current}  {what}")
         else:
             self._line("")
-            self.stream.write(f"{self._prefix()}{row['experiment']} seed {row['seed']}  {what}\n")
+            fold = f" fold {row['fold']}" if row.get("fold") is not None else ""
+            self.stream.write(f"{self._prefix()}{row['experiment']} seed {row['seed']}{fold}  {what}\n")
             self.stream.flush()
 
     def finish(self):

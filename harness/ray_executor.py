@@ -22,11 +22,11 @@ def _task(backend, kind, payload):
             return None
         except HarnessError as exc:  # as text: SpecError does not pickle
             return str(exc)
-    spec, seed, fast = payload
+    spec, seed, fold, fast = payload
     try:
-        return runner.run_seed(spec, seed, fast=fast)
+        return runner.run_seed(spec, seed, fold=fold, fast=fast)
     except Exception as exc:  # a run that raises is recorded as failed; the sweep goes on
-        return runner.failed_row(spec, seed, exc), []
+        return runner.failed_row(spec, seed, exc, fold), []
 
 
 def _reachable(address):
@@ -83,7 +83,7 @@ def _connect(ray, address, jobs):
 def run(
     todo, specs, root, jobs, backend, progress, fast, start, fail_fast, store, address=None, max_calls=None
 ):
-    """Run `todo` [(spec, seed)] as Ray tasks; `store(spec, row, history)` writes each as it ends."""
+    """Run `todo` [(spec, seed, fold)] as Ray tasks; `store(spec, row, history)` writes each as it ends."""
     if address or os.environ.get("RAY_ADDRESS"):
         # `ray start --head` turns token authentication on, a driver connecting by address does not:
         # be a token driver unless told otherwise. Ray reads this when it is imported.
@@ -108,17 +108,17 @@ def run(
         if problem:
             raise HarnessError(problem)
         start()
-        for spec, seed in todo:
-            pending[remote.remote(backend, "run", (spec, seed, fast))] = (spec, seed)
+        for spec, seed, fold in todo:
+            pending[remote.remote(backend, "run", (spec, seed, fold, fast))] = (spec, seed, fold)
         if progress:
             progress.running(min(len(todo), int(ray.cluster_resources().get("CPU", 1))))
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            spec, seed = pending.pop(ready[0])
+            spec, seed, fold = pending.pop(ready[0])
             try:
                 row, history = ray.get(ready[0])
             except Exception as exc:  # the task's worker died, or Ray failed it
-                row, history = results.failed_row(spec, seed, f"{type(exc).__name__}: {exc}"), []
+                row, history = results.failed_row(spec, seed, f"{type(exc).__name__}: {exc}", fold), []
             finished.append(store(spec, row, history))
             if fail_fast and row["status"] == "failed":
                 break  # the rest are cancelled below and run next time

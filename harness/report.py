@@ -9,6 +9,7 @@ cell carries `data-experiment` and `data-column`, the comparisons CSV's row and 
 import html
 import json
 import math
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -76,6 +77,28 @@ def _num(value, digits=DIGITS, sign=False):
     if not _finite(value):
         return "n/a"
     return f"{float(value):{'+' if sign else ''}.{digits}f}"
+
+
+def delta_interval(label):
+    """The test behind a row's differences, from its CSV `interval` label: 'paired t', or 'corrected t
+    (n_test/n_train X)' when either side's training sets overlap (compare appends 'Δ corrected ...'
+    when only the baseline's do)."""
+    found = re.search(r"Δ corrected \((n_test/n_train [^)]*)\)", str(label))
+    return f"corrected t ({found[1]})" if found else str(label).split(";")[0]
+
+
+def needed_text(value):
+    """Runs needed as shown: the number, '∞' where no number of runs suffices, '—' where it does not apply."""
+    if not _finite(value):
+        return "∞" if _number_or_nan(value) == math.inf else "—"
+    return str(int(value))
+
+
+def _number_or_nan(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _cell(row, column, digits=DIGITS, sign=False, extra=""):
@@ -205,19 +228,39 @@ def verdict_words(row, metric, lower_is_better):
     what = WORDS.get(metric, metric)
     diff, low, high = row[f"{metric}_diff"], row[f"{metric}_diff_ci95_low"], row[f"{metric}_diff_ci95_high"]
     verdict, pairs = row[f"{metric}_verdict"], int(row["paired_seeds"]) if _finite(row["paired_seeds"]) else 0
+    unit = "paired (seed, fold) runs" if "fold" in str(row.get("interval", "")) else "paired seeds"
     if not _finite(diff):
-        return f"{what}: no seed in common with the baseline, so no paired comparison."
+        return f"{what}: no run in common with the baseline, so no paired comparison."
     shown = round(diff, DIGITS)
     direction = "higher" if shown > 0 else "lower"
     amount = f"{direction} by {abs(diff):.{DIGITS}f}" if shown else "the same on average"
     if not (_finite(low) and _finite(high)):
         return f"{what} {amount} on {pairs} paired seed(s): too few seeds for an interval, no evidence either way."
-    interval = f"95% CI of the difference {low:+.{DIGITS}f} to {high:+.{DIGITS}f} over {pairs} paired seeds"
+    interval = f"95% CI of the difference {low:+.{DIGITS}f} to {high:+.{DIGITS}f} over {pairs} {unit}"
+    adjusted = row.get(f"{metric}_p_adjusted")
+    holm = f"; p Holm {_p_text(adjusted)}" if _finite(adjusted) else ""
     if verdict == "better":
-        return f"{what} {amount} ({interval}): better than the baseline."
+        return f"{what} {amount} ({interval}{holm}): better than the baseline."
     if verdict == "worse":
-        return f"{what} {amount} ({interval}): worse than the baseline."
-    return f"{what} {amount}, but the {interval} contains 0: no evidence of a difference."
+        return f"{what} {amount} ({interval}{holm}): worse than the baseline."
+    needed = row.get(f"{metric}_runs_needed")
+    more = (
+        f" About {needed_text(needed)} paired runs would settle a difference of this size."
+        if _finite(needed)
+        else " No number of paired runs of this design would settle it."
+        if needed_text(needed) == "∞"
+        else ""
+    )
+    if low <= 0 <= high:
+        return f"{what} {amount}, but the {interval} contains 0: no evidence of a difference.{more}"
+    return (
+        f"{what} {amount} ({interval}), but adjusted for the variants compared (Holm) p is "
+        f"{_p_text(adjusted)} ≥ 0.05: no evidence of a difference.{more}"
+    )
+
+
+def _p_text(value):
+    return "n/a" if not _finite(value) else "<0.0001" if float(value) < 0.0001 else f"{float(value):.4f}"
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -243,7 +286,7 @@ def _summary_table(frame):
         if drawn
     }
     head = ["#"] if "rank" in frame else []
-    head += ["experiment", "n", "diagnosis"]
+    head += ["experiment", "n", "interval (what the runs vary)", "diagnosis"]
     for label, _, drawn in SUMMARY:
         head += [f"{label} mean [95% CI]", "interval"] if drawn else [f"{label} mean"]
     head += ["epochs"]
@@ -254,6 +297,7 @@ def _summary_table(frame):
         cells += [
             f"<td>{_e(r['experiment'])}{' (baseline)' if is_base else ''}</td>",
             _cell(r, "runs", 0),
+            f'<td data-experiment="{_e(r["experiment"])}" data-column="interval">{_e(r["interval"])}</td>',
             f"<td>{_e(r['diagnosis'])}</td>",
         ]
         for label, metric, drawn in SUMMARY:
@@ -336,8 +380,14 @@ def _differences_table(frame):
                     title=f"{r['experiment']}: difference in {WORDS[metric]}",
                 )
                 + "</td>"
-                + _cell(r, f"{metric}_p_value", DIGITS)
-                + f'<td class="{css}">{_e(verdict)}</td></tr>'
+                + f'<td data-experiment="{_e(r["experiment"])}" data-column="interval" '
+                f'title="{_e(r["interval"])}">{_e(delta_interval(r["interval"]))}</td>'
+                + _cell(r, f"{metric}_p_adjusted", DIGITS)
+                + f'<td class="{css}">{_e(verdict)}</td>'
+                + f'<td class="num" data-experiment="{_e(r["experiment"])}" '
+                f'data-column="{_e(metric)}_runs_needed">{needed_text(r[f"{metric}_runs_needed"])}</td>'
+                + _cell(r, f"{metric}_p_value", DIGITS, extra=' style="color:#757575"')
+                + "</tr>"
             )
     head = [
         "metric",
@@ -346,8 +396,11 @@ def _differences_table(frame):
         "Δ vs baseline",
         "95% CI of Δ",
         "interval (dashed: 0)",
-        "p",
+        "test",
+        "p Holm",
         "verdict",
+        "runs needed",
+        "p raw",
     ]
     return _table(head, rows, "differences")
 
@@ -436,7 +489,10 @@ def _ran_with(stored):
     head = ["experiment", "spec hash", "seeds", *[label for _, label in VERSION_COLUMNS], "finished"]
     rows = []
     for s in stored:
-        cells = [s.name, s.spec_hash, " ".join(str(int(x)) for x in s.runs["seed"])]
+        seeds = " ".join(str(int(x)) for x in dict.fromkeys(s.runs["seed"]))
+        if "fold" in s.runs and s.runs["fold"].notna().any():  # cv: every seed on each fold
+            seeds += f" x {s.runs['fold'].nunique()} folds"
+        cells = [s.name, s.spec_hash, seeds]
         for column, _ in VERSION_COLUMNS:
             values = s.runs[column].dropna().astype(str).unique() if column in s.runs else []
             cells.append(", ".join(values) if len(values) else "—")
@@ -455,10 +511,13 @@ def _curves(stored, baseline):
     parts = []
     for s in stored:
         seeds = s.history["seed"].nunique() if "seed" in s.history else 0
+        keys = results.run_keys(s.history) if "seed" in s.history else []
+        runs = len(s.history[keys].drop_duplicates()) if keys else 0
+        which = f"{runs} (seed, fold) run(s)" if runs != seeds else f"{seeds} seed(s)"
         parts.append(
             f"<figure><h3>{_e(s.name)}{' (baseline)' if s.name == baseline else ''}</h3>"
             f'<div class="curves">{curves_svg(s.history, "loss")}{curves_svg(s.history, "accuracy")}</div>'
-            f"<figcaption>mean over the {seeds} seed(s) still running at each epoch (line) and their "
+            f"<figcaption>mean over the {which} still running at each epoch (line) and their "
             "lowest to highest value (band)</figcaption></figure>"
         )
     return "".join(parts)
@@ -470,6 +529,8 @@ def render(comparison, root, command=None):
     order = {name: i for i, name in enumerate(frame["experiment"])}
     stored = sorted(stored, key=lambda s: order.get(s.name, len(order)))
     intervals = " / ".join(sorted(set(frame["interval"])))
+    pairing = "(seed, fold)" if "fold" in compare.frame_keys(stored) else "seed"
+    effect = "the observed size" if comparison.min_effect is None else f"{comparison.min_effect:g}"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     notes = []
     compare.show(comparison, root, out=lambda line: notes.append(line) if line.startswith("note:") else None)
@@ -479,15 +540,21 @@ def render(comparison, root, command=None):
         f"written {now} by harness {__version__} from the runs stored in <code>{_e(root)}</code>.</p>",
         f"<p class='meta'>Remake it: <code>{_e(command)}</code></p>" if command else "",
         "<h2>Verdicts</h2>",
-        "<p>Each experiment against the baseline, paired by seed. A difference counts only when its 95% "
-        "interval excludes 0; otherwise there is no evidence either way (not a win).</p>",
+        f"<p>Each experiment against the baseline, paired by {pairing}. A difference counts only when its "
+        "p-value, adjusted by Holm's method over the variants compared on that metric, is below 0.05; "
+        "otherwise there is no evidence either way (not a win), and runs needed says about how many paired "
+        f"runs would settle a difference of {effect} (80% power).</p>",
         _verdicts(frame, baseline) or "<p>Only one experiment: nothing to compare with.</p>",
         "".join(f"<p class='meta'>{_e(n)}</p>" for n in notes),
-        "<h2>Experiments over seeds</h2>",
-        f"<p>Mean and 95% t interval over seeds (covering {_e(intervals)}); the bars share one axis per column.</p>",
+        "<h2>Experiments over runs</h2>",
+        f"<p>Mean and 95% interval over runs ({_e(intervals)}); the bars share one axis per column. "
+        "Where training sets overlap (resplit, k-fold) the interval is Nadeau and Bengio's corrected t.</p>",
         _summary_table(frame),
         "<h2>Differences from the baseline</h2>",
-        f"<p>Δ = experiment − {_e(baseline)} on the seeds both have; dashed line: no difference.</p>",
+        f"<p>Δ = experiment − {_e(baseline)} on the runs both have; dashed line: no difference. "
+        "test: the interval and p of Δ (corrected t where either side's training sets overlap, else paired "
+        "t); the verdict rests on p Holm, p raw is before the adjustment; runs needed only for "
+        "'no evidence'.</p>",
         _differences_table(frame),
         "<h2>Learning curves</h2>",
         _curves(stored, baseline),

@@ -1,9 +1,10 @@
 """Results on disk: results/<experiment>/{runs.csv, history.csv, spec.json}.
 
 Every write is atomic (a temporary file renamed over the old one), so an interrupted run
-never leaves half a file; saving a run replaces the stored rows of its seed. Every change to
-a folder's files happens under an exclusive lock on that folder, so any number of processes
-may store into one results folder at once. A damaged file is reported, never overwritten.
+never leaves half a file; saving a run replaces the stored rows of its seed (of its (seed, fold)
+with cross-validation, whose rows have a `fold` column; other specs' files have none). Every
+change to a folder's files happens under an exclusive lock on that folder, so any number of
+processes may store into one results folder at once. A damaged file is reported, never overwritten.
 """
 
 import contextlib
@@ -11,6 +12,7 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
 import signal
 import tempfile
@@ -246,45 +248,52 @@ def write_spec(root, spec):
         atomic_write(folder / "spec.json", spec.to_json() + "\n")
 
 
-def save_run(root, row, history, spec=None, keep_finished=False):
-    """Store one finished run (a dict) and its per-epoch rows, replacing that seed's old rows;
-    with `spec`, also its spec.json. Returns the stored row.
+def run_keys(frame):
+    """The columns that identify a run in runs.csv or history.csv rows: seed, and fold with cv."""
+    return ["seed", "fold"] if "fold" in frame.columns else ["seed"]
 
-    All under the folder's lock. `keep_finished`: if another process stored this seed of this
-    spec (ok or diverged) since it was planned, keep that run and store nothing; its row is
-    returned instead."""
+
+def save_run(root, row, history, spec=None, keep_finished=False):
+    """Store one finished run (a dict) and its per-epoch rows, replacing the old rows of its seed
+    (of its seed and fold, when the row has a fold); with `spec`, also its spec.json. Returns the
+    stored row.
+
+    All under the folder's lock. `keep_finished`: if another process stored this run of this spec
+    (ok or diverged) since it was planned, keep that run and store nothing; its row is returned."""
     folder = experiment_dir(root, row["experiment"])
+    seed, fold = row["seed"], row.get("fold")
     with locked(folder):
         if keep_finished:
-            runs = read_csv(folder / "runs.csv")
-            if runs is not None:
-                theirs = runs[
-                    (runs["seed"] == row["seed"])
-                    & (runs["spec_hash"] == str(row["spec_hash"]))
-                    & runs["status"].isin(["ok", "diverged"])
-                ]
-                if len(theirs):
-                    return theirs.iloc[-1].to_dict()
+            theirs = finished_run(root, row["experiment"], str(row["spec_hash"]), seed, fold)
+            if theirs is not None:
+                return theirs
         if spec is not None:
             atomic_write(folder / "spec.json", spec.to_json() + "\n")
         # history first: runs.csv marks the run done, so a kill between the two writes only means a re-run
-        hist = _replace_seed(read_csv(folder / "history.csv"), pd.DataFrame(history), row["seed"])
+        hist = _replace_run(read_csv(folder / "history.csv"), pd.DataFrame(history), seed, fold)
         if len(hist.columns):  # nothing to write for a first run that failed before any epoch
-            write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
-        runs = _replace_seed(read_csv(folder / "runs.csv"), pd.DataFrame([row]), row["seed"])
-        extra = [c for c in runs.columns if c not in RUN_COLUMNS]
-        write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
+            write_frame(folder / "history.csv", hist.sort_values([*run_keys(hist), "epoch"], kind="stable"))
+        runs = _replace_run(read_csv(folder / "runs.csv"), pd.DataFrame([row]), seed, fold)
+        columns = [*RUN_COLUMNS[:2], "fold", *RUN_COLUMNS[2:]] if "fold" in runs else RUN_COLUMNS
+        write_frame(
+            folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns])
+        )
     return row
 
 
-def _replace_seed(old, new, seed):
+def _replace_run(old, new, seed, fold=None):
     if old is None or old.empty:
         return new
-    kept = old[old["seed"] != seed]
+    if "fold" in old:
+        same = old["fold"].isna() if fold is None else old["fold"] == fold
+    else:
+        same = fold is None
+    kept = old[~((old["seed"] == seed) & same)]
     if new.empty:
         return kept
     frames = [f for f in (kept, new) if not f.empty]
-    return pd.concat(frames, ignore_index=True).sort_values("seed", kind="stable").reset_index(drop=True)
+    joined = pd.concat(frames, ignore_index=True)
+    return joined.sort_values(run_keys(joined), kind="stable").reset_index(drop=True)
 
 
 def stored_runs(root, name, spec_hash=None):
@@ -320,11 +329,12 @@ def now():
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def failed_row(spec, seed, error, **extra):
+def failed_row(spec, seed, error, fold=None, **extra):
     """The runs.csv row of a run that raised: status 'failed' and the first line of its error."""
     return {
         "experiment": spec.name,
         "seed": seed,
+        **({} if fold is None else {"fold": fold}),
         "spec_hash": spec.hash,
         "status": "failed",
         "error": str(error).splitlines()[0][:500] if str(error) else "",
@@ -340,19 +350,40 @@ def finished_seeds(root, name, spec_hash):
     return set(runs.loc[runs["status"].isin(["ok", "diverged"]), "seed"].astype(int))
 
 
-def finished_run(root, name, spec_hash, seed):
-    """The stored row (a dict) of a finished (ok or diverged) run of this spec and seed, else None."""
+def finished_runs(root, name, spec_hash):
+    """(seed, fold) of the runs already stored for this exact spec, ok or diverged; fold is None
+    without cross-validation. Failed runs are tried again."""
     runs = stored_runs(root, name, spec_hash)
-    runs = runs[(runs["seed"] == seed) & runs["status"].isin(["ok", "diverged"])]
+    runs = runs[runs["status"].isin(["ok", "diverged"])]
+    folds = runs["fold"] if "fold" in runs else pd.Series(math.nan, index=runs.index)
+    return {(int(seed), None if pd.isna(fold) else int(fold)) for seed, fold in zip(runs["seed"], folds)}
+
+
+def _is_cv(group):
+    return "fold" in group and group["fold"].notna().any()
+
+
+def finished_run(root, name, spec_hash, seed, fold=None):
+    """The stored row (a dict) of a finished (ok or diverged) run of this spec, seed and fold, else None."""
+    runs = stored_runs(root, name, spec_hash)
+    same = (runs["seed"] == seed) & runs["status"].isin(["ok", "diverged"])
+    if "fold" in runs:
+        same &= runs["fold"].isna() if fold is None else runs["fold"] == fold
+    elif fold is not None:
+        return None
+    runs = runs[same]
     return runs.iloc[-1].to_dict() if len(runs) else None
 
 
 def summary(runs):
-    """Per experiment: ok runs, mean ± std over seeds of loss and accuracy (train, val, test), and not_ok ("1 diverged")."""
+    """Per experiment: ok runs, mean ± std over its runs (seeds, or seeds x folds with cv) of loss and
+    accuracy (train, val, test), and not_ok ("1 diverged"). A cv experiment also gets `folds`."""
     rows = []
     for name, group in runs.groupby("experiment", sort=False):
         ok = group[group["status"] == "ok"]
         row = {"experiment": name, "runs": len(ok)}
+        if _is_cv(group):  # runs = seeds x folds: say how many folds they cover
+            row["folds"] = int(ok["fold"].nunique())
         for part in ("train", "val", "test"):
             for metric in ("loss", "accuracy"):
                 values = (
@@ -365,4 +396,20 @@ def summary(runs):
         if len(not_ok):  # e.g. "2 diverged": left out of the means
             row["not_ok"] = ", ".join(f"{count} {status}" for status, count in not_ok.items())
         rows.append(row)
-    return pd.DataFrame(rows).fillna("")
+    table = pd.DataFrame(rows)
+    if "folds" in table:  # an int column, blank for experiments without cv
+        table["folds"] = table["folds"].map(lambda n: "" if pd.isna(n) else str(int(n)))
+        table = table[
+            ["experiment", "runs", "folds", *[c for c in table if c not in ("experiment", "runs", "folds")]]
+        ]
+    return table.fillna("")
+
+
+def summary_title(runs):
+    """The line above `summary(runs)`: what its ± spreads over (seeds, or seeds x folds with cv)."""
+    cv = [name for name, group in runs.groupby("experiment", sort=False) if _is_cv(group)]
+    if not cv:
+        return "mean ± std over seeds"
+    if len(cv) == runs["experiment"].nunique():
+        return "mean ± std over seeds x folds"
+    return f"mean ± std over seeds (over seeds x folds for the cv experiments: {', '.join(cv)})"

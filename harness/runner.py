@@ -130,12 +130,14 @@ def best_epoch(history):
     return int(np.nanargmin(values)) + 1
 
 
-def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True, health=True):
-    """Train `spec` once with `seed`; returns (runs.csv row, history.csv rows).
+def run_seed(spec, seed, fold=None, split=None, verbose=False, on_epoch=None, fast=True, health=True):
+    """Train `spec` once with `seed` (on `fold` 0..K*R-1 of a `data.cv` spec, else None);
+    returns (runs.csv row, history.csv rows). Rows get a `fold` only when it is not None.
 
     `health=False` leaves out the per-epoch weight norms and update ratios (the benchmark
     measures what they cost)."""
-    split = split or datasets.load(spec.data, seed)
+    split = split or datasets.load(spec.data, seed, fold)
+    key = {"seed": seed} if fold is None else {"seed": seed, "fold": fold}
     seed_everything(seed)
     inputs, steps, pipeline = fit_inputs(spec, split, seed, fast)
     model = models.compile_model(models.build(spec, split.n_features), spec, steps_per_execution=steps)
@@ -154,7 +156,7 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True, he
         "val": _evaluate(model, split.x_val, split.y_val),
         "test": _evaluate(model, split.x_test, split.y_test),
     }
-    row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "error": ""}
+    row = {"experiment": spec.name, **key, "spec_hash": spec.hash, "status": "ok", "error": ""}
     row["epochs_run"] = len(history.get("loss", []))
     row["best_epoch"] = best_epoch(history)
     # Keras adds the weight penalties (L1/L2) to the loss it reports; runs.csv keeps the data loss
@@ -186,7 +188,7 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True, he
     epochs = [
         {
             "experiment": spec.name,
-            "seed": seed,
+            **key,
             "spec_hash": spec.hash,
             "epoch": i + 1,
             **{k: v[i] for k, v in history.items()},
@@ -198,8 +200,8 @@ def run_seed(spec, seed, split=None, verbose=False, on_epoch=None, fast=True, he
     return row, epochs
 
 
-def failed_row(spec, seed, exc):
-    return results.failed_row(spec, seed, f"{type(exc).__name__}: {exc}", **versions())
+def failed_row(spec, seed, exc, fold=None):
+    return results.failed_row(spec, seed, f"{type(exc).__name__}: {exc}", fold, **versions())
 
 
 def check_specs(specs):
@@ -208,7 +210,7 @@ def check_specs(specs):
 
     for spec in specs:
         try:
-            split = datasets.load(spec.data, spec.seeds[0])
+            split = datasets.load(spec.data, spec.seeds[0], datasets.folds(spec.data)[0])
         except SpecError:
             raise
         except HarnessError as exc:  # data that cannot be split as asked: name the experiment

@@ -27,6 +27,7 @@ DEFAULTS = {
         "test_size": 0.2,
         "split_seed": 42,
         "resplit": False,
+        "cv": None,
         "scale": "standard",
         "validation_size": None,
         "train_fraction": 1.0,
@@ -86,6 +87,8 @@ def training_hash(spec):
     as they always have."""
     training = {key: thaw(spec.get(key)) for key in TRAINING_SECTIONS}
     data = training.get("data")
+    if isinstance(data, dict) and data.get("cv") is None:  # counts only when set: older specs keep their hash
+        training["data"] = data = {k: v for k, v in data.items() if k != "cv"}
     if isinstance(data, dict) and data.get("dataset") == "csv":
         training["data_sha256"] = datasets.file_hash(data.get("path"))
     blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
@@ -213,6 +216,8 @@ def from_dict(raw, source=None):
     spec["seeds"] = seed_list(spec["seeds"], name, source)
     if isinstance(spec["compile"]["optimizer"], str):
         spec["compile"]["optimizer"] = {"class_name": spec["compile"]["optimizer"]}
+    if isinstance(spec["data"]["cv"], dict):  # {"folds": K} means one repeat; one spelling, one hash
+        spec["data"]["cv"] = {"folds": spec["data"]["cv"].get("folds"), "repeats": 1, **spec["data"]["cv"]}
     validate(spec, source)
     # A stored (`to_dict`) variant keeps its base and overrides, already applied, as a record.
     return Spec(
@@ -398,6 +403,7 @@ def validate(spec, source=None):
         fail("data.split_seed", data["split_seed"], "must be a non-negative integer")
     if not isinstance(data["resplit"], bool):
         fail("data.resplit", data["resplit"], "must be true or false")
+    _check_cv(data, fail)
     if data["scale"] not in SCALERS:
         fail(
             "data.scale",
@@ -472,6 +478,27 @@ def validate(spec, source=None):
     if not isinstance(spec["tags"], list) or not all(isinstance(t, str) for t in spec["tags"]):
         fail("tags", spec["tags"], "must be a list of strings")
     _check_output(spec, fail, source)
+
+
+def _check_cv(data, fail):
+    """data.cv: null, or {"folds": K >= 2, "repeats": R >= 1} (repeated stratified k-fold)."""
+    cv = data["cv"]
+    if cv is None:
+        return
+    shape = 'must be null or {"folds": K, "repeats": R} with integers K >= 2 and R >= 1'
+    if not isinstance(cv, dict):
+        fail("data.cv", cv, shape)
+    for key in cv:
+        if key not in ("folds", "repeats"):
+            fail(f"data.cv.{key}", cv[key], f"unknown field; {shape}")
+    if not _is_int(cv.get("folds")) or cv["folds"] < 2:
+        fail("data.cv.folds", cv.get("folds"), "must be an integer >= 2 (the number of folds)")
+    if not _is_int(cv.get("repeats", 1)) or cv.get("repeats", 1) < 1:
+        fail(
+            "data.cv.repeats", cv.get("repeats"), "must be an integer >= 1 (how often the folds are redrawn)"
+        )
+    if data["resplit"]:
+        fail("data.resplit", True, "cannot be combined with data.cv (the folds already redraw the test part)")
 
 
 def _check_object(obj, path, fail, what):

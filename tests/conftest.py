@@ -103,6 +103,17 @@ _DROPOUT = lambda rate: [  # noqa: E731
 _ONEHOT = {"data.labels": "onehot", "compile.loss": "categorical_crossentropy"}
 
 BAD_SPECS = [
+    # repeated k-fold
+    ("cv_one_fold", {"data.cv": {"folds": 1}}, "data.cv.folds", ["got 1", "integer >= 2"]),
+    ("cv_not_a_dict", {"data.cv": 5}, "data.cv", ["got 5", '{"folds": K, "repeats": R}']),
+    ("cv_zero_repeats", {"data.cv": {"folds": 3, "repeats": 0}}, "data.cv.repeats", ["got 0", ">= 1"]),
+    ("cv_unknown_field", {"data.cv": {"folds": 3, "repeat": 2}}, "data.cv.repeat", ["unknown field"]),
+    (
+        "cv_with_resplit",
+        {"data.cv": {"folds": 3}, "data.resplit": True},
+        "data.resplit",
+        ["cannot be combined with data.cv"],
+    ),
     # unknown names that need no Keras
     (
         "unknown_dataset",

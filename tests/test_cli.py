@@ -440,3 +440,17 @@ def test_set_a_path_value(write_experiments, tiny_spec, tmp_path, capsys, keras_
 
     stored = json.loads((folder / "spec.json").read_text())
     assert compare.run_command(folder.name, root, stored).startswith("python -m harness run tiny --set")
+
+
+def test_run_of_a_cv_experiment_says_over_seeds_x_folds(
+    write_experiments, tiny_spec, tmp_path, capsys, keras_ready
+):
+    tiny_spec["data"]["cv"] = {"folds": 2}
+    d = write_experiments([tiny_spec])
+    res = tmp_path / "res"
+    argv = ["--experiments", d, "run", "tiny", "--set", "fit.epochs=1", "--jobs", "1", "--results", res]
+    assert cli.main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    assert "mean ± std over seeds x folds" in out and "over seeds\n" not in out
+    line = next(x for x in out.splitlines() if x.startswith("tiny[fit.epochs=1]"))
+    assert line.split()[1:3] == ["2", "2"]  # runs = 1 seed x 2 folds, over 2 folds

@@ -127,7 +127,7 @@ def test_comparison_numbers(stored):
     )
     assert base["gap_accuracy_mean"] == pytest.approx(0.95 - 0.808)
     assert base["test_accuracy_verdict"] == "baseline" and math.isnan(base["test_accuracy_diff"])
-    assert base["interval"] == "seeds (init+shuffle), fixed split"
+    assert base["interval"] == "paired t; seeds (init+shuffle), fixed split"
     assert base["diagnosis"] == "good fit (5/5)"
 
     wide = rows.loc["toy_wide"]
@@ -146,6 +146,9 @@ def test_comparison_numbers(stored):
     assert wide["test_accuracy_diff_ci95_high"] == pytest.approx(0.052 + T_975_DF4 * se)
     assert wide["test_accuracy_p_value"] < 0.001
     assert wide["test_accuracy_verdict"] == "better"
+    # Holm over the two variants: the smaller p-value (toy_wide's) doubles; no runs needed where decided
+    assert wide["test_accuracy_p_adjusted"] == pytest.approx(2 * wide["test_accuracy_p_value"])
+    assert math.isnan(wide["test_accuracy_runs_needed"])
     # train loss 0.10 vs 0.20 on every seed, test loss equal: the gap is 0.10 wider, exactly
     assert wide["gap_test_loss_diff"] == pytest.approx(0.10) and wide["gap_test_loss_p_value"] == 0.0
     assert wide["gap_test_loss_verdict"] == "worse"  # lower is better for a gap
@@ -155,7 +158,10 @@ def test_comparison_numbers(stored):
     assert same["test_accuracy_diff"] == pytest.approx(0.0, abs=1e-12)
     assert same["test_accuracy_diff_ci95_low"] < 0 < same["test_accuracy_diff_ci95_high"]
     assert same["test_accuracy_verdict"] == "no evidence"
-    assert same["interval"] == "seeds + resplit (repeated hold-out)"
+    assert same["test_accuracy_p_adjusted"] == pytest.approx(same["test_accuracy_p_value"])  # the larger p
+    assert same["test_accuracy_runs_needed"] > 1000  # a difference of ~0 is out of reach
+    # resplit: 30 test, 150 - 30 - 24 validation = 96 training samples -> corrected with 30/96
+    assert same["interval"] == "corrected t (n_test/n_train 0.31); seeds + resplit (repeated hold-out)"
 
     written = pd.read_csv(Path(root) / "comparisons" / "toy_wide+toy_same+toy_base.csv")
     assert list(written.columns) == compare.columns()
@@ -306,3 +312,66 @@ def test_spec_hash_of_a_csv_spec_covers_the_file_as_spec_hash_does(tiny_spec, tm
     assert compare.spec_hash(stored) == from_dict(tiny_spec).hash != before
     path.unlink()
     assert compare.spec_hash(stored) is None  # compare then takes the latest stored run's hash
+
+
+# -- cross-validation end to end: train (in a subprocess), then compare here --------------
+
+CV_EXPERIMENTS = textwrap.dedent("""
+    EXPERIMENTS = [
+        {"name": "iris_cv", "data": {"cv": {"folds": 5, "repeats": 2}},
+         "model": [{"class_name": "Dense", "units": 4, "activation": "relu"},
+                   {"class_name": "Dense", "units": 3, "activation": "softmax"}],
+         "fit": {"epochs": 2, "batch_size": 16}, "seeds": 1},
+        {"name": "iris_cv[remedy=more_capacity]", "base": "iris_cv", "overrides": {"model.0.units": 16}},
+    ]
+""")
+
+
+def test_compare_of_a_cv_experiment_and_a_remedy_uses_corrected_intervals_holm_and_runs_needed(tmp_path):
+    exps, root = tmp_path / "exps", tmp_path / "results"
+    exps.mkdir()
+    (exps / "cv.py").write_text(CV_EXPERIMENTS)
+    command = [sys.executable, "-m", "harness", "--experiments", str(exps), "run", "iris_cv*"]
+    done = subprocess.run(
+        [*command, "--results", str(root), "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = []
+    frame = compare.main(["iris_cv", "iris_cv[remedy=more_capacity]"], root, plots=False, out=printed.append)
+    text = "\n".join(printed)
+    label = "corrected t (n_test/n_train 0.25); seeds x 5-fold x 2 repeats"  # 30 held out, 120 trained on
+    assert label in text and "p Holm" in text and "runs needed" in text and "paired by (seed, fold)" in text
+    written = pd.read_csv(root / "comparisons" / "iris_cv+iris_cv[remedy=more_capacity].csv")
+    rows = written.set_index("experiment")
+    assert list(rows["interval"]) == [label, label]
+    remedy = rows.loc["iris_cv[remedy=more_capacity]"]
+    assert remedy["paired_seeds"] == 10 and remedy["runs"] == 10
+    runs = {
+        name: pd.read_csv(root / name / "runs.csv").set_index(["seed", "fold"])
+        for name in ("iris_cv", "iris_cv[remedy=more_capacity]")
+    }
+    for table in runs.values():
+        table["gap_test_loss"] = table["test_loss"] - table["train_loss"]
+    assert sorted(runs["iris_cv"].index) == [(0, fold) for fold in range(10)]
+    t_975_df9 = 2.2621571627409915
+    for metric in compare.VERSUS:
+        d = (runs["iris_cv[remedy=more_capacity]"][metric] - runs["iris_cv"][metric]).to_numpy()
+        half = t_975_df9 * d.std(ddof=1) * math.sqrt(1 / 10 + 30 / 120)  # Nadeau and Bengio by hand
+        assert remedy[f"{metric}_diff"] == pytest.approx(d.mean(), abs=1e-9)
+        assert remedy[f"{metric}_diff_ci95_high"] - remedy[f"{metric}_diff_ci95_low"] == pytest.approx(
+            2 * half, rel=1e-6, abs=1e-12
+        )
+        assert remedy[f"{metric}_p_adjusted"] == pytest.approx(remedy[f"{metric}_p_value"])  # a family of one
+        if remedy[f"{metric}_verdict"] == "no evidence" and d.std(ddof=1) > 0:
+            k = ((1.959963984540054 + 0.8416212335729143) * d.std(ddof=1) / d.mean()) ** 2
+            expected = math.ceil(1 / (1 / k - 0.25)) if 1 / k > 0.25 else math.inf
+            assert remedy[f"{metric}_runs_needed"] == max(2, expected)
+    assert frame.set_index("experiment").loc["iris_cv", "test_accuracy_ci95_high"] - frame.set_index(
+        "experiment"
+    ).loc["iris_cv", "test_accuracy_ci95_low"] == pytest.approx(
+        2 * t_975_df9 * runs["iris_cv"]["test_accuracy"].std(ddof=1) * math.sqrt(1 / 10 + 0.25)
+    )

@@ -277,3 +277,78 @@ def test_bad_data_in_a_spec_names_the_experiment(tiny_spec, tmp_path):
     tiny_spec["data"] = {"dataset": "csv", "path": str(path), "target": "y"}
     with pytest.raises(HarnessError, match=r"experiment 'tiny': data\.path: .*bad\.csv: feature columns"):
         from_dict(tiny_spec)
+
+
+# -- repeated stratified k-fold ----------------------------------------------------------
+
+
+def _rows(x):
+    """The rows of x in a canonical (lexicographic) order, to compare sets of samples."""
+    x = np.asarray(x, dtype=np.float32)
+    return x[np.lexsort(x.T[::-1])]
+
+
+def test_cv_tests_each_sample_exactly_once_per_repeat():
+    spec = data_spec(cv={"folds": 5, "repeats": 2}, scale=None)
+    assert data.folds(spec) == list(range(10)) and data.folds(data_spec()) == [None]
+    x, y = load_iris(return_X_y=True)
+    splits = [data.load(spec, seed=0, fold=fold) for fold in range(10)]
+    for repeat in range(2):
+        tested = [splits[repeat * 5 + k] for k in range(5)]
+        assert [len(s.x_test) for s in tested] == [30] * 5
+        np.testing.assert_array_equal(_rows(np.concatenate([s.x_test for s in tested])), _rows(x))
+        np.testing.assert_array_equal(np.bincount(np.concatenate([s.y_test for s in tested])), [50, 50, 50])
+        for s in tested:  # stratified, and the rest is the training part
+            np.testing.assert_array_equal(np.bincount(s.y_test), [10, 10, 10])
+            both = np.concatenate([s.x_train, s.x_test])
+            np.testing.assert_array_equal(_rows(both), _rows(x))
+    # the second repeat draws other folds; the seed does not change them
+    assert not np.array_equal(_rows(splits[0].x_test), _rows(splits[5].x_test))
+    np.testing.assert_array_equal(data.load(spec, seed=3, fold=2).x_test, splits[2].x_test)
+    with pytest.raises(ValueError, match="folds 0..9"):
+        data.load(spec, seed=0, fold=10)
+
+
+def test_cv_scales_with_the_training_part_only_and_carves_validation_from_the_rest():
+    raw = data.load(data_spec(cv={"folds": 5}, scale=None, validation_size=0.25), fold=3)
+    scaled = data.load(data_spec(cv={"folds": 5}, validation_size=0.25), fold=3)
+    assert (len(raw.x_train), len(raw.x_val), len(raw.x_test)) == (90, 30, 30)
+    x, _ = load_iris(return_X_y=True)
+    np.testing.assert_array_equal(_rows(np.concatenate([raw.x_train, raw.x_val, raw.x_test])), _rows(x))
+    mean, std = raw.x_train.astype(np.float64).mean(axis=0), raw.x_train.astype(np.float64).std(axis=0)
+    for part in ("x_train", "x_val", "x_test"):
+        expected = (getattr(raw, part).astype(np.float64) - mean) / std
+        np.testing.assert_allclose(getattr(scaled, part), expected, atol=1e-5)
+    np.testing.assert_allclose(scaled.x_train.mean(axis=0), 0, atol=1e-6)
+    assert np.abs(scaled.x_test.mean(axis=0)).max() > 1e-3  # the held-out fold is not re-centred
+    fewer = data.load(data_spec(cv={"folds": 5}, scale=None, train_fraction=0.5), fold=3)
+    assert (len(fewer.x_train), len(fewer.x_test)) == (60, 30)  # same held-out fold, half the rest
+    np.testing.assert_array_equal(
+        fewer.x_test, data.load(data_spec(cv={"folds": 5}, scale=None), fold=3).x_test
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"validation_size": 0.2},
+        {"validation_size": 0.25, "train_fraction": 0.5},
+        {"resplit": True, "test_size": 0.3},
+        {"cv": {"folds": 5}},
+        {"cv": {"folds": 4, "repeats": 2}, "validation_size": 0.2},
+        {"dataset": "wine", "test_size": 0.33, "train_fraction": 0.7},
+    ],
+)
+def test_split_sizes_are_those_of_the_loaded_split(changes):
+    spec = data_spec(**changes)
+    loaded = [data.load(spec, seed=0, fold=fold) for fold in data.folds(spec)]
+    train, test = data.split_sizes(spec)
+    assert train == pytest.approx(np.mean([len(s.x_train) for s in loaded]), abs=0.5)
+    assert test == pytest.approx(np.mean([len(s.x_test) for s in loaded]))
+
+
+def test_overlap_ratio_is_zero_for_a_fixed_split():
+    assert data.overlap_ratio(data_spec()) == 0.0
+    assert data.overlap_ratio(data_spec(resplit=True)) == pytest.approx(30 / 120)
+    assert data.overlap_ratio(data_spec(cv={"folds": 10})) == pytest.approx(15 / 135)

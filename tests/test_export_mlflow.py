@@ -90,6 +90,9 @@ def test_one_parent_per_experiment_with_spec_params_interval_metrics_and_verdict
         table.loc["ml_wide", "test_accuracy_diff"]
     )
     assert parents[0].data.tags["harness.verdict.test_accuracy"] == "baseline"
+    assert wide.data.metrics["test_accuracy_p_adjusted"] == pytest.approx(
+        table.loc["ml_wide", "test_accuracy_p_adjusted"]
+    )
 
 
 def test_one_child_per_seed_with_final_metrics_and_epoch_history(exported):
@@ -148,6 +151,51 @@ def test_exporting_again_updates_and_never_duplicates(exported, capsys):
     seeds = [(c.data.tags["harness.experiment"], c.data.tags["harness.seed"]) for c in _runs(client, "seed")]
     assert seeds == [("ml_base", "0"), ("ml_base", "1"), ("ml_wide", "0"), ("ml_wide", "1")]
     assert len(_runs(client, "experiment")) == 2
+
+
+CV_SUITE = [
+    {**copy.deepcopy(TINY), "name": "ml_cv", "tags": ["mlcv"], "seeds": 2, "data": {"cv": {"folds": 2}}}
+]
+
+
+def test_a_cv_experiment_exports_one_child_per_seed_and_fold_and_never_duplicates(tmp_path, capsys):
+    pytest.importorskip("mlflow")
+    exps, root = tmp_path / "exps", tmp_path / "results"
+    exps.mkdir()
+    (exps / "mlcv.py").write_text(f"EXPERIMENTS = {CV_SUITE!r}\n")
+    harness.run(["ml_cv"], results=str(root), jobs=1, quiet=True, experiment_dirs=[str(exps)])
+    args = ["--experiments", str(exps), "export", "mlflow", "--suite", "mlcv", "--results", str(root)]
+    assert cli.main(args) == 0
+    assert "1 experiment run(s) with 4 seed/fold run(s)" in capsys.readouterr().err
+    client = _client(root)
+    key = lambda c: (int(c.data.tags["harness.seed"]), int(c.data.tags["harness.fold"]))  # noqa: E731
+    children = sorted(_runs(client, "seed"), key=key)
+    assert [key(c) for c in children] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    runs = pd.read_csv(root / "ml_cv" / "runs.csv").set_index(["seed", "fold"])
+    history = pd.read_csv(root / "ml_cv" / "history.csv")
+    for child in children:
+        seed, fold = key(child)
+        assert child.data.params == {"seed": str(seed), "fold": str(fold)}
+        assert child.info.run_name == f"ml_cv seed {seed} fold {fold}"
+        assert child.data.metrics["test_accuracy"] == pytest.approx(runs.loc[(seed, fold), "test_accuracy"])
+        assert "fold" not in child.data.metrics  # a key, not a per-epoch number
+        mine = history.query("seed == @seed and fold == @fold").sort_values("epoch")
+        logged = sorted(client.get_metric_history(child.info.run_id, "loss"), key=lambda m: m.step)
+        assert [m.step for m in logged] == list(mine["epoch"]) == [1, 2]
+        assert [m.value for m in logged] == pytest.approx(list(mine["loss"]))
+    ids = {c.info.run_id for c in children}
+    assert cli.main(args) == 0
+    assert "0 new, 0 replaced" in capsys.readouterr().err
+    assert {c.info.run_id for c in _runs(client, "seed")} == ids
+    # one (seed, fold) made again: its child alone is replaced
+    table = pd.read_csv(root / "ml_cv" / "runs.csv", dtype={"spec_hash": str})
+    table.loc[(table["seed"] == 1) & (table["fold"] == 0), "finished_at"] = "2030-01-01T00:00:00+00:00"
+    table.to_csv(root / "ml_cv" / "runs.csv", index=False)
+    assert cli.main(args) == 0
+    assert "1 new, 1 replaced" in capsys.readouterr().err
+    after = sorted(_runs(client, "seed"), key=key)
+    assert [key(c) for c in after] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert len({c.info.run_id for c in after} & ids) == 3 and len(_runs(client, "experiment")) == 1
 
 
 def test_without_mlflow_exit_2_with_the_pip_command(exported, monkeypatch, capsys):

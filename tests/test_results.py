@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -152,6 +153,31 @@ def test_summary_gives_mean_and_std_over_ok_runs():
     assert table.loc["other", "val_loss"] == "0.3000 ± 0.0000"
     assert table.loc["tiny", "val_loss"] == ""  # no validation: empty, not NaN
     assert "val_accuracy" not in table.columns  # no experiment has it
+    assert "folds" not in table.columns and results.summary_title(runs) == "mean ± std over seeds"
+
+
+def test_summary_of_cv_runs_is_over_seeds_x_folds_per_experiment():
+    """cv rows (one per (seed, fold)) and plain rows in one frame, as `run` concatenates them."""
+    cv = [
+        run_row(seed, experiment="kfold", fold=fold, test_accuracy=acc)
+        for seed, fold, acc in ((0, 0, 0.6), (0, 1, 0.8), (0, 2, 0.7), (1, 0, 0.9), (1, 1, 0.5), (1, 2, 0.7))
+    ]
+    cv.append(run_row(1, experiment="kfold", fold=3, status="diverged", test_accuracy=0.0))
+    plain = [run_row(0, test_accuracy=0.8), run_row(1, test_accuracy=1.0)]
+    runs = pd.concat([pd.DataFrame(plain), pd.DataFrame(cv)], ignore_index=True)
+    table = results.summary(runs)
+    assert list(table.columns[:3]) == ["experiment", "runs", "folds"]
+    table = table.set_index("experiment")
+    assert table.loc["kfold", "runs"] == 6 and table.loc["kfold", "folds"] == "3"
+    acc = [0.6, 0.8, 0.7, 0.9, 0.5, 0.7]  # the diverged run is left out
+    assert table.loc["kfold", "test_accuracy"] == f"{np.mean(acc):.4f} ± {np.std(acc, ddof=1):.4f}"
+    assert table.loc["kfold", "not_ok"] == "1 diverged"
+    assert table.loc["tiny", "runs"] == 2 and table.loc["tiny", "folds"] == ""
+    assert table.loc["tiny", "test_accuracy"] == "0.9000 ± 0.1414"
+    assert results.summary_title(runs) == (
+        "mean ± std over seeds (over seeds x folds for the cv experiments: kfold)"
+    )
+    assert results.summary_title(pd.DataFrame(cv)) == "mean ± std over seeds x folds"
 
 
 @pytest.mark.parametrize("spec_hash", ["000123456789", "123e45678901", "1234567890ab"])
@@ -257,3 +283,47 @@ def test_the_lock_defers_a_stop_signal_until_the_store_is_done(tmp_path):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == ["still storing", "handled", "after"]
+
+
+# -- cross-validation: a run is a (seed, fold) -------------------------------------------
+
+
+def test_cv_runs_are_stored_and_replaced_by_seed_and_fold(tmp_path):
+    def fold_history(seed, fold, loss=1.0):
+        return [{**h, "fold": fold} for h in history_rows(seed, loss=loss)]
+
+    for seed, fold, accuracy in ((1, 0, 0.5), (0, 1, 0.6), (0, 0, 0.7), (1, 1, 0.8)):
+        results.save_run(tmp_path, run_row(seed, fold=fold, test_accuracy=accuracy), fold_history(seed, fold))
+    results.save_run(tmp_path, run_row(0, fold=1, test_accuracy=0.9), fold_history(0, 1, loss=9.0))
+    results.save_run(tmp_path, run_row(1, fold=0, status="failed"), [])
+    runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
+    assert list(runs.columns[:3]) == ["experiment", "seed", "fold"]  # fold right after seed
+    assert list(zip(runs["seed"], runs["fold"], runs["test_accuracy"].round(2))) == [
+        (0, 0, 0.7),
+        (0, 1, 0.9),  # replaced: same seed and fold
+        (1, 0, 0.9),  # failed on re-run: its accuracy column keeps run_row's default
+        (1, 1, 0.8),
+    ]
+    assert runs["status"].tolist() == ["ok", "ok", "failed", "ok"]
+    history = pd.read_csv(tmp_path / "tiny" / "history.csv")
+    assert list(zip(history["seed"], history["fold"], history["epoch"])) == [
+        (0, 0, 1),
+        (0, 0, 2),
+        (0, 1, 1),
+        (0, 1, 2),
+        (1, 1, 1),
+        (1, 1, 2),
+    ]
+    assert history.loc[(history["seed"] == 0) & (history["fold"] == 1), "loss"].tolist() == [9.0, 4.5]
+    assert results.finished_runs(tmp_path, "tiny", "abc123") == {(0, 0), (0, 1), (1, 1)}
+    assert results.run_keys(runs) == ["seed", "fold"]
+
+
+def test_runs_without_folds_keep_the_files_of_before(tmp_path):
+    results.save_run(tmp_path, run_row(0), history_rows(0))
+    assert "fold" not in pd.read_csv(tmp_path / "tiny" / "runs.csv").columns
+    assert "fold" not in pd.read_csv(tmp_path / "tiny" / "history.csv").columns
+    assert results.finished_runs(tmp_path, "tiny", "abc123") == {(0, None)}
+    assert "fold" not in results.failed_row(
+        from_dict({"name": "t", "model": [{"class_name": "Dense", "units": 3}]}), 0, "x"
+    )

@@ -30,7 +30,7 @@ class Recorder:
     def start(self, total, skipped=0):
         self.started = (total, skipped)
 
-    def begin(self, spec, seed):
+    def begin(self, spec, seed, fold=None):
         pass
 
     def running(self, workers):
@@ -232,9 +232,9 @@ def test_best_epoch():
 def test_plan(sweep, tiny_spec):
     spec, root, _, _ = sweep
     todo, skipped = executor.plan([spec.with_seeds([0, 1, 2])], root)
-    assert [seed for _, seed in todo] == [2] and skipped == 2
+    assert [(seed, fold) for _, seed, fold in todo] == [(2, None)] and skipped == 2
     todo, skipped = executor.plan([spec], root, force=True)
-    assert [seed for _, seed in todo] == [0, 1] and skipped == 0
+    assert [(seed, fold) for _, seed, fold in todo] == [(0, None), (1, None)] and skipped == 0
 
 
 def test_check_specs_refuses_before_anything_trains(tiny_spec, tmp_path):
@@ -290,3 +290,33 @@ def test_losses_in_runs_csv_leave_out_the_weight_penalty(tiny_spec):
         assert row[f"{part}_loss"] == pytest.approx(row[f"{part}_sparse_categorical_crossentropy"], abs=1e-5)
     plain, _ = runner.run_seed(from_dict(tiny_spec), 0)
     assert plain["loss_penalty"] == 0.0
+
+
+def test_a_spec_without_cv_gives_the_numbers_of_before(tiny_spec):
+    """Measured on TensorFlow before data.cv existed: same hash, same numbers, no fold key."""
+    from harness.backend import keras
+
+    spec = from_dict(tiny_spec)
+    row, history = runner.run_seed(spec, 1)
+    assert spec.hash == "f31214811ee5" and "fold" not in row and "fold" not in history[0]
+    if keras.backend.backend() == "tensorflow":
+        assert row["train_loss"] == pytest.approx(1.4994670152664185, rel=1e-6)
+        assert row["test_loss"] == pytest.approx(1.5145108699798584, rel=1e-6)
+        assert row["test_accuracy"] == pytest.approx(0.1, abs=1e-6)
+
+
+def test_cv_runs_every_seed_on_every_fold_and_resumes_by_seed_and_fold(tiny_spec, tmp_path):
+    spec = make_spec(tiny_spec, data={"cv": {"folds": 3}}, fit={"epochs": 1}, seeds=[0])
+    todo, skipped = executor.plan([spec.with_seeds([0, 1])], tmp_path)
+    assert [(seed, fold) for _, seed, fold in todo] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    recorder = Recorder()
+    assert executor.run([spec], tmp_path, jobs=1, progress=recorder) == []
+    runs, history = read(tmp_path, spec.name, "runs"), read(tmp_path, spec.name, "history")
+    assert list(zip(runs["seed"], runs["fold"])) == [(0, 0), (0, 1), (0, 2)]
+    assert (runs["status"] == "ok").all() and len(set(runs["test_loss"])) == 3  # three test parts
+    assert list(zip(history["seed"], history["fold"])) == [(0, 0), (0, 1), (0, 2)]  # one epoch each
+    assert [row["fold"] for row in recorder.rows] == [0, 1, 2]
+    todo, skipped = executor.plan([spec.with_seeds([0, 1])], tmp_path)
+    assert [(seed, fold) for _, seed, fold in todo] == [(1, 0), (1, 1), (1, 2)] and skipped == 3
+    row, _ = runner.run_seed(spec, 0, fold=2)
+    assert row["fold"] == 2 and row["test_loss"] == pytest.approx(runs["test_loss"].iloc[2], rel=1e-5)

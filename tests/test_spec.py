@@ -5,6 +5,7 @@ import json
 import pickle
 
 import pytest
+from conftest import changed
 
 from harness.errors import HarnessError, SpecError
 from harness.spec import DEFAULTS, Spec, did_you_mean, from_dict, loss_kind, resolve, thaw
@@ -243,6 +244,14 @@ def test_hash_ignores_name_seeds_tags_and_description(tiny_spec):
 )
 def test_hash_changes_with_what_is_trained(tiny_spec, changes):
     assert from_dict({**tiny_spec, **changes}).hash != from_dict(tiny_spec).hash
+
+
+def test_hash_of_a_spec_without_cv_is_the_one_before_cv_existed(tiny_spec):
+    assert from_dict(tiny_spec).hash == "f31214811ee5"  # measured before data.cv was added
+    with_cv = from_dict(changed(tiny_spec, {"data.cv": {"folds": 5}}))
+    assert with_cv.hash != from_dict(tiny_spec).hash
+    assert with_cv.data["cv"] == {"folds": 5, "repeats": 1}  # one repeat unless told
+    assert with_cv.hash == from_dict(changed(tiny_spec, {"data.cv": {"folds": 5, "repeats": 1}})).hash
 
 
 def test_hash_is_stable_text(tiny_spec):
