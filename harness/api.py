@@ -223,7 +223,8 @@ def load(name, results=DEFAULT_RESULTS, *, all_specs=False):
         )
     spec = store.stored_spec(results, name) or {}
     runs = store.read_csv(folder / "runs.csv")
-    current = comparing.spec_hash(spec) if spec else str(runs["spec_hash"].iloc[-1])
+    # no spec.json, or its data file is gone: the latest run's spec
+    current = (comparing.spec_hash(spec) if spec else None) or str(runs["spec_hash"].iloc[-1])
     history = store.stored_history(results, name)
     if not all_specs:
         runs = runs[runs["spec_hash"] == current].reset_index(drop=True)

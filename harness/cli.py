@@ -5,6 +5,7 @@ Tables go to stdout; progress, notes and "wrote:" lines to stderr (`-q` silences
 
 import argparse
 import json
+import signal
 import sys
 
 from harness import __version__, registry, search
@@ -13,6 +14,19 @@ from harness.formatting import text_table
 from harness.spec import set_name
 
 USER_ERROR = 2
+INTERRUPTED = 130  # Ctrl-C; SIGTERM and SIGHUP exit 128 + their number (143, 129), as the shell reports them
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop as Ctrl-C does (every `except BaseException` cleanup runs)."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
 
 
 def parse_set(item):
@@ -469,11 +483,24 @@ def main(argv=None):
         "report": cmd_report,
         "export": cmd_export,
     }
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    stops = (signal.SIGTERM, signal.SIGHUP) if main_thread else ()
+    previous = {signum: signal.signal(signum, _stop) for signum in stops}
     try:
+        if getattr(args, "jobs", None) is not None and args.jobs < 1:
+            raise HarnessError(f"--jobs {args.jobs}: must be at least 1 (1 runs in this process)")
         return commands[args.command](args)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR
+    except Stopped as exc:
+        print(f"\nstopped by {exc}; every finished run is stored", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("\ninterrupted; every finished run is stored", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.formatting import number as _f
 from harness.formatting import p_value as _p
 from harness.formatting import text_table
-from harness.spec import TRAINING_SECTIONS, set_name, set_text, training_hash
+from harness.spec import set_name, set_text, training_hash
 
 METRICS = [f"{part}_{metric}" for part in ("train", "val", "test") for metric in ("loss", "accuracy")]
 # Generalisation gaps per run: name -> (minuend, subtrahend); positive means worse off the training data.
@@ -79,8 +79,12 @@ def columns():
 
 
 def spec_hash(stored_spec):
-    """The hash of a spec.json's training sections, computed as Spec.hash computes it."""
-    return training_hash({key: stored_spec.get(key) for key in TRAINING_SECTIONS})
+    """The hash of a spec.json, as Spec.hash computes it (a CSV file's bytes included); None when
+    its data file cannot be read any more."""
+    try:
+        return training_hash(stored_spec)
+    except HarnessError:
+        return None
 
 
 @dataclass
@@ -125,9 +129,8 @@ def load(root, name):
             f"experiment {name!r} has no stored runs in {folder}; run it first: {run_command(name, root, spec)}"
         )
     latest = runs.sort_values("finished_at", kind="stable") if "finished_at" in runs else runs
-    current = (
-        spec_hash(spec) if spec else str(latest["spec_hash"].iloc[-1])
-    )  # no spec.json: the latest run's spec
+    # no spec.json, or its data file is gone: the latest run's spec
+    current = (spec_hash(spec) if spec else None) or str(latest["spec_hash"].iloc[-1])
     mine = runs[runs["spec_hash"] == current]
     keys = results.run_keys(mine)
     ok = mine[mine["status"] == "ok"].drop_duplicates(keys, keep="last").sort_values(keys, kind="stable")

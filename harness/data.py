@@ -8,6 +8,8 @@ is imported only when data is actually loaded.
 """
 
 import functools
+import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,32 +47,104 @@ def n_classes(data):
     return len(_read_csv(data["path"], data["target"])[2])
 
 
-@functools.lru_cache(maxsize=8)
+def _signature(path):
+    """What identifies a file's version for the caches below: a changed file is read again."""
+    from harness.errors import HarnessError
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot read the data file: {exc.strerror}") from None
+    return os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def file_hash(path):
+    """SHA-256 of a data file's bytes (part of a spec's hash: what a run trained on)."""
+    return _file_hash(*_signature(path))
+
+
+@functools.lru_cache(maxsize=32)
+def _file_hash(path, *version):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _rows(mask, limit=5):
+    """'rows 3, 8 (of 12)': the first rows where `mask` holds, counted from 1 after the header."""
+    rows = [int(i) + 1 for i in mask.to_numpy().nonzero()[0]]
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:limit]))}{more}"
+
+
 def _read_csv(path, target):
+    return _read_csv_version(path, target, _signature(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_csv_version(path, target, version):
+    """Features (float64), class indices and class names of a CSV data set, checked: every
+    problem that would make training meaningless is a HarnessError saying what to fix."""
     import pandas as pd
 
     from harness.errors import HarnessError
 
     try:
         frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # ParserError, EmptyDataError are ValueErrors
         raise HarnessError(f"{path}: cannot read as CSV: {str(exc).splitlines()[0]}") from None
     if target not in frame.columns:
         raise HarnessError(
             f"{path}: no target column {target!r}; columns: {', '.join(map(str, frame.columns))}"
         )
+    if frame.empty:
+        raise HarnessError(f"{path}: a header and no data rows; add the rows to train on")
     features = frame.drop(columns=[target])
-    bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    if bad:
+    if not len(features.columns):
         raise HarnessError(
-            f"{path}: feature columns must be numeric; not numeric: {', '.join(map(str, bad))}"
+            f"{path}: no feature columns, only the target {target!r}; add the columns to learn from"
+        )
+    problems = []
+    for column in features.columns:
+        values = features[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        text = numbers.isna() & values.notna()
+        if text.any():
+            examples = ", ".join(repr(v) for v in values[text].unique()[:3])
+            problems.append(f"column {column!r} is not numeric at {_rows(text)} ({examples})")
+            continue
+        if values.isna().any():
+            problems.append(f"column {column!r} has empty or NaN cells at {_rows(values.isna())}")
+        infinite = np.isinf(numbers.to_numpy(dtype=np.float64))
+        if infinite.any():
+            problems.append(f"column {column!r} has infinite values at {_rows(pd.Series(infinite))}")
+    if problems:
+        not_numeric = [p.split("'")[1] for p in problems if "not numeric" in p]
+        lead = (
+            f"feature columns must be numeric; not numeric: {', '.join(not_numeric)}; " if not_numeric else ""
+        )
+        raise HarnessError(
+            f"{path}: {lead}{'; '.join(problems)}. Every feature cell must be a finite number: "
+            "fix or remove those rows (or drop the column)"
+        )
+    if frame[target].isna().any():
+        raise HarnessError(
+            f"{path}: the target column {target!r} is empty at {_rows(frame[target].isna())}; "
+            "give every row a class or remove those rows"
         )
     classes, y = np.unique(frame[target].to_numpy(), return_inverse=True)
+    if len(classes) < 2:
+        raise HarnessError(
+            f"{path}: the target column {target!r} has a single class ({str(classes[0])!r}) in all "
+            f"{len(frame)} rows; a classifier needs at least two"
+        )
     return features.to_numpy(dtype=np.float64), y.astype(np.int64), tuple(classes)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_arrays(dataset, path=None, target=None):
+def _load_arrays(dataset, path=None, target=None, version=None):
     if dataset == "csv":
         x, y, _ = _read_csv(path, target)
         return x, y
@@ -144,11 +218,32 @@ def overlap_ratio(data):
 
 def load(data, seed=0, fold=None):
     """The split for a data spec; `seed` matters only when `data['resplit']` draws a split per seed,
-    `fold` (0..K*R-1) only with `data['cv']`, where it picks the held-out fold."""
+    `fold` (0..K*R-1) only with `data['cv']`, where it picks the held-out fold. Too few rows for the
+    requested parts is a HarnessError."""
+    if data.get("cv") and fold not in folds(data):
+        raise ValueError(f"fold {fold!r}: a cv data spec has folds 0..{len(folds(data)) - 1}")
+    try:
+        return _load(data, seed, fold)
+    except ValueError as exc:  # scikit-learn: a part would be empty, or a class too small to stratify
+        from harness.errors import HarnessError
+
+        csv = data["dataset"] == "csv"
+        x, y = _load_arrays(data["dataset"], data.get("path"), data.get("target"))
+        smallest = int(np.bincount(y).min())
+        raise HarnessError(
+            f"{data['path'] if csv else data['dataset']}: {len(x)} rows in {n_classes(data)} classes (the "
+            f"smallest has {smallest}) are too few to split with test_size={data['test_size']}, "
+            f"validation_size={data['validation_size']}, train_fraction={data['train_fraction']} "
+            f"({str(exc).splitlines()[0]}); add rows or change those fractions"
+        ) from None
+
+
+def _load(data, seed, fold):
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-    x, y = _load_arrays(data["dataset"], data.get("path"), data.get("target"))
+    version = _signature(data["path"]) if data["dataset"] == "csv" else None  # a changed file is read again
+    x, y = _load_arrays(data["dataset"], data.get("path"), data.get("target"), version)
     classes = n_classes(data)
     if data.get("cv"):
         if fold not in folds(data):

@@ -1,14 +1,18 @@
 """Schedules runs: in this process (`--jobs 1`) or in long-lived worker processes.
 
 Workers import Keras once and take many runs; the main process never imports Keras when
-it has workers, writes every finished run at once (it is the only writer) and counts
-progress. Ctrl-C stops the workers and keeps every run already written.
+it has workers, writes every finished run at once and counts progress. Other invocations
+may store into the same folders at the same time (harness.results locks each folder). Ctrl-C,
+SIGTERM and SIGHUP stop the workers and keep every run already written; a worker dies with
+its parent however the parent dies.
 """
 
+import ctypes
 import dataclasses
 import multiprocessing
 import os
 import signal
+import threading
 
 from harness import results
 from harness.errors import HarnessError
@@ -30,6 +34,7 @@ class RunOptions:
     fail_fast: bool = False  # stop at the first failed run
     verbose: bool = False  # Keras' own epoch lines (one process)
     progress: object = None  # a harness.progress.Progress, or None
+    force: bool = False  # re-run and store runs already stored
 
 
 def plan(specs, root, force=False):
@@ -40,6 +45,7 @@ def plan(specs, root, force=False):
 
     todo, skipped = [], 0
     for spec in specs:
+        results.check_readable(root, spec.name)  # a damaged file stops us before anything trains
         done = set() if force else results.finished_runs(root, spec.name, spec.hash)
         for seed in spec.seeds:
             for fold in folds(spec.data):
@@ -50,9 +56,47 @@ def plan(specs, root, force=False):
     return todo, skipped
 
 
-def _worker(backend, tasks, outcomes, max_runs):
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(lifeline=None):
+    """End this process when the main process ends, however it ends (SIGKILL included).
+
+    A fork server's workers are children of the fork server, which outlives the main process
+    while they hold its pipe: such a worker waits for end-of-file on `lifeline`, a pipe whose
+    only writing end the main process holds. Besides, Linux's parent-death signal, and a
+    thread that notices the parent id change where that is unavailable."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was set
+        os._exit(1)
+
+    def watch_parent():
+        while os.getppid() == parent:
+            threading.Event().wait(1.0)
+        os._exit(1)
+
+    def watch_lifeline():
+        try:
+            lifeline.recv()  # nothing is ever sent: returns only at end-of-file
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    if lifeline is not None:
+        threading.Thread(target=watch_lifeline, name="lifeline-watch", daemon=True).start()
+
+
+def _worker(backend, tasks, outcomes, max_runs, lifeline=None):
     """A worker process: import Keras once, take tasks until told to stop or `max_runs` are done."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
+    die_with_parent(lifeline)
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # the main process decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # how the main process stops a worker
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     from harness import runner
@@ -103,6 +147,7 @@ class _Pool:
     def __init__(self, jobs, backend, max_runs):
         self.context = _context(backend)
         self.tasks, self.outcomes = self.context.Queue(), self.context.Queue()
+        self.lifeline, self._lifeline_end = self.context.Pipe(duplex=False)  # this process keeps the end
         self.backend, self.max_runs, self.workers = backend, max_runs, {}
         self.running = {}  # pid -> key of the task it took
         self.submitted = self.started = 0
@@ -111,7 +156,9 @@ class _Pool:
 
     def _start(self):
         process = self.context.Process(
-            target=_worker, args=(self.backend, self.tasks, self.outcomes, self.max_runs), daemon=True
+            target=_worker,
+            args=(self.backend, self.tasks, self.outcomes, self.max_runs, self.lifeline),
+            daemon=True,
         )
         process.start()
         self.workers[process.pid] = process
@@ -183,12 +230,15 @@ def run(
 
     `executor="ray"` runs them as Ray tasks (harness.ray_executor) on the cluster at `address`
     ($RAY_ADDRESS) or on a local Ray with `jobs` CPUs; they are stored here the same way."""
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise HarnessError(f"jobs={jobs!r}: must be at least 1 (1 runs in this process)")
     if backend:
         os.environ["KERAS_BACKEND"] = backend
-    options = RunOptions(root, jobs, backend, fast, fail_fast, verbose, progress)
+    options = RunOptions(root, jobs, backend, fast, fail_fast, verbose, progress, force)
     todo, skipped = plan(specs, root, force)
-    for spec in specs:  # this process is their folders' only writer
-        results.remove_temp_files(root, spec.name)
+    for spec in specs:
+        results.check_writable(root, spec.name)
+        results.remove_temp_files(root, spec.name)  # a killed process's, never a live one's
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if verbose:
         jobs = 1  # Keras' epoch lines from several processes would interleave
@@ -200,7 +250,7 @@ def run(
             from harness import ray_executor
 
             backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
-            store = lambda spec, row, history: _store(root, spec, row, history, progress)  # noqa: E731
+            store = lambda spec, row, history: _store(root, spec, row, history, progress, force)  # noqa: E731
             finished = ray_executor.run(
                 todo, pending, options, start, store, address, max_calls=RUNS_PER_WORKER.get(backend_name)
             )
@@ -219,9 +269,10 @@ def run(
     return [row for row in finished if row["status"] == "failed"]
 
 
-def _store(root, spec, row, history, progress):
-    results.write_spec(root, spec)
-    results.save_run(root, row, history)
+def _store(root, spec, row, history, progress, force=False):
+    """Store a finished run with its spec.json; unless `force`, a run of the same seed and spec that
+    another invocation stored meanwhile is kept instead (returned), so no run is stored twice."""
+    row = results.save_run(root, row, history, spec=spec, keep_finished=not force)
     if progress:
         progress.done(row)
     return row
@@ -235,6 +286,14 @@ def _in_process(todo, specs, options, start):
     start()
     finished = []
     for spec, seed, fold in todo:
+        theirs = (
+            None if options.force else results.finished_run(options.root, spec.name, spec.hash, seed, fold)
+        )
+        if theirs is not None:  # another invocation stored it since planning: not run twice
+            finished.append(theirs)
+            if progress:
+                progress.done(theirs)
+            continue
         if progress:
             progress.begin(spec, seed, fold)
         on_epoch = progress.epoch if progress else None
@@ -244,7 +303,7 @@ def _in_process(todo, specs, options, start):
             )
         except Exception as exc:
             row, history = runner.failed_row(spec, seed, exc, fold), []
-        finished.append(_store(options.root, spec, row, history, progress))
+        finished.append(_store(options.root, spec, row, history, progress, options.force))
         if options.fail_fast and row["status"] == "failed":
             break
     return finished
@@ -272,7 +331,7 @@ def _in_workers(todo, specs, options, start):
                 if isinstance(outcome, Exception)
                 else outcome
             )
-            finished.append(_store(options.root, spec, row, history, progress))
+            finished.append(_store(options.root, spec, row, history, progress, options.force))
             if fail_fast and row["status"] == "failed":
                 break  # runs in flight are dropped and queued ones never start: both run next time
     except BaseException:

@@ -40,7 +40,10 @@ def build(spec, n_features):
 
 
 def _model_name(name):
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    """A Keras model name from any experiment name: ASCII letters, digits and _, not starting with _
+    (TensorFlow's root scope names)."""
+    text = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in name).lstrip("_")
+    return text if text[:1].isalnum() else f"m{text}"
 
 
 def optimizer(spec):

@@ -19,6 +19,31 @@ def _task(backend, kind, payload):
     return runner.work(kind, payload)
 
 
+def _reachable(address):
+    """Whether something listens at a plain HOST:PORT address (Ray itself waits minutes to say no)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return True  # "auto", "ray://...": Ray's to judge
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cannot_connect(address, why):
+    mode = os.environ.get("RAY_AUTH_MODE", "")
+    return HarnessError(
+        f"cannot connect to the Ray cluster at {address}: {why}. Check: the address (the head's IP and "
+        f"the --port of its `ray start --head`; `ray status --address {address}` on the head); the "
+        f"authentication mode (RAY_AUTH_MODE is {mode or 'unset'} here and must match the head's: "
+        "`ray start --head` turns token authentication on); the token (this machine needs the head's, "
+        "in ~/.ray/auth_token or $RAY_AUTH_TOKEN)"
+    )
+
+
 def _connect(ray, address, jobs):
     """ray.init quietly; returns True when this process started (and must shut down) Ray."""
     if ray.is_initialized():
@@ -31,15 +56,27 @@ def _connect(ray, address, jobs):
     }
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, **quiet)
+        if not _reachable(address):
+            raise _cannot_connect(address, "nothing answers at that address")
+        try:
+            ray.init(address=address, **quiet)
+        except Exception as exc:  # Ray's ConnectionError, or a refused token
+            raise _cannot_connect(
+                address, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            ) from None
     else:
-        ray.init(num_cpus=jobs or os.cpu_count() or 1, **quiet)
+        # "local": a new Ray here, never the cluster a stale /tmp/ray/ray_current_cluster names
+        ray.init(address="local", num_cpus=jobs or os.cpu_count() or 1, **quiet)
     return True
 
 
 def run(todo, specs, options, start, store, address=None, max_calls=None):
     """Run `todo` [(spec, seed, fold)] as Ray tasks with `options` (an executor.RunOptions);
     `store(spec, row, history)` writes each as it ends."""
+    if address or os.environ.get("RAY_ADDRESS"):
+        # `ray start --head` turns token authentication on, a driver connecting by address does not:
+        # be a token driver unless told otherwise. Ray reads this when it is imported.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:

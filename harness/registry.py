@@ -50,6 +50,11 @@ def _import(path):
         spec.loader.exec_module(module)
     except Exception as exc:  # a user's module: report it as theirs, without our traceback
         raise HarnessError(f"{path}: cannot import experiment module: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:  # sys.exit() or exit() at import would end the command silently
+        raise HarnessError(
+            f"{path}: cannot import experiment module: it called sys.exit({exc.code!r}) while being imported; "
+            "an experiment module should only define EXPERIMENTS"
+        ) from None
     finally:
         sys.path.remove(str(path.parent))
         _forget_helpers(path.parent, set(sys.modules) - loaded)
@@ -63,6 +68,11 @@ def _forget_helpers(folder, names):
         origin = getattr(sys.modules.get(name), "__file__", None) or ""
         if Path(origin).resolve().parent == Path(folder).resolve():
             del sys.modules[name]
+
+
+def _short(value, width=60):
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def raw_experiments(dirs):
@@ -79,7 +89,13 @@ def raw_experiments(dirs):
                 raise HarnessError(
                     f"{path}: EXPERIMENTS must be a list of experiment dicts, got {type(declared).__name__}"
                 )
-            found += [(raw, str(path)) for raw in declared]
+            for i, raw in enumerate(declared):
+                if not isinstance(raw, dict):
+                    raise HarnessError(
+                        f"{path}: EXPERIMENTS[{i}] is {type(raw).__name__} {_short(raw)}, not an experiment "
+                        "dict; every entry must be a dict such as {'name': ..., 'model': [...]}"
+                    )
+                found.append((raw, str(path)))
     return found
 
 

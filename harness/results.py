@@ -2,17 +2,27 @@
 
 Every write is atomic (a temporary file renamed over the old one), so an interrupted run
 never leaves half a file; saving a run replaces the stored rows of its seed (of its (seed, fold)
-with cross-validation, whose rows have a `fold` column; other specs' files have none).
+with cross-validation, whose rows have a `fold` column; other specs' files have none). Every
+change to a folder's files happens under an exclusive lock on that folder, so any number of
+processes may store into one results folder at once. A damaged file is reported, never overwritten.
 """
 
+import contextlib
+import csv
+import fcntl
+import io
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+
+from harness.errors import HarnessError
 
 RUN_COLUMNS = [
     "experiment",
@@ -62,7 +72,7 @@ def atomic_write(path, content, binary=False):
     then rename it over `path`: a reader never sees half a file. The file gets the ordinary umask mode."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes files 0600; results are ordinary files
         with os.fdopen(fd, "wb" if binary else "w") as f:
@@ -76,24 +86,166 @@ def atomic_write(path, content, binary=False):
         raise
 
 
+def _owner_alive(temp_name):
+    """Whether the process that named a temporary file `.<file>.<pid>-<random>.tmp` still runs.
+    A name without a pid (an older harness's) counts as a dead owner's."""
+    pid = temp_name[: -len(".tmp")].rsplit(".", 1)[-1].split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def remove_temp_files(root, name):
-    """Delete the temporary files a killed process left mid-write in an experiment's folder."""
+    """Delete the temporary files a killed process left mid-write in an experiment's folder;
+    those of a process still running (another invocation writing now) are left alone."""
     for stem in ("runs.csv", "history.csv", "spec.json"):
         for path in experiment_dir(root, name).glob(f".{stem}.*.tmp"):
-            path.unlink(missing_ok=True)
+            if not _owner_alive(path.name):
+                path.unlink(missing_ok=True)
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+_held = {}  # folder -> depth of the lock this process holds on it
+
+
+@contextlib.contextmanager
+def locked(folder):
+    """Hold the exclusive lock of an experiment folder (flock on the folder itself, so no lock
+    file appears); re-entrant within a process."""
+    folder = Path(folder)
+    key = str(folder.resolve())
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _held[key] = 1
+        try:
+            with _signals_deferred():
+                yield
+        finally:
+            del _held[key]
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Ctrl-C, SIGTERM and SIGHUP arriving in the block take effect when it ends, so a store is
+    never left half done (in the main thread; handlers can only be set there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught, previous = [], {}
+    for signum in _STOP_SIGNALS:
+        if signal.getsignal(signum) is not None:  # None: a handler set outside Python, left alone
+            previous[signum] = signal.signal(signum, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
 
 
 def write_frame(path, frame):
     atomic_write(path, frame.to_csv(index=False))
 
 
+REQUIRED = {"runs.csv": ["experiment", "seed", "spec_hash", "status"], "history.csv": HISTORY_KEYS}
+
+
+def damaged(path, what):
+    return HarnessError(
+        f"{path} is damaged: {what}. It was left as it is. Repair it, or move it aside "
+        f"(mv '{path}' '{path}.damaged') and run again: the runs it held then run again"
+    )
+
+
 def read_csv(path):
-    """A stored CSV, or None when there is none yet; spec_hash stays text (an all-digit hash would parse as a number)."""
-    return pd.read_csv(path, dtype={"spec_hash": str}) if Path(path).exists() else None
+    """A stored CSV, or None when there is none yet; a damaged one (unreadable bytes, bad quoting,
+    a header without the key columns, a row cut short) raises HarnessError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise damaged(path, f"it is not text (byte {exc.start} is not UTF-8)") from None
+    if not text.strip():
+        raise damaged(path, "it is empty")
+    if not text.endswith("\n"):
+        raise damaged(path, "its last row is cut short (no line end): a crash or a full disk cut it")
+    rows = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(rows)
+        for row in rows:
+            if len(row) != len(header):
+                raise damaged(
+                    path,
+                    f"row {rows.line_num} has {len(row)} fields, the header {len(header)}"
+                    + (": the row is cut short" if len(row) < len(header) else ""),
+                )
+    except csv.Error as exc:
+        raise damaged(path, f"bad CSV near line {rows.line_num}: {exc}") from None
+    missing = [c for c in REQUIRED.get(path.name, []) if c not in header]
+    if missing:
+        raise damaged(path, f"its header lacks {', '.join(missing)} (header: {','.join(header)[:200]})")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype={"spec_hash": str})
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise damaged(path, str(exc).splitlines()[0]) from None
+    for column in ("seed", "epoch"):
+        if column in frame and len(frame) and not pd.api.types.is_numeric_dtype(frame[column]):
+            raise damaged(path, f"column {column!r} holds values that are not numbers")
+    return frame
+
+
+def check_readable(root, name):
+    """Read an experiment's stored CSVs now (before anything trains), so a damaged one stops the
+    command before a run is lost to it."""
+    folder = experiment_dir(root, name)
+    for file in ("runs.csv", "history.csv"):
+        read_csv(folder / file)
+    if (folder / "spec.json").exists():
+        try:
+            json.loads((folder / "spec.json").read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise damaged(folder / "spec.json", f"not JSON: {exc}") from None
+
+
+def check_writable(root, name):
+    """Create an experiment's folder and a file in it now: an unwritable results folder stops the
+    command before anything trains."""
+    folder = experiment_dir(root, name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".probe.{os.getpid()}-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise HarnessError(
+            f"cannot write results to {folder}: {exc.strerror or exc}; make it writable or choose "
+            "another place with --results DIR"
+        ) from None
 
 
 def write_spec(root, spec):
-    atomic_write(experiment_dir(root, spec.name) / "spec.json", spec.to_json() + "\n")
+    folder = experiment_dir(root, spec.name)
+    with locked(folder):
+        atomic_write(folder / "spec.json", spec.to_json() + "\n")
 
 
 def run_keys(frame):
@@ -101,18 +253,32 @@ def run_keys(frame):
     return ["seed", "fold"] if "fold" in frame.columns else ["seed"]
 
 
-def save_run(root, row, history):
+def save_run(root, row, history, spec=None, keep_finished=False):
     """Store one finished run (a dict) and its per-epoch rows, replacing the old rows of its seed
-    (of its seed and fold, when the row has a fold)."""
+    (of its seed and fold, when the row has a fold); with `spec`, also its spec.json. Returns the
+    stored row.
+
+    All under the folder's lock. `keep_finished`: if another process stored this run of this spec
+    (ok or diverged) since it was planned, keep that run and store nothing; its row is returned."""
     folder = experiment_dir(root, row["experiment"])
     seed, fold = row["seed"], row.get("fold")
-    # history first: runs.csv marks the run done, so a kill between the two writes only means a re-run
-    hist = _replace_run(read_csv(folder / "history.csv"), pd.DataFrame(history), seed, fold)
-    if len(hist.columns):  # nothing to write for a first run that failed before any epoch
-        write_frame(folder / "history.csv", hist.sort_values([*run_keys(hist), "epoch"], kind="stable"))
-    runs = _replace_run(read_csv(folder / "runs.csv"), pd.DataFrame([row]), seed, fold)
-    columns = [*RUN_COLUMNS[:2], "fold", *RUN_COLUMNS[2:]] if "fold" in runs else RUN_COLUMNS
-    write_frame(folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns]))
+    with locked(folder):
+        if keep_finished:
+            theirs = finished_run(root, row["experiment"], str(row["spec_hash"]), seed, fold)
+            if theirs is not None:
+                return theirs
+        if spec is not None:
+            atomic_write(folder / "spec.json", spec.to_json() + "\n")
+        # history first: runs.csv marks the run done, so a kill between the two writes only means a re-run
+        hist = _replace_run(read_csv(folder / "history.csv"), pd.DataFrame(history), seed, fold)
+        if len(hist.columns):  # nothing to write for a first run that failed before any epoch
+            write_frame(folder / "history.csv", hist.sort_values([*run_keys(hist), "epoch"], kind="stable"))
+        runs = _replace_run(read_csv(folder / "runs.csv"), pd.DataFrame([row]), seed, fold)
+        columns = [*RUN_COLUMNS[:2], "fold", *RUN_COLUMNS[2:]] if "fold" in runs else RUN_COLUMNS
+        write_frame(
+            folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns])
+        )
+    return row
 
 
 def _replace_run(old, new, seed, fold=None):
@@ -151,7 +317,12 @@ def stored_history(root, name, spec_hash=None):
 
 def stored_spec(root, name):
     path = experiment_dir(root, name) / "spec.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise damaged(path, f"not JSON: {exc}") from None
 
 
 def now():
@@ -190,6 +361,18 @@ def finished_runs(root, name, spec_hash):
 
 def _is_cv(group):
     return "fold" in group and group["fold"].notna().any()
+
+
+def finished_run(root, name, spec_hash, seed, fold=None):
+    """The stored row (a dict) of a finished (ok or diverged) run of this spec, seed and fold, else None."""
+    runs = stored_runs(root, name, spec_hash)
+    same = (runs["seed"] == seed) & runs["status"].isin(["ok", "diverged"])
+    if "fold" in runs:
+        same &= runs["fold"].isna() if fold is None else runs["fold"] == fold
+    elif fold is not None:
+        return None
+    runs = runs[same]
+    return runs.iloc[-1].to_dict() if len(runs) else None
 
 
 def summary(runs):

@@ -207,8 +207,16 @@ def failed_row(spec, seed, exc, fold=None):
 
 def check_specs(specs):
     """Check every spec against Keras before anything trains; the first problem raises."""
+    from harness.errors import HarnessError, SpecError
+
     for spec in specs:
-        models.check(spec, datasets.load(spec.data, spec.seeds[0], datasets.folds(spec.data)[0]).n_features)
+        try:
+            split = datasets.load(spec.data, spec.seeds[0], datasets.folds(spec.data)[0])
+        except SpecError:
+            raise
+        except HarnessError as exc:  # data that cannot be split as asked: name the experiment
+            raise SpecError(spec.name, "data", str(exc), spec.source) from None
+        models.check(spec, split.n_features)
 
 
 def work(kind, payload):

@@ -16,7 +16,7 @@ import math
 from collections import Counter
 
 from harness.errors import SpecError
-from harness.spec import is_number, resolve
+from harness.spec import derived_name, is_number, resolve
 
 KINDS = ("grid", "random")
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
@@ -71,7 +71,7 @@ def text(value):
 
 def trial_name(search_name, overrides):
     tags = labels(list(overrides))
-    return f"{search_name}[{','.join(f'{tags[p]}={text(v)}' for p, v in overrides.items())}]"
+    return derived_name(search_name, ",".join(f"{tags[p]}={text(v)}" for p, v in overrides.items()))
 
 
 def _check_distribution(dist, fail):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from harness import data as datasets
-from harness.errors import SpecError
+from harness.errors import HarnessError, SpecError
 
 DEFAULTS = {
     "description": "",
@@ -46,6 +46,53 @@ LABELS = ("integer", "onehot")
 MONITORS_VAL_LOSS = ("EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "OrbaxCheckpoint")
 # The parts of a spec that decide what is trained; their hash keys stored runs.
 TRAINING_SECTIONS = ("data", "model", "compile", "fit")
+# A name is its results folder's name: printable ASCII but / and \, not starting with '.', '-'
+# or a space, at most NAME_MAX characters. Derived names (`--set`, search trials) escape the rest.
+NAME_MAX = 200
+NAME_CHARACTERS = "ASCII letters, digits, spaces and punctuation, but no '/' and no '\\'"
+
+
+def name_problem(name):
+    """Why `name` cannot be an experiment's name (and folder), or None."""
+    bad = sorted({c for c in name if not " " <= c <= "~" or c in "/\\"})
+    if bad:
+        return f"not allowed: {', '.join(repr(c) for c in bad)}; a name is made of {NAME_CHARACTERS}"
+    if name[0] in ".- " or name[-1] == " ":
+        return "a name cannot start with '.', '-' or a space, nor end with a space"
+    if len(name) > NAME_MAX:
+        return f"{len(name)} characters; at most {NAME_MAX}"
+    return None
+
+
+def name_text(value):
+    """Text as it may appear in a derived name: characters a name cannot hold (and %) as %XX."""
+    return "".join(
+        c if " " <= c <= "~" and c not in "/\\%" else "".join(f"%{b:02X}" for b in c.encode()) for c in value
+    )
+
+
+def derived_name(base, label):
+    """`base[label]` (a `--set` variant or a search's trial), escaped; one too long keeps its start
+    and gets a hash of the whole instead, so every derived name is a valid one."""
+    name = f"{base}[{name_text(label)}]"
+    if len(name) > NAME_MAX:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+        name = f"{name[: NAME_MAX - 12]}~{digest}]"
+    return name
+
+
+def training_hash(spec):
+    """The hash of a spec's training sections (a dict, e.g. a spec.json); for a CSV data set
+    also of the file's bytes, so a changed file is a changed spec. Built-in data sets hash
+    as they always have."""
+    training = {key: thaw(spec.get(key)) for key in TRAINING_SECTIONS}
+    data = training.get("data")
+    if isinstance(data, dict) and data.get("cv") is None:  # counts only when set: older specs keep their hash
+        training["data"] = data = {k: v for k, v in data.items() if k != "cv"}
+    if isinstance(data, dict) and data.get("dataset") == "csv":
+        training["data_sha256"] = datasets.file_hash(data.get("path"))
+    blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def did_you_mean(value, choices):
@@ -104,8 +151,9 @@ class Spec:
 
     @property
     def hash(self):
-        """Identifies what is trained: equal for specs that differ only in name, seeds or tags."""
-        return training_hash({key: thaw(getattr(self, key)) for key in TRAINING_SECTIONS})
+        """Identifies what is trained (a CSV file's contents included): equal for specs that
+        differ only in name, seeds or tags."""
+        return training_hash({key: getattr(self, key) for key in TRAINING_SECTIONS})
 
     def with_overrides(self, overrides, name=None, source=None):
         """A new spec with `overrides` ({path: value}) applied, validated like any other.
@@ -127,25 +175,14 @@ class Spec:
         return (from_dict, (self.to_dict(), self.source))
 
 
-def training_hash(training):
-    """The hash of a spec's training sections. `data.cv` counts only when set, so the specs
-    written before it existed keep their hashes (and their stored runs)."""
-    training = dict(training)
-    data = training.get("data")
-    if isinstance(data, dict) and data.get("cv") is None:
-        training["data"] = {k: v for k, v in data.items() if k != "cv"}
-    blob = json.dumps(training, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
 def set_text(path, value):
     """An override as `--set` takes it, PATH=VALUE: a string bare, any other value as JSON."""
     return f"{path}={value if isinstance(value, str) else json.dumps(value)}"
 
 
 def set_name(name, overrides):
-    """The name of `run NAME --set ...`'s variant: NAME[PATH=VALUE,...]."""
-    return f"{name}[{','.join(set_text(p, v) for p, v in overrides.items())}]"
+    """The name of `run NAME --set ...`'s variant: NAME[PATH=VALUE,...], escaped as names must be."""
+    return derived_name(name, ",".join(set_text(p, v) for p, v in overrides.items()))
 
 
 def _replace(spec, **changes):
@@ -159,13 +196,10 @@ def from_dict(raw, source=None):
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SpecError(None, "name", f"got {name!r}; every experiment needs a non-empty string name", source)
-    if "/" in name or os.sep in name or name.startswith("."):
-        raise SpecError(
-            name,
-            "name",
-            f"got {name!r}; a name becomes a results folder, so no '/' and no leading '.'",
-            source,
-        )
+    problem = name_problem(name)
+    if problem:
+        shown = name if len(name) <= 80 else name[:60] + "..."
+        raise SpecError(shown, "name", f"got {shown!r}; {problem} (a name becomes a results folder)", source)
     for key in raw:
         if key not in SECTIONS and key not in ("base", "overrides"):
             raise SpecError(
@@ -189,8 +223,7 @@ def from_dict(raw, source=None):
                     source,
                 )
         spec[section] = {**copy.deepcopy(DEFAULTS[section]), **given}
-    if isinstance(spec["seeds"], int) and not isinstance(spec["seeds"], bool) and spec["seeds"] > 0:
-        spec["seeds"] = list(range(spec["seeds"]))
+    spec["seeds"] = seed_list(spec["seeds"], name, source)
     if isinstance(spec["compile"]["optimizer"], str):
         spec["compile"]["optimizer"] = {"class_name": spec["compile"]["optimizer"]}
     if isinstance(spec["data"]["cv"], dict):  # {"folds": K} means one repeat; one spelling, one hash
@@ -228,10 +261,22 @@ def resolve(raw, bases, source=None):
     changes = {"description": raw.get("description", ""), "base": base.name, "overrides": overrides}
     for key in ("seeds", "tags"):
         if key in raw:
-            changes[key] = list(range(raw[key])) if key == "seeds" and isinstance(raw[key], int) else raw[key]
+            changes[key] = seed_list(raw[key], name, source) if key == "seeds" else raw[key]
     spec = _replace(spec, **changes, source=source)
     validate(spec.to_dict(), source)
     return spec
+
+
+def seed_list(seeds, name, source=None):
+    """`seeds` as written (a count or a list) as a list; a count that is not a positive integer raises."""
+    allowed = "must be a positive count or a non-empty list of distinct non-negative integers"
+    if isinstance(seeds, bool):
+        raise SpecError(name, "seeds", f"got {seeds!r}; {allowed} (true/false is not a count)", source)
+    if isinstance(seeds, int):
+        if seeds <= 0:
+            raise SpecError(name, "seeds", f"got {seeds!r}; {allowed}", source)
+        return list(range(seeds))
+    return seeds
 
 
 def parse_path(path):
@@ -539,7 +584,12 @@ def loss_kind(loss):
 
 def _check_output(spec, fail, source):
     """The last layer with units must match the dataset's classes, and the loss the labels."""
-    classes = datasets.n_classes(spec["data"])
+    try:
+        classes = datasets.n_classes(spec["data"])
+    except SpecError:
+        raise
+    except HarnessError as exc:  # a CSV file that cannot be trained on
+        raise SpecError(spec["name"], "data.path", str(exc), source) from None
     with_units = [(i, layer) for i, layer in enumerate(spec["model"]) if "units" in layer]
     if not with_units:
         return

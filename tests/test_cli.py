@@ -3,8 +3,10 @@
 Most cases call harness.cli.main in this process; a few run `python -m harness` for real.
 """
 
+import json
 import subprocess
 
+import pandas as pd
 import pytest
 from conftest import PYTHON, ROOT, own_lines, start_up_lines
 
@@ -350,6 +352,94 @@ def test_run_prints_mean_and_std_and_writes_results(
     # the same command again finds both seeds stored
     assert cli.main([str(a) for a in argv]) == 0
     assert "2 already stored, skipped" in capsys.readouterr().err
+
+
+# -- mistakes found before anything trains ---------------------------------------------------
+
+
+def run_argv(d, root, *extra):
+    return ["--experiments", str(d), "run", "tiny", "--jobs", "1", "--results", str(root), *extra]
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1"])
+def test_jobs_below_one_is_refused(write_experiments, tiny_spec, tmp_path, capsys, jobs):
+    d = write_experiments([tiny_spec])
+    assert cli.main(["--experiments", str(d), "run", "tiny", "--jobs", jobs, "--results", str(tmp_path)]) == 2
+    assert f"error: --jobs {jobs}: must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_an_unwritable_results_folder_stops_before_training(write_experiments, tiny_spec, tmp_path, capsys):
+    d, root = write_experiments([tiny_spec]), tmp_path / "file"
+    root.write_text("not a folder")  # unwritable for anyone, root included
+    assert cli.main(run_argv(d, root)) == 2
+    err = capsys.readouterr().err
+    assert f"error: cannot write results to {root / 'tiny'}" in err and "--results DIR" in err
+    assert "run" not in err.split("error:")[0]  # nothing trained: no progress line before the error
+
+
+GOOD_RUNS = "experiment,seed,spec_hash,status,test_accuracy\ntiny,0,abc,ok,0.9\n"
+
+
+@pytest.mark.parametrize(
+    "file, text, fragment",
+    [
+        ("runs.csv", b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage", "it is not text"),
+        ("runs.csv", GOOD_RUNS + 'tiny,1,abc,"ok,0.8\n', "bad CSV"),
+        ("runs.csv", "experiment,se\n", "its header lacks seed, spec_hash, status"),
+        ("runs.csv", GOOD_RUNS + "tiny,1,abc\n", "row 3 has 3 fields, the header 5: the row is cut short"),
+        ("runs.csv", GOOD_RUNS + "tiny,1,ab", "its last row is cut short"),
+        ("history.csv", "experiment,seed,spec_hash,epoch,loss\ntiny,0,abc,1", "its last row is cut short"),
+    ],
+    ids=["garbage", "bad_quoting", "header_cut", "row_cut", "file_cut", "history_cut"],
+)
+def test_a_damaged_results_file_stops_run_and_compare_and_is_kept(
+    write_experiments, tiny_spec, tmp_path, capsys, file, text, fragment
+):
+    d, root = write_experiments([tiny_spec]), tmp_path / "res"
+    (root / "tiny").mkdir(parents=True)
+    path = root / "tiny" / file
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    if file == "history.csv":
+        (root / "tiny" / "runs.csv").write_text(GOOD_RUNS)
+    before = path.read_bytes()
+    assert cli.main(run_argv(d, root)) == 2
+    err = capsys.readouterr().err
+    assert f"error: {path} is damaged: " in err and fragment in err, err
+    assert f"mv '{path}' '{path}.damaged'" in err
+    assert cli.main(["--experiments", str(d), "compare", "tiny", "--results", str(root), "--no-plots"]) == 2
+    assert f"error: {path} is damaged: " in capsys.readouterr().err
+    assert path.read_bytes() == before  # never overwritten
+
+
+def test_too_few_rows_stop_before_training(write_experiments, tiny_spec, tmp_path, capsys):
+    path = tmp_path / "few.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i},{'abc'[i % 3]}\n" for i in range(4)))
+    tiny_spec["data"] = {"dataset": "csv", "path": str(path), "target": "y", "validation_size": 0.5}
+    d = write_experiments([tiny_spec])
+    assert cli.main(run_argv(d, tmp_path / "res")) == 2
+    err = capsys.readouterr().err
+    assert "error: experiment 'tiny'" in err and "are too few to split" in err and "Traceback" not in err
+    assert not (tmp_path / "res" / "tiny" / "runs.csv").exists()
+
+
+def test_set_a_path_value(write_experiments, tiny_spec, tmp_path, capsys, keras_ready):
+    path = tmp_path / "data" / "flowers.csv"
+    path.parent.mkdir()
+    path.write_text("a,b,y\n" + "".join(f"{i % 7},{i % 5},{'abc'[i % 3]}\n" for i in range(30)))
+    tiny_spec["fit"] = {"epochs": 1, "batch_size": 16}
+    d, root = write_experiments([tiny_spec]), tmp_path / "res"
+    argv = run_argv(
+        d, root, "--set", "data.dataset=csv", "--set", f"data.path={path}", "--set", "data.target=y"
+    )
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    escaped = str(path).replace("/", "%2F")
+    folder = root / f"tiny[data.dataset=csv,data.path={escaped},data.target=y]"
+    assert pd.read_csv(folder / "runs.csv")["status"].tolist() == ["ok"]
+    from harness import compare
+
+    stored = json.loads((folder / "spec.json").read_text())
+    assert compare.run_command(folder.name, root, stored).startswith("python -m harness run tiny --set")
 
 
 def test_run_of_a_cv_experiment_says_over_seeds_x_folds(

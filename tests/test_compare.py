@@ -298,6 +298,22 @@ def test_trials_of_a_search_are_ranked_by_validation_accuracy_against_the_best(t
     assert text.index("[epochs=10] *") < text.index("[epochs=20]") < text.index("[epochs=5]")
 
 
+def test_spec_hash_of_a_csv_spec_covers_the_file_as_spec_hash_does(tiny_spec, tmp_path):
+    from harness.spec import from_dict
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i % 4},{'abc'[i % 3]}\n" for i in range(30)))
+    tiny_spec["data"] = {"dataset": "csv", "path": str(path), "target": "y"}
+    spec = from_dict(tiny_spec)
+    stored = json.loads(spec.to_json())
+    before = spec.hash
+    assert compare.spec_hash(stored) == before
+    path.write_text(path.read_text() + "1,1,a\n")
+    assert compare.spec_hash(stored) == from_dict(tiny_spec).hash != before
+    path.unlink()
+    assert compare.spec_hash(stored) is None  # compare then takes the latest stored run's hash
+
+
 # -- cross-validation end to end: train (in a subprocess), then compare here --------------
 
 CV_EXPERIMENTS = textwrap.dedent("""

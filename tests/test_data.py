@@ -220,6 +220,65 @@ def test_csv_that_does_not_parse_is_a_user_error_naming_the_file(tmp_path, text)
         data.n_classes(data_spec(dataset="csv", path=str(path), target="label"))
 
 
+# -- data that cannot be trained on: exit 2 before training, saying what to fix -------------
+
+GOOD_ROWS = "".join(f"{i / 10},{(i * 7) % 5},{'ab'[i % 2]}\n" for i in range(20))
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("a,b,y\n" + GOOD_ROWS + "nan,1,a\n", ["column 'a' has empty or NaN cells at row 21"]),
+        ("a,b,y\n" + GOOD_ROWS + ",1,a\n", ["column 'a' has empty or NaN cells at row 21"]),
+        ("a,b,y\n" + GOOD_ROWS + "inf,1,a\n-inf,2,b\n", ["column 'a' has infinite values at rows 21, 22"]),
+        (
+            "a,b,y\n1,x,a\n" + GOOD_ROWS + "2,oops,b\n",
+            ["not numeric: b", "column 'b' is not numeric at rows 1, 22 ('x', 'oops')"],
+        ),
+        ("a,b,y\n", ["a header and no data rows"]),
+        ("y\na\nb\na\nb\n", ["no feature columns, only the target 'y'"]),
+        ("a,b,y\n" + GOOD_ROWS.replace(",b\n", ",a\n"), ["has a single class ('a') in all 20 rows"]),
+        ("a,b,y\n" + GOOD_ROWS + "1,2,\n", ["the target column 'y' is empty at row 21"]),
+    ],
+    ids=["nan", "empty_cell", "infinite", "text", "header_only", "no_features", "one_class", "no_target"],
+)
+def test_data_that_cannot_be_trained_on_names_file_column_and_rows(tmp_path, text, fragments):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(HarnessError) as caught:
+        data.load(data_spec(dataset="csv", path=str(path), target="y"))
+    assert str(caught.value).startswith(f"{path}: ")
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_too_few_rows_for_the_splits(tmp_path):
+    path = tmp_path / "few.csv"
+    path.write_text("a,y\n1,a\n2,b\n3,a\n")
+    with pytest.raises(HarnessError) as caught:
+        data.load(data_spec(dataset="csv", path=str(path), target="y", validation_size=0.5))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 3 rows in 2 classes (the smallest has 1) are too few to split")
+    assert "test_size=0.2, validation_size=0.5" in message and "add rows or change those fractions" in message
+
+
+def test_a_changed_file_is_read_again(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(20)))
+    assert data.load(data_spec(dataset="csv", path=str(path), target="y")).x_train.max() <= 3
+    path.write_text("a,y\n" + "".join(f"{i},{'ab'[i % 2]}\nnan,a\n" for i in range(20)))
+    with pytest.raises(HarnessError, match="NaN cells"):
+        data.load(data_spec(dataset="csv", path=str(path), target="y"))
+
+
+def test_bad_data_in_a_spec_names_the_experiment(tiny_spec, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b,y\n" + GOOD_ROWS + "x,1,a\n")
+    tiny_spec["data"] = {"dataset": "csv", "path": str(path), "target": "y"}
+    with pytest.raises(HarnessError, match=r"experiment 'tiny': data\.path: .*bad\.csv: feature columns"):
+        from_dict(tiny_spec)
+
+
 # -- repeated stratified k-fold ----------------------------------------------------------
 
 

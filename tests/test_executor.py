@@ -4,8 +4,10 @@ Runs are iris, a few epochs (about a second each); the resume test kills a real 
 """
 
 import copy
+import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import time
 
@@ -252,4 +254,142 @@ def test_ctrl_c_stops_promptly_and_keeps_finished_runs(tiny_spec, write_experime
     assert "interrupted; every finished run is stored" in err and "Traceback" not in err
     runs = stored_rows(root)
     assert 2 <= len(runs) < 40 and not runs.duplicated(["seed"]).any() and (runs["status"] == "ok").all()
+    assert leftovers(root) == []
+
+
+# -- stopping: signals, and workers that outlive their parent ---------------------------------
+
+
+def descendants(pid):
+    """Ids of every process below `pid` (from /proc: Linux)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{entry}/stat").read() if entry.isdigit() else None
+        except OSError:
+            continue
+        if stat:
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pids):
+    def running(pid):
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    return [pid for pid in pids if running(pid)]
+
+
+def start_sweep(tiny_spec, write_experiments, tmp_path, harness_env):
+    """A `run --jobs 2` of 40 seeds (TensorFlow: a fork server and two workers), once it has
+    stored a run: (process, results root, its descendants then, stderr path)."""
+    d, root = (
+        write_experiments(
+            [{**copy.deepcopy(tiny_spec), "name": "stop", "seeds": list(range(40)), "fit": {"epochs": 20}}]
+        ),
+        tmp_path / "res",
+    )
+    command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "stop", "--jobs", "2"]
+    err = tmp_path / "err.txt"
+    sweep = subprocess.Popen(
+        [*command, "--results", str(root)],
+        cwd=ROOT,
+        env={**harness_env, "KERAS_BACKEND": "tensorflow"},
+        stdout=subprocess.DEVNULL,
+        stderr=err.open("w"),
+        start_new_session=True,  # a signal here reaches only the process it is sent to
+    )
+    deadline = time.monotonic() + 300
+    while len(stored_rows(root)) < 1 and sweep.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = descendants(sweep.pid)
+    assert sweep.poll() is None and len(children) >= 3, err.read_text()  # fork server + 2 workers
+    return sweep, root, children, err
+
+
+def wait_gone(pids, seconds=120):
+    """The processes of `pids` still running after waiting up to `seconds` for them to end
+    (a fork server with TensorFlow loaded takes a few seconds to exit)."""
+    deadline = time.monotonic() + seconds
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive(pids)
+
+
+@pytest.mark.parametrize(
+    "signum, status",
+    [
+        (signal.SIGTERM, 143),
+        pytest.param(signal.SIGHUP, 129, marks=pytest.mark.slow),
+    ],
+    ids=["SIGTERM", "SIGHUP"],
+)
+def test_a_stop_signal_keeps_finished_runs_and_leaves_no_process(
+    signum, status, tiny_spec, write_experiments, tmp_path, harness_env
+):
+    sweep, root, children, err = start_sweep(tiny_spec, write_experiments, tmp_path, harness_env)
+    os.kill(sweep.pid, signum)  # the main process only, as `timeout`, `kill` or a scheduler does
+    assert sweep.wait(timeout=120) == status
+    text = err.read_text()
+    assert f"stopped by {signal.Signals(signum).name}; every finished run is stored" in text
+    assert "Traceback" not in text
+    assert wait_gone(children) == []
+    runs = stored_rows(root)
+    assert 1 <= len(runs) < 40 and not runs.duplicated(["seed"]).any() and (runs["status"] == "ok").all()
+    assert leftovers(root) == []
+
+
+@pytest.mark.slow
+def test_workers_end_when_the_main_process_is_killed(tiny_spec, write_experiments, tmp_path, harness_env):
+    sweep, root, children, err = start_sweep(tiny_spec, write_experiments, tmp_path, harness_env)
+    os.kill(sweep.pid, signal.SIGKILL)  # no cleanup of any kind in the main process
+    assert sweep.wait(timeout=60) == -signal.SIGKILL
+    assert wait_gone(children) == []
+
+
+# -- several invocations on one results folder -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_four_invocations_on_one_folder_store_every_run_once(
+    tiny_spec, write_experiments, tmp_path, harness_env
+):
+    """4 `run`s of the same 200 one-epoch seeds into one folder at once (three in-process, one with
+    two workers): every run is stored exactly once and every file parses."""
+    seeds, epochs = 200, 1
+    d, root = (
+        write_experiments([{**copy.deepcopy(tiny_spec), "name": "many", "fit": {"epochs": epochs}}]),
+        tmp_path / "res",
+    )
+    command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "many", "--seeds", str(seeds)]
+    command += ["--results", str(root)]
+    runs = [
+        subprocess.Popen(
+            [*command, "--jobs", jobs],
+            cwd=ROOT,
+            env=harness_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for jobs in ("1", "1", "1", "2")
+    ]
+    errors = [run.communicate(timeout=1800)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0] * 4, errors
+    stored = results.read_csv(root / "many" / "runs.csv")
+    history = results.read_csv(root / "many" / "history.csv")
+    assert sorted(stored["seed"]) == list(range(seeds)) and (stored["status"] == "ok").all()
+    assert stored["pid"].nunique() >= 2  # the work was shared, not done four times over
+    assert len(history) == seeds * epochs and not history.duplicated(["seed", "epoch"]).any()
+    assert set(history["seed"]) == set(range(seeds))
+    assert set(history["spec_hash"]) == set(stored["spec_hash"])
+    assert json.loads((root / "many" / "spec.json").read_text())["name"] == "many"
     assert leftovers(root) == []

@@ -145,3 +145,14 @@ def test_a_value_keras_refuses_names_the_layer(tiny_spec, check_message):
         models.check(from_dict(tiny_spec), 4)
     check_message(str(caught.value), "tiny", "model.0", ["Keras refused it:"])
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["_private", "caf\u00e9", "a b+c", "__", "[x]"])
+def test_any_name_gives_a_keras_model_name_that_fits(name):
+    """Keras model names must be valid root scope names: ASCII, not starting with '_'."""
+    model = keras.Sequential(
+        [keras.Input(shape=(4,)), keras.layers.Dense(3, activation="softmax")], name=models._model_name(name)
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(np.zeros((4, 4), "float32"), np.zeros(4, "int64"), epochs=1, verbose=0)
+    assert model.name == models._model_name(name) and model.name.isascii() and model.name[0].isalnum()

@@ -278,3 +278,18 @@ def test_several_suites(three):
         "alpha_two",
         "alpha_one",
     ]
+
+
+def test_a_module_that_exits_at_import_is_an_error_naming_it(write_experiments):
+    d = write_experiments("import sys\nsys.exit(0)\n", module="quits.py")
+    with pytest.raises(HarnessError) as caught:
+        registry.load([d])
+    assert str(d / "quits.py") in str(caught.value) and "called sys.exit(0)" in str(caught.value)
+
+
+def test_an_entry_that_is_not_a_dict(write_experiments, tiny_spec):
+    d = write_experiments(f"EXPERIMENTS = [{tiny_spec!r}, None]\n")
+    with pytest.raises(
+        HarnessError, match=r"exps\.py: EXPERIMENTS\[1\] is NoneType None, not an experiment dict"
+    ):
+        registry.load([d])

@@ -1,6 +1,9 @@
 """harness.results: atomic writes, one row per seed, stored runs and summaries."""
 
 import json
+import os
+import signal
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -193,6 +196,93 @@ def test_result_files_are_ordinary_files(tmp_path):
     os.umask(umask)
     for name in ("runs.csv", "history.csv"):
         assert stat.S_IMODE((tmp_path / "tiny" / name).stat().st_mode) == 0o666 & ~umask
+
+
+# -- several processes on one folder --------------------------------------------------------
+
+SAVER = """
+import sys
+from harness import results
+root, first, step, count, epochs = sys.argv[1], *map(int, sys.argv[2:])
+for seed in range(first, first + step * count, step):
+    results.remove_temp_files(root, "race")  # what every `run` does as it starts
+    row = {"experiment": "race", "seed": seed, "spec_hash": "abc123", "status": "ok", "error": "", "finished_at": "t"}
+    history = [
+        {"experiment": "race", "seed": seed, "spec_hash": "abc123", "epoch": e + 1, "loss": 1.0 / (e + 1)}
+        for e in range(epochs)
+    ]
+    results.save_run(root, row, history)
+"""
+
+
+def test_processes_storing_into_one_folder_at_once_lose_nothing(tmp_path):
+    """Four processes store 6 seeds each (a 150-epoch history per seed, so every store rewrites a
+    large history.csv) into one folder, each clearing temporary files as `run` does. Without the
+    folder lock, runs were lost and a process crashed on a temporary file another one removed."""
+    from conftest import PYTHON, ROOT
+
+    procs, seeds, epochs = 4, 6, 150
+    children = [
+        subprocess.Popen(
+            [PYTHON, "-c", SAVER, str(tmp_path), str(k), str(procs), str(seeds), str(epochs)],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(procs)
+    ]
+    errors = [child.communicate(timeout=300)[1] for child in children]
+    assert [child.returncode for child in children] == [0] * procs, errors
+    runs = pd.read_csv(tmp_path / "race" / "runs.csv")
+    history = pd.read_csv(tmp_path / "race" / "history.csv")
+    assert sorted(runs["seed"]) == list(range(procs * seeds))  # each run once
+    assert history.groupby("seed")["epoch"].apply(list).to_dict() == {
+        s: list(range(1, epochs + 1)) for s in range(procs * seeds)
+    }
+    assert leftovers(tmp_path / "race") == []
+
+
+def test_a_store_keeps_a_run_another_process_stored_since_planning(tmp_path):
+    results.save_run(tmp_path, run_row(0, test_accuracy=0.5, pid=1), history_rows(0, loss=1.0))
+    stored = results.save_run(
+        tmp_path, run_row(0, test_accuracy=0.9, pid=2), history_rows(0, loss=7.0), keep_finished=True
+    )
+    assert stored["pid"] == 1 and stored["test_accuracy"] == 0.5  # the first one's row is kept
+    assert pd.read_csv(tmp_path / "tiny" / "runs.csv")["pid"].tolist() == [1]
+    assert pd.read_csv(tmp_path / "tiny" / "history.csv")["loss"].tolist() == [1.0, 0.5]
+    # a failed run is not a result: a later one replaces it even so
+    results.save_run(tmp_path, run_row(1, status="failed"), [])
+    results.save_run(tmp_path, run_row(1, pid=3), history_rows(1), keep_finished=True)
+    assert pd.read_csv(tmp_path / "tiny" / "runs.csv")["status"].tolist() == ["ok", "ok"]
+
+
+def test_temporary_files_of_live_processes_are_kept(tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = {
+        "live": f".runs.csv.{os.getpid()}-abc.tmp",
+        "dead": f".history.csv.{dead.pid}-abc.tmp",
+        "old": ".spec.json.k3j_x9.tmp",  # an older harness's name, without a pid
+    }
+    for name in names.values():
+        (folder / name).write_text("x")
+    results.remove_temp_files(tmp_path, "tiny")
+    assert [p.name for p in folder.iterdir()] == [names["live"]]
+
+
+def test_the_lock_defers_a_stop_signal_until_the_store_is_done(tmp_path):
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("handled"))
+    try:
+        with results.locked(tmp_path / "tiny"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            seen.append("still storing")
+        seen.append("after")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == ["still storing", "handled", "after"]
 
 
 # -- cross-validation: a run is a (seed, fold) -------------------------------------------

@@ -511,3 +511,74 @@ def test_with_two_bad_layers_the_first_layer_is_reported(tiny_spec):
     tiny_spec["model"][1]["units"] = 0
     with pytest.raises(SpecError, match=r"model\.0\.activation: got 3"):
         from_dict(tiny_spec)
+
+
+# -- what a run trained on, names, seeds ------------------------------------------------
+
+
+def test_builtin_data_sets_hash_as_before(tiny_spec):
+    """Hashes of specs on built-in data sets did not change when data files joined the hash:
+    results stored before stay valid (values computed before the change)."""
+    assert from_dict(tiny_spec).hash == "f31214811ee5"
+    from harness import registry
+
+    assert registry.load()["iris_baseline"].hash == "b83ca0486460"
+
+
+def test_a_csv_data_set_hashes_its_contents(tiny_spec, tmp_path):
+    path = tmp_path / "d.csv"
+    rows = "".join(f"{i},{i % 3},{'abc'[i % 3]}\n" for i in range(30))
+    path.write_text("a,b,y\n" + rows)
+    tiny_spec["data"] = {"dataset": "csv", "path": str(path), "target": "y"}
+    before = from_dict(tiny_spec).hash
+    assert from_dict(tiny_spec).hash == before  # same file, same hash
+    path.write_text("a,b,y\n" + rows.replace("7,1,b", "7,2,b"))  # one cell fixed
+    assert from_dict(tiny_spec).hash != before  # a changed file is not "already stored"
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("caf\u00e9", "not allowed: '\u00e9'"),
+        ("a\x00b", "not allowed: '\\x00'"),
+        ("a/b", "no '/'"),
+        ("_hidden", None),  # allowed: the Keras model name is made valid separately
+        (".hidden", "cannot start with '.'"),
+        ("-x", "cannot start with '.', '-'"),
+        ("x" * 201, "201 characters; at most 200"),
+    ],
+)
+def test_names_are_checked_up_front(tiny_spec, name, fragment):
+    tiny_spec["name"] = name
+    if fragment is None:
+        assert from_dict(tiny_spec).name == name
+        return
+    with pytest.raises(SpecError, match="name: got ") as caught:
+        from_dict(tiny_spec)
+    assert fragment in str(caught.value)
+
+
+def test_derived_names_escape_what_a_name_cannot_hold_and_stay_short():
+    from harness.spec import NAME_MAX, derived_name, name_problem
+
+    assert derived_name("iris", "data.path=/data/x.csv") == "iris[data.path=%2Fdata%2Fx.csv]"
+    assert derived_name("iris", "a=50%") == "iris[a=50%25]"  # % itself: two labels never share a name
+    assert derived_name("iris", "a=\u00e9") == "iris[a=%C3%A9]"
+    long = derived_name("iris", "data.path=" + "/x" * 200)
+    assert len(long) == NAME_MAX and name_problem(long) is None
+    assert long != derived_name("iris", "data.path=" + "/x" * 199)  # the hash tells them apart
+
+
+@pytest.mark.parametrize(
+    "seeds, fragment",
+    [(True, "got True; must be a positive count"), (-3, "got -3; must be a positive count"), (0, "got 0")],
+)
+def test_seeds_that_are_not_a_count(tiny_spec, seeds, fragment):
+    tiny_spec["seeds"] = seeds
+    with pytest.raises(SpecError, match="seeds: ") as caught:
+        from_dict(tiny_spec)
+    assert fragment in str(caught.value)
+    base = from_dict({**tiny_spec, "seeds": 1})
+    with pytest.raises(SpecError, match="seeds: ") as caught:  # a variant's seeds too
+        resolve({"name": "v", "base": "tiny", "seeds": seeds}, bases_of(base))
+    assert fragment in str(caught.value)
