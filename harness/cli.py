@@ -93,9 +93,10 @@ def selected_specs(args):
 
 
 def cmd_run(args):
-    from harness import executor, results
+    from harness import executor, groups, results
 
-    if args.executor == "local" and not args.verbose:
+    engine = groups.choose(args.engine, args.backend, args.verbose)
+    if args.executor == "local" and not args.verbose and engine == "per-run":
         executor.warm_up(args.jobs, args.backend)
     specs = selected_specs(args)
     from harness.progress import Progress
@@ -112,6 +113,7 @@ def cmd_run(args):
         fail_fast=args.fail_fast,
         executor=args.executor,
         address=args.address,
+        engine=args.engine,
     )
     import pandas as pd
 
@@ -243,6 +245,7 @@ def cmd_doctor(args):
             backend=args.backend,
             force=args.force,
             progress=None if args.quiet else Progress(),
+            engine=args.engine,
         )
         if failures:
             print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
@@ -311,6 +314,14 @@ def parser():
         choices=["tensorflow", "jax", "torch"],
         help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
     )
+    run.add_argument(
+        "--engine",
+        choices=["auto", "vectorized", "per-run"],
+        default="auto",
+        help="vectorized: runs that compile to the same program train together as one JAX program; "
+        "per-run: one model.fit per run; auto (default): vectorized when JAX is installed and no other "
+        "--backend is asked for, per-run for the specs it cannot take",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="show Keras' own epoch output")
     run.add_argument(
         "--fail-fast", action="store_true", help="stop at the first run that fails (exit status 1)"
@@ -363,6 +374,14 @@ def parser():
         help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
     )
     doctor.add_argument("--force", action="store_true", help="re-run seeds already stored")
+    doctor.add_argument(
+        "--engine",
+        choices=["auto", "vectorized", "per-run"],
+        default="auto",
+        help="vectorized: runs that compile to the same program train together as one JAX program; "
+        "per-run: one model.fit per run; auto (default): vectorized when JAX is installed and no other "
+        "--backend is asked for, per-run for the specs it cannot take",
+    )
     doctor.set_defaults(suite=None, set=[])
     compare = sub.add_parser(
         "compare",

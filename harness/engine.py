@@ -310,19 +310,27 @@ def _stack(arrays):
 def run_group(runs):
     """Train [(spec, seed)] as one program; returns [(runs.csv row, history rows)] in the same order.
 
-    The specs must have been grouped by `harness.groups` (same program). Raises Unsupported
-    when the program cannot be built or traced (a layer that fails under vmap, ...)."""
-    import jax
-
+    The specs must compile to the same program (`harness.groups` plans them so). Raises
+    Unsupported, naming the cause, when the program cannot be built, traced or run (a layer
+    that fails under vmap, a schedule, ...): those runs then go to the per-run path."""
     _check_backend()
     enable_compile_cache()
+    try:
+        return _run_group(runs)
+    except Unsupported:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise Unsupported(f"{type(exc).__name__}: {first}"[:300]) from exc
+
+
+def _run_group(runs):
+    import jax
+
     spec0 = runs[0][0]
     splits = [datasets.load(spec.data, seed) for spec, seed in runs]
     split0 = splits[0]
-    try:
-        program = _Program(spec0, split0)
-    except Unsupported:
-        raise
+    program = _Program(spec0, split0)
     n_features = split0.n_features
     initial = [_initial_state(spec, seed, n_features) for spec, seed in runs]
     trainable = _stack([t for t, _ in initial])
@@ -338,27 +346,23 @@ def run_group(runs):
     def parts(split):
         return [split.x_train, split.y_train, split.x_val, split.y_val, split.x_test, split.y_test]
 
-    shared = all(s is split0 or _same(s, split0) for s in splits)
+    shared = all(_same(s, split0) for s in splits)
     data = (
-        parts(split0)
-        if shared
-        else [np.stack(a) if a[0] is not None else None for a in zip(*map(parts, splits))]
+        parts(split0) if shared else [None if a[0] is None else np.stack(a) for a in zip(*map(parts, splits))]
     )
     program.build(shared)
     start = time.perf_counter()
-    try:
-        out = program.function(trainable, non_trainable, optimizer, seeds, data)
-        out = jax.tree_util.tree_map(np.asarray, out)
-    except Unsupported:
-        raise
-    except Exception as exc:
-        raise Unsupported(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    out = program.function(trainable, non_trainable, optimizer, seeds, data)
+    out = jax.tree_util.tree_map(np.asarray, out)
     seconds = time.perf_counter() - start
     params = int(program.model.count_params())
-    return [
+    rows = [
         _rows(program, spec, seed, i, out, seconds / len(runs), params, len(runs))
         for i, (spec, seed) in enumerate(runs)
     ]
+    del program, initial
+    keras.backend.clear_session()
+    return rows
 
 
 def _same(a, b):

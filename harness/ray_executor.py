@@ -94,3 +94,59 @@ def run(
         if started_here:
             ray.shutdown()
     return finished
+
+
+def _group_task(kind, payload):
+    """In a Ray worker, Keras on JAX: check specs, or train a chunk of runs as one program."""
+    os.environ["KERAS_BACKEND"] = "jax"
+    from harness import engine, runner
+
+    if kind == "check":
+        try:
+            runner.check_specs(payload)
+            return None
+        except HarnessError as exc:
+            return str(exc)
+    try:
+        return engine.run_group(payload)
+    except engine.Unsupported as exc:
+        return ("fallback", str(exc))
+
+
+def run_groups(chunks, specs, jobs, start, address=None):
+    """Yield (chunk, outcome) as each chunk's Ray task ends: its [(row, history)], or
+    ("fallback", reason) when the engine cannot take it. A group is one task."""
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+    from harness import results
+
+    started_here = _connect(ray, address, jobs)
+    remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": {"KERAS_BACKEND": "jax"}})(
+        _group_task
+    )
+    pending = {}
+    try:
+        problem = ray.get(remote.remote("check", specs))
+        if problem:
+            raise HarnessError(problem)
+        start()
+        pending = {remote.remote("group", chunk): chunk for chunk in chunks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            chunk = pending.pop(ready[0])
+            try:
+                outcome = ray.get(ready[0])
+            except Exception as exc:  # the task's worker died, or Ray failed it
+                error = f"{type(exc).__name__}: {exc}"
+                outcome = [(results.failed_row(spec, seed, error), []) for spec, seed in chunk]
+            yield chunk, outcome
+    finally:
+        for ref in pending:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
+        if started_here:
+            ray.shutdown()
