@@ -327,7 +327,11 @@ def run_group(runs):
 def _run_group(runs):
     import jax
 
+    from harness import groups
+
     spec0 = runs[0][0]
+    if len({groups.key(spec) for spec, _ in runs}) > 1:
+        raise Unsupported("the runs do not compile to one program (harness.groups plans groups)")
     splits = [datasets.load(spec.data, seed) for spec, seed in runs]
     split0 = splits[0]
     program = _Program(spec0, split0)

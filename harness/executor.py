@@ -180,7 +180,7 @@ def run(
     fail_fast=False,
     executor="local",
     address=None,
-    engine="auto",
+    engine="per-run",
 ):
     """Run every (spec, seed, fold) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs.
 
@@ -195,14 +195,18 @@ def run(
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if verbose:
         jobs = 1  # Keras' epoch lines from several processes would interleave
-    # progress starts after the Keras check, so a bad spec prints its error and nothing else
-    total = len(todo)
-    start = _once((lambda: progress.start(total, skipped)) if progress else (lambda: None))
+    total, notes = len(todo), []
+
+    def begin():  # after the Keras check: a bad spec prints its error and nothing else
+        for note in notes:
+            print(note, file=sys.stderr)
+        if progress:
+            progress.start(total, skipped)
+
+    start = _once(begin)
     finished = []
     if todo and groups.choose(engine, backend, verbose) == "vectorized":
         chunks, todo, notes = groups.plan(todo)
-        for note in notes:
-            print(note, file=sys.stderr)
         finished, fallback = _run_groups(chunks, root, jobs, progress, start, fail_fast, executor, address)
         todo += fallback
         if fail_fast and any(row["status"] == "failed" for row in finished):

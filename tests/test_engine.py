@@ -200,7 +200,8 @@ def _measure():
     # group mates: a run's final losses alone, in its experiment's group, and in a bigger mixed group
     spec = _spec({**IRIS, "fit": {"epochs": 30, "batch_size": 10, "shuffle": True}}, seeds=[0, 1, 2, 3, 4])
     other = _spec(
-        {**IRIS, "name": "other_lr"}, **{"compile.optimizer": {"class_name": "adam", "learning_rate": 0.01}}
+        {**IRIS, "name": "other_lr", "fit": {"epochs": 30, "batch_size": 10, "shuffle": True}},
+        **{"compile.optimizer": {"class_name": "adam", "learning_rate": 0.01}},
     )
     alone = [engine.run_group([(spec, s)])[0][0] for s in spec.seeds]
     together = [r for r, _ in engine.run_group([(spec, s) for s in spec.seeds])]
