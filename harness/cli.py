@@ -350,6 +350,9 @@ def parser():
         help="the larger experiment to time besides iris_baseline (default: overfit_baseline)",
     )
     bench.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sweeps")
+    bench.add_argument(
+        "--engine-only", action="store_true", help="only the vectorized engine's rows (issue 12's targets)"
+    )
     bench.add_argument("--results", default="results", metavar="DIR")
     doctor = sub.add_parser(
         "doctor",

@@ -279,7 +279,9 @@ def _import_engine():
         saved = os.environ.get("KERAS_BACKEND")
         os.environ["KERAS_BACKEND"] = "jax"
         try:
-            from harness import backend  # noqa: F401
+            from harness import engine
+
+            engine.enable_compile_cache()  # before the spec check: its eager ops compile too
         finally:  # per-run workers started later keep the backend the user chose
             if saved is None:
                 os.environ.pop("KERAS_BACKEND")

@@ -119,7 +119,19 @@ def three_seeds(tiny_spec, write_experiments, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "run_seed", flaky)
     tiny_spec["seeds"] = [0, 1, 2]
     d, root = write_experiments([tiny_spec]), tmp_path / "res"
-    return ["--experiments", str(d), "run", "tiny", "--jobs", "1", "--results", str(root)], root
+    argv = [
+        "--experiments",
+        str(d),
+        "run",
+        "tiny",
+        "--jobs",
+        "1",
+        "--engine",
+        "per-run",
+        "--results",
+        str(root),
+    ]
+    return argv, root  # per-run: the failure is planted in runner.run_seed
 
 
 def test_a_failed_run_is_stored_and_the_sweep_goes_on(three_seeds, capsys):
