@@ -310,6 +310,31 @@ def test_two_invocations_store_bit_identical_runs(write_experiments, tmp_path, h
     assert stored[0] == stored[1]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["iris_baseline", "overfit_baseline"])
+def test_twenty_seeds_agree_with_the_per_run_engine(experiment, tmp_path, harness_env):
+    """Shuffling on: the two engines' mean test accuracy and loss over 20 seeds agree (two-sample 95% CI)."""
+    from scipy import stats
+
+    runs = {}
+    for engine in ("vectorized", "per-run"):
+        command = [PYTHON, "-m", "harness", "run", experiment, "--seeds", "20", "--engine", engine]
+        command += ["--results", str(tmp_path / engine)]
+        done = subprocess.run(
+            command, cwd=ROOT, env=harness_env, capture_output=True, text=True, timeout=3600
+        )
+        assert done.returncode == 0, done.stderr
+        runs[engine] = pd.read_csv(tmp_path / engine / experiment / "runs.csv")
+    assert runs["vectorized"]["pipeline"].str.startswith("jax.vmap group of 20").all()
+    for column in ("test_accuracy", "test_loss"):
+        a, b = runs["vectorized"][column], runs["per-run"][column]
+        interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+        print(
+            f"{experiment} {column}: vectorized {a.mean():.4f}, per-run {b.mean():.4f}, 95% CI of the difference {interval.low:.4f}..{interval.high:.4f}"
+        )
+        assert interval.low <= 0 <= interval.high, (column, a.mean(), b.mean())
+
+
 # -- the planner (no Keras, no JAX) -----------------------------------------------------
 
 
