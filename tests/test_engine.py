@@ -381,8 +381,8 @@ def test_unsupported_specs_go_to_the_per_run_path_with_a_line_saying_why():
 
 
 def test_large_groups_are_cut_into_equal_chunks_within_the_memory_budget():
-    many = _spec(IRIS, seeds=list(range(250)))
-    assert [len(c) for c in groups.plan(_runs(many))[0]] == [84, 84, 82]
+    many = _spec(IRIS, seeds=list(range(1100)))
+    assert [len(c) for c in groups.plan(_runs(many))[0]] == [367, 367, 366]
     wide = [{"class_name": "Dense", "units": 2048, "activation": "relu"}] * 3 + [IRIS["model"][1]]
     big = _spec({**IRIS, "model": wide}, seeds=list(range(20)))
     sizes = [len(c) for c in groups.plan(_runs(big))[0]]
