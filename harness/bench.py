@@ -526,7 +526,14 @@ def main(args):
     rows = []
     for label, step in steps:
         print(f"measuring {label}...", file=sys.stderr, flush=True)
-        rows += step()
+        measured = step()
+        for row in measured:  # as it comes, so a long benchmark shows its numbers early
+            print(
+                f"  {row['measure']}: {row['harness_value']:.3f} vs {row['reference_value']:.3f} -> {row['ratio']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        rows += measured
     for row in rows:
         row["target"], row["met"] = verdict(row)
     table = pd.DataFrame(rows)
