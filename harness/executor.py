@@ -3,6 +3,11 @@
 Workers import Keras once and take many runs; the main process never imports Keras when
 it has workers, writes every finished run at once (it is the only writer) and counts
 progress. Ctrl-C stops the workers and keeps every run already written.
+
+With the vectorized engine (`engine="auto"`/`"vectorized"`), runs that compile to the same
+program (harness.groups) train together as one JAX program (harness.engine): in this process
+when there is one group or one job, else a group per worker task or Ray task; the rest take
+the per-run path.
 """
 
 import multiprocessing
