@@ -310,8 +310,13 @@ def _run_groups(chunks, root, jobs, progress, start, fail_fast, executor, addres
             print(groups.fallback_note(chunk, outcome[1]), file=sys.stderr)
             fallback.extend(chunk)
             return
-        for (spec, _), (row, history) in zip(chunk, outcome):
-            finished.append(_store(root, spec, row, history, progress))
+        for spec in {spec.name: spec for spec, _ in chunk}.values():
+            results.write_spec(root, spec)
+        results.save_runs(root, outcome)  # one write per file: a group's runs end together
+        for row, _ in outcome:
+            finished.append(row)
+            if progress:
+                progress.done(row)
 
     if executor == "ray":
         from harness import ray_executor

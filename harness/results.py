@@ -113,6 +113,43 @@ def save_run(root, row, history):
     write_frame(folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns]))
 
 
+def save_runs(root, finished):
+    """Store many finished runs [(row, history)] at once (a group ends at once): one write of each
+    file per experiment instead of one per run; the files come out as `save_run` run by run leaves them."""
+    if any("fold" in row for row, _ in finished):  # cross-validation runs are stored run by run
+        for row, history in finished:
+            save_run(root, row, history)
+        return
+    by_name = {}
+    for row, history in finished:
+        by_name.setdefault(row["experiment"], []).append((row, history))
+    for name, pairs in by_name.items():
+        folder = experiment_dir(root, name)
+        stored = read_csv(folder / "runs.csv")
+        if stored is not None and "fold" in stored:
+            for row, history in pairs:
+                save_run(root, row, history)
+            continue
+        seeds = {row["seed"] for row, _ in pairs}
+        new_history = pd.DataFrame([h for _, history in pairs for h in history])
+        hist = _replace_seeds(read_csv(folder / "history.csv"), new_history, seeds)
+        if len(hist.columns):
+            write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
+        runs = _replace_seeds(read_csv(folder / "runs.csv"), pd.DataFrame([row for row, _ in pairs]), seeds)
+        extra = [c for c in runs.columns if c not in RUN_COLUMNS]
+        write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
+
+
+def _replace_seeds(old, new, seeds):
+    if old is None or old.empty:
+        return new.sort_values("seed", kind="stable").reset_index(drop=True) if not new.empty else new
+    kept = old[~old["seed"].isin(seeds)]
+    if new.empty:
+        return kept
+    frames = [f for f in (kept, new) if not f.empty]
+    return pd.concat(frames, ignore_index=True).sort_values("seed", kind="stable").reset_index(drop=True)
+
+
 def _replace_run(old, new, seed, fold=None):
     if old is None or old.empty:
         return new

@@ -412,3 +412,29 @@ if __name__ == "__main__":
             with open(os.environ["HARNESS_ENGINE_MEASURED"], "w") as f:
                 f.write(measured)
         print(measured)
+
+
+def test_a_group_is_stored_in_one_write_exactly_as_run_by_run(tmp_path):
+    from harness import results
+
+    def run(name, seed, epochs, status="ok"):
+        row = {"experiment": name, "seed": seed, "spec_hash": "abc", "status": status, "test_loss": seed / 7}
+        history = [
+            {"experiment": name, "seed": seed, "spec_hash": "abc", "epoch": e + 1, "loss": seed + e / 3}
+            for e in range(epochs)
+        ]
+        return row, history
+
+    stored_before = [run("a", 5, 2), run("a", 1, 3)]
+    group = [run("a", 3, 2), run("a", 1, 4), run("b", 0, 1), run("a", 0, 2, "diverged")]
+    for root, store in ((tmp_path / "one_by_one", None), (tmp_path / "at_once", results.save_runs)):
+        for row, history in stored_before:
+            results.save_run(root, row, history)
+        if store:
+            store(root, group)
+        else:
+            for row, history in group:
+                results.save_run(root, row, history)
+    for name in ("a/runs.csv", "a/history.csv", "b/runs.csv", "b/history.csv"):
+        assert (tmp_path / "at_once" / name).read_text() == (tmp_path / "one_by_one" / name).read_text(), name
+    assert pd.read_csv(tmp_path / "at_once" / "a" / "runs.csv")["seed"].tolist() == [0, 1, 3, 5]
