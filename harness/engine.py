@@ -308,13 +308,14 @@ def _stack(arrays):
 
 
 def run_group(runs):
-    """Train [(spec, seed)] as one program; returns [(runs.csv row, history rows)] in the same order.
+    """Train [(spec, seed)] (or (spec, seed, None) triples) as one program; returns [(runs.csv row, history rows)] in the same order.
 
     The specs must compile to the same program (`harness.groups` plans them so). Raises
     Unsupported, naming the cause, when the program cannot be built, traced or run (a layer
     that fails under vmap, a schedule, ...): those runs then go to the per-run path."""
     _check_backend()
     enable_compile_cache()
+    runs = [(run[0], run[1]) for run in runs]  # (spec, seed) or (spec, seed, fold=None)
     try:
         return _run_group(runs)
     except Unsupported:

@@ -301,7 +301,7 @@ def _run_groups(chunks, root, jobs, progress, start, fail_fast, executor, addres
     that go to the per-run path)."""
     if not chunks:
         return [], []
-    specs = list({spec.name: spec for chunk in chunks for spec, _ in chunk}.values())
+    specs = list({spec.name: spec for chunk in chunks for spec, *_ in chunk}.values())
     size = sum(len(c) for c in chunks)
     finished, fallback = [], []
 
@@ -310,7 +310,7 @@ def _run_groups(chunks, root, jobs, progress, start, fail_fast, executor, addres
             print(groups.fallback_note(chunk, outcome[1]), file=sys.stderr)
             fallback.extend(chunk)
             return
-        for spec in {spec.name: spec for spec, _ in chunk}.values():
+        for spec in {spec.name: spec for spec, *_ in chunk}.values():
             results.write_spec(root, spec)
         results.save_runs(root, outcome)  # one write per file: a group's runs end together
         for row, _ in outcome:
@@ -349,7 +349,7 @@ def _run_groups(chunks, root, jobs, progress, start, fail_fast, executor, addres
         for key, outcome in pool.results(len(chunks)):
             chunk = chunks[key]
             if isinstance(outcome, Exception):  # the worker died: its chunk is failed
-                for spec, seed in chunk:
+                for spec, seed, *_ in chunk:
                     finished.append(_store(root, spec, results.failed_row(spec, seed, outcome), [], progress))
             else:
                 collect(chunk, outcome)

@@ -82,26 +82,27 @@ def chunks(runs, max_runs=None):
 
 
 def plan(todo, max_runs=None):
-    """(chunks [[(spec, seed)]], runs for the per-run path [(spec, seed)], notes [str]).
+    """(chunks [[(spec, seed, fold)]], runs for the per-run path [(spec, seed, fold)], notes [str])
+    from `todo` [(spec, seed, fold)].
 
     A note says which runs fall back and why, one line per reason."""
     grouped, single, why = {}, [], {}
-    for spec, seed in todo:
-        reason = unsupported(spec)
+    for spec, seed, fold in todo:
+        reason = unsupported(spec) or (None if fold is None else "cross-validation folds (data.cv)")
         if reason:
-            single.append((spec, seed))
+            single.append((spec, seed, fold))
             why.setdefault(reason, {}).setdefault(spec.name, []).append(seed)
         else:
-            grouped.setdefault(key(spec), []).append((spec, seed))
+            grouped.setdefault(key(spec), []).append((spec, seed, fold))
     notes = [fallback_note(runs, reason) for reason, runs in why.items()]
     return [c for runs in grouped.values() for c in chunks(runs, max_runs)], single, notes
 
 
 def fallback_note(runs, reason):
-    """'per-run path for iris_x (seeds 0-4), ...: <reason>' from {name: seeds} or [(spec, seed)]."""
+    """'per-run path for iris_x (seeds 0-4), ...: <reason>' from {name: seeds} or [(spec, seed, fold)]."""
     if not isinstance(runs, dict):
         by_name = {}
-        for spec, seed in runs:
+        for spec, seed, *_ in runs:
             by_name.setdefault(spec.name, []).append(seed)
         runs = by_name
     named = ", ".join(f"{name} ({_seeds(seeds)})" for name, seeds in list(runs.items())[:4])
@@ -110,7 +111,7 @@ def fallback_note(runs, reason):
 
 
 def _seeds(seeds):
-    seeds = sorted(seeds)
+    seeds = sorted(set(seeds))
     if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"seeds {seeds[0]}-{seeds[-1]}"
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"

@@ -30,7 +30,7 @@ class Progress:
 
     def group(self, runs, total=None):
         """A group of runs trained as one program (the vectorized engine) is under way."""
-        names = list(dict.fromkeys(spec.name for spec, _ in runs))
+        names = list(dict.fromkeys(spec.name for spec, *_ in runs))
         more = f" +{len(names) - 1} more" if len(names) > 1 else ""
         self.current = f"{names[0]}{more}: {len(runs)} runs as one program"
         self._line(self._prefix() + self.current)

@@ -140,7 +140,7 @@ def run_groups(chunks, specs, jobs, start, address=None):
                 outcome = ray.get(ready[0])
             except Exception as exc:  # the task's worker died, or Ray failed it
                 error = f"{type(exc).__name__}: {exc}"
-                outcome = [(results.failed_row(spec, seed, error), []) for spec, seed in chunk]
+                outcome = [(results.failed_row(spec, seed, error), []) for spec, seed, *_ in chunk]
             yield chunk, outcome
     finally:
         for ref in pending:

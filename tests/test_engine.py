@@ -339,7 +339,7 @@ def test_twenty_seeds_agree_with_the_per_run_engine(experiment, tmp_path, harnes
 
 
 def _runs(*specs):
-    return [(s, seed) for s in specs for seed in s.seeds]
+    return [(s, seed, None) for s in specs for seed in s.seeds]
 
 
 def test_runs_differing_in_seed_and_learning_rate_share_a_group():
@@ -368,7 +368,7 @@ def test_unsupported_specs_go_to_the_per_run_path_with_a_line_saying_why():
     c = _spec({**IRIS, "name": "stops"}, **{"fit.callbacks": [stop, {"class_name": "TerminateOnNaN"}]})
     chunks, single, notes = groups.plan(_runs(a, b, c))
     assert [len(chunk) for chunk in chunks] == [2]
-    assert [(s.name, seed) for s, seed in single] == [
+    assert [(s.name, seed) for s, seed, _ in single] == [
         ("plateau", 0),
         ("plateau", 1),
         ("plateau", 2),
@@ -438,3 +438,10 @@ def test_a_group_is_stored_in_one_write_exactly_as_run_by_run(tmp_path):
     for name in ("a/runs.csv", "a/history.csv", "b/runs.csv", "b/history.csv"):
         assert (tmp_path / "at_once" / name).read_text() == (tmp_path / "one_by_one" / name).read_text(), name
     assert pd.read_csv(tmp_path / "at_once" / "a" / "runs.csv")["seed"].tolist() == [0, 1, 3, 5]
+
+
+def test_cross_validation_folds_take_the_per_run_path():
+    cv = _spec({**IRIS, "name": "cv", "data": {"dataset": "iris", "cv": {"folds": 2}}})
+    chunks, single, notes = groups.plan([(cv, 0, 0), (cv, 0, 1), (cv, 1, 0), (cv, 1, 1)])
+    assert not chunks and len(single) == 4
+    assert notes == ["per-run path for cv (seeds 0, 1): cross-validation folds (data.cv)"]
