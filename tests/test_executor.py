@@ -240,6 +240,8 @@ def test_ctrl_c_stops_promptly_and_keeps_finished_runs(tiny_spec, write_experime
         "stop",
         "--jobs",
         "2",
+        "--engine",
+        "per-run",  # run by run, so the interrupt falls mid-sweep (one group would finish at once)
         "--results",
         str(root),
     ]
