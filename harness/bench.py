@@ -345,9 +345,8 @@ import sys, tempfile
 from harness import data
 from harness.backend import keras
 import keras_tuner as kt
-split = data.load({"dataset": "iris", "path": None, "target": None, "test_size": 0.2, "split_seed": 42,
-                   "resplit": False, "scale": "standard", "validation_size": 0.2, "train_fraction": 1.0,
-                   "labels": "integer"})
+from harness.spec import DEFAULTS
+split = data.load({**DEFAULTS["data"], "validation_size": 0.2})
 def build(hp):
     model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(4, activation="relu"),
                               keras.layers.Dense(3, activation="softmax")])
