@@ -22,7 +22,19 @@ TARGETS = {
     ("sweep_speedup", None, None): 1.6,
     ("memory_growth_mb", None, None): 50.0,
     ("list_seconds", None, None): 0.5,
+    # the vectorized engine (issue 12)
+    ("engine_cold_run", None, None): 0.5,
+    ("engine_warm_run", None, None): 0.35,
+    ("tuner_grid", None, None): 0.05,
+    ("suite_vectorized", None, None): 0.15,
+    ("seeds_100_vs_5", None, None): 1.5,
+    ("sweep_500_peak_mb", None, None): 1536.0,
 }
+TUNER_RATES = [0.0001, 0.001, 0.01, 0.1, 1.0]
+IRIS_NET = [
+    {"class_name": "Dense", "units": 4, "activation": "relu"},
+    {"class_name": "Dense", "units": 3, "activation": "softmax"},
+]
 
 
 def installed_backends():
@@ -117,7 +129,9 @@ def measure_cold_run(reps):
     for _ in range(reps):
         article.append(_python(["-m", "harness.article"])[0])
         with tempfile.TemporaryDirectory() as tmp:
-            harness_run.append(_python(["-m", "harness", "run", "iris_baseline", "--results", tmp])[0])
+            harness_run.append(
+                _python(["-m", "harness", "run", "iris_baseline", "--engine", "per-run", "--results", tmp])[0]
+            )
     a, h = statistics.median(article), statistics.median(harness_run)
     return {
         "measure": "cold_run",
@@ -156,6 +170,8 @@ def measure_sweep(runs, epochs):
                 f"fit.epochs={epochs}",
                 "--results",
                 tmp,
+                "--engine",
+                "per-run",
                 *flags,
             ]
             times[label] = _python(args, env=env)[0]
@@ -196,6 +212,8 @@ def measure_memory(runs, epochs):
                     f"fit.epochs={epochs}",
                     "--results",
                     tmp,
+                    "--engine",
+                    "per-run",
                     *flags,
                 ]
             )
@@ -233,6 +251,247 @@ def measure_list(reps):
     }
 
 
+# -- the vectorized engine ------------------------------------------------------------------
+
+
+def _tree_rss_mb(pid):
+    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+def _harness(args, env=None, peak=False):
+    """`python -m harness ARGS` in a fresh process: (wall seconds, peak MB over its process tree or None)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    top = 0.0
+    while process.poll() is None:
+        if peak:
+            top = max(top, _tree_rss_mb(process.pid))
+        time.sleep(0.2 if peak else 0.02)
+    seconds = time.perf_counter() - start
+    if process.returncode:
+        raise RuntimeError(f"python -m harness {' '.join(args)} exited {process.returncode}")
+    return seconds, (top if peak else None)
+
+
+def _row(measure, experiment, reference, reference_value, value, ratio, unit, note):
+    return {
+        "measure": measure,
+        "backend": "jax",
+        "experiment": experiment,
+        "reference": reference,
+        "reference_value": reference_value,
+        "harness_value": value,
+        "ratio": ratio,
+        "unit": unit,
+        "note": note,
+    }
+
+
+def measure_engine_runs(reps):
+    """Cold `run iris_baseline` (5 seeds, the vectorized engine) with an empty and with a warm
+    compile cache, against the article's script, interleaved."""
+    article, cold, warm = [], [], []
+    for _ in range(reps):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {"HARNESS_CACHE": str(Path(tmp) / "cache")}
+            article.append(_python(["-m", "harness.article"])[0])
+            cold.append(_harness(["run", "iris_baseline", "--results", str(Path(tmp) / "a")], env)[0])
+            warm.append(_harness(["run", "iris_baseline", "--results", str(Path(tmp) / "b")], env)[0])
+    a, c, w = (statistics.median(v) for v in (article, cold, warm))
+    note = "article: 1 run on tensorflow; harness: 5 seeds as one JAX program, default --jobs"
+    return [
+        _row(
+            "engine_cold_run",
+            "iris_baseline",
+            "article script",
+            a,
+            c,
+            c / a,
+            "s wall (median)",
+            note + ", empty compile cache",
+        ),
+        _row(
+            "engine_warm_run",
+            "iris_baseline",
+            "article script",
+            a,
+            w,
+            w / a,
+            "s wall (median)",
+            note + ", warm compile cache",
+        ),
+    ]
+
+
+TUNER_SCRIPT = """
+import sys, tempfile
+from harness import data
+from harness.backend import keras
+import keras_tuner as kt
+from harness.spec import DEFAULTS
+split = data.load({**DEFAULTS["data"], "validation_size": 0.2})
+def build(hp):
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    rate = hp.Choice("learning_rate", RATES)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+with tempfile.TemporaryDirectory() as tmp:
+    tuner = kt.GridSearch(build, objective="val_loss", executions_per_trial=5, directory=tmp, project_name="iris")
+    tuner.search(split.x_train, split.y_train, epochs=100, batch_size=10,
+                 validation_data=(split.x_val, split.y_val), verbose=0)
+"""
+
+
+def measure_tuner():
+    """Keras Tuner's GridSearch (5 Adam rates x 5 executions, 100 epochs, batch 10, 20% validation)
+    against the same grid as a harness search, whole commands."""
+    grid = {
+        "name": "bench_tuner_grid",
+        "data": {"dataset": "iris", "test_size": 0.2, "validation_size": 0.2},
+        "model": IRIS_NET,
+        "compile": {
+            "optimizer": {"class_name": "adam", "learning_rate": 0.001},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+        },
+        "fit": {"epochs": 100, "batch_size": 10},
+        "seeds": 5,
+        "search": {"grid": {"compile.optimizer.learning_rate": TUNER_RATES}},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "exps").mkdir()
+        (Path(tmp) / "exps" / "bench_grid.py").write_text(f"EXPERIMENTS = [{grid!r}]\n")
+        harness_seconds = _harness(
+            [
+                "--experiments",
+                str(Path(tmp) / "exps"),
+                "run",
+                "bench_tuner_grid",
+                "--results",
+                str(Path(tmp) / "r"),
+            ],
+            {"HARNESS_CACHE": str(Path(tmp) / "cache")},
+        )[0]
+    if not importlib.util.find_spec("keras_tuner"):
+        return [
+            _row(
+                "tuner_grid",
+                "iris, 5 rates x 5 seeds",
+                "Keras Tuner GridSearch",
+                float("nan"),
+                harness_seconds,
+                float("nan"),
+                "s wall",
+                "keras-tuner is not installed (pip install -e '.[bench]')",
+            )
+        ]
+    script = TUNER_SCRIPT.replace("RATES", repr(TUNER_RATES))
+    tuner_seconds = _python(["-c", script])[0]
+    return [
+        _row(
+            "tuner_grid",
+            "iris, 5 rates x 5 seeds",
+            "Keras Tuner GridSearch",
+            tuner_seconds,
+            harness_seconds,
+            harness_seconds / tuner_seconds,
+            "s wall",
+            "whole commands; the harness with an empty compile cache",
+        )
+    ]
+
+
+def measure_suite():
+    """The overfitting suite (8 experiments x 5 seeds) cold: vectorized against per-run."""
+    times = {}
+    for engine in ("vectorized", "per-run"):
+        with tempfile.TemporaryDirectory() as tmp:
+            args = ["run", "--suite", "overfitting", "--engine", engine, "--results", str(Path(tmp) / "r")]
+            times[engine] = _harness(args, {"HARNESS_CACHE": str(Path(tmp) / "cache")})[0]
+    v, p = times["vectorized"], times["per-run"]
+    return [
+        _row(
+            "suite_vectorized",
+            "overfitting suite, 40 runs",
+            "--engine per-run",
+            p,
+            v,
+            v / p,
+            "s wall",
+            "cold processes, default --jobs, empty compile cache",
+        )
+    ]
+
+
+def measure_seeds():
+    """100 seeds of iris_baseline against 5, both with a warm compile cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"HARNESS_CACHE": str(Path(tmp) / "cache")}
+        times = {}
+        for seeds in ("5", "100", "5", "100"):  # the first pair warms the cache
+            args = ["run", "iris_baseline", "--seeds", seeds, "--force", "--results", str(Path(tmp) / seeds)]
+            times[seeds] = _harness(args, env)[0]
+    return [
+        _row(
+            "seeds_100_vs_5",
+            "iris_baseline",
+            "5 seeds",
+            times["5"],
+            times["100"],
+            times["100"] / times["5"],
+            "s wall; ratio = 100 seeds / 5 seeds",
+            "warm compile cache, default --jobs",
+        )
+    ]
+
+
+def measure_sweep_memory(runs=500):
+    """Peak resident memory over all processes of a 500-run sweep (iris_baseline seeds)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["run", "iris_baseline", "--seeds", str(runs), "--results", str(Path(tmp) / "r")]
+        seconds, peak = _harness(args, {"HARNESS_CACHE": str(Path(tmp) / "cache")}, peak=True)
+    return [
+        _row(
+            "sweep_500_peak_mb",
+            f"iris_baseline x{runs}",
+            "target",
+            TARGETS[("sweep_500_peak_mb", None, None)],
+            peak,
+            peak,
+            "MB; ratio = peak MB",
+            f"sum of resident memory over the process tree, sampled; {seconds:.0f} s",
+        )
+    ]
+
+
+def engine_steps(quick):
+    return [
+        ("engine: cold run", lambda: measure_engine_runs(1 if quick else 3)),
+        ("engine: 100 seeds vs 5", measure_seeds),
+        ("engine: 500-run sweep memory", measure_sweep_memory),
+        ("engine: overfitting suite", measure_suite),
+        ("engine: Keras Tuner grid", measure_tuner),
+    ]
+
+
 def verdict(row):
     key = (
         row["measure"],
@@ -260,10 +519,20 @@ def main(args):
     steps.append(("cold run", lambda: [measure_cold_run(1 if quick else 3)]))
     steps.append(("sweep", lambda: [measure_sweep(10 if quick else 40, 100)]))
     steps.append(("memory", lambda: [measure_memory(20 if quick else 100, 10)]))
+    if getattr(args, "engine_only", False):
+        steps = []
+    steps += engine_steps(quick)
     rows = []
     for label, step in steps:
         print(f"measuring {label}...", file=sys.stderr, flush=True)
-        rows += step()
+        measured = step()
+        for row in measured:  # as it comes, so a long benchmark shows its numbers early
+            print(
+                f"  {row['measure']}: {row['harness_value']:.3f} vs {row['reference_value']:.3f} -> {row['ratio']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        rows += measured
     for row in rows:
         row["target"], row["met"] = verdict(row)
     table = pd.DataFrame(rows)

@@ -98,9 +98,10 @@ def selected_specs(args):
 
 
 def cmd_run(args):
-    from harness import executor, results
+    from harness import executor, groups, results
 
-    if args.executor == "local" and not args.verbose:
+    engine = groups.choose(args.engine, args.backend, args.verbose)
+    if args.executor == "local" and not args.verbose and engine == "per-run":
         executor.warm_up(args.jobs, args.backend)
     specs = selected_specs(args)
     from harness.progress import Progress
@@ -117,6 +118,7 @@ def cmd_run(args):
         fail_fast=args.fail_fast,
         executor=args.executor,
         address=args.address,
+        engine=args.engine,
     )
     import pandas as pd
 
@@ -249,6 +251,7 @@ def cmd_doctor(args):
             backend=args.backend,
             force=args.force,
             progress=None if args.quiet else Progress(),
+            engine=args.engine,
         )
         if failures:
             print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
@@ -324,6 +327,14 @@ def parser():
         choices=["tensorflow", "jax", "torch"],
         help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
     )
+    run.add_argument(
+        "--engine",
+        choices=["auto", "vectorized", "per-run"],
+        default="auto",
+        help="vectorized: runs that compile to the same program train together as one JAX program; "
+        "per-run: one model.fit per run; auto (default): vectorized when JAX is installed and no other "
+        "--backend is asked for, per-run for the specs it cannot take",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="show Keras' own epoch output")
     run.add_argument(
         "--fail-fast", action="store_true", help="stop at the first run that fails (exit status 1)"
@@ -352,6 +363,9 @@ def parser():
         help="the larger experiment to time besides iris_baseline (default: overfit_baseline)",
     )
     bench.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sweeps")
+    bench.add_argument(
+        "--engine-only", action="store_true", help="only the vectorized engine's rows (issue 12's targets)"
+    )
     bench.add_argument("--results", default="results", metavar="DIR")
     doctor = sub.add_parser(
         "doctor",
@@ -389,6 +403,14 @@ def parser():
         help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
     )
     doctor.add_argument("--force", action="store_true", help="re-run seeds already stored")
+    doctor.add_argument(
+        "--engine",
+        choices=["auto", "vectorized", "per-run"],
+        default="auto",
+        help="vectorized: runs that compile to the same program train together as one JAX program; "
+        "per-run: one model.fit per run; auto (default): vectorized when JAX is installed and no other "
+        "--backend is asked for, per-run for the specs it cannot take",
+    )
     doctor.set_defaults(suite=None, set=[])
     compare = sub.add_parser(
         "compare",

@@ -5,6 +5,11 @@ it has workers, writes every finished run at once and counts progress. Other inv
 may store into the same folders at the same time (harness.results locks each folder). Ctrl-C,
 SIGTERM and SIGHUP stop the workers and keep every run already written; a worker dies with
 its parent however the parent dies.
+
+With the vectorized engine (`engine="auto"`/`"vectorized"`), runs that compile to the same
+program (harness.groups) train together as one JAX program (harness.engine): in this process
+when there is one group or one job, else a group per worker task or Ray task; the rest take
+the per-run path.
 """
 
 import ctypes
@@ -12,9 +17,10 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 
-from harness import results
+from harness import groups, results
 from harness.errors import HarnessError
 
 # A worker is replaced after this many runs: TensorFlow keeps ~4 MB per fitted model that
@@ -108,6 +114,9 @@ def _worker(backend, tasks, outcomes, max_runs, lifeline=None):
             break
         key, kind, payload = task
         outcomes.put(("started", key, os.getpid()))
+        if kind == "group":
+            outcomes.put(("result", key, _run_group(payload)))
+            continue
         outcomes.put(("result", key, runner.work(kind, payload)))
         if kind == "run":
             done += 1
@@ -225,6 +234,7 @@ def run(
     fail_fast=False,
     executor="local",
     address=None,
+    engine="per-run",
 ):
     """Run every (spec, seed, fold) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs.
 
@@ -242,31 +252,157 @@ def run(
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if verbose:
         jobs = 1  # Keras' epoch lines from several processes would interleave
-    # progress starts after the Keras check, so a bad spec prints its error and nothing else
-    start = (lambda: progress.start(len(todo), skipped)) if progress else (lambda: None)
+    total, notes = len(todo), []
+
+    def begin():  # after the Keras check: a bad spec prints its error and nothing else
+        for note in notes:
+            print(note, file=sys.stderr)
+        if progress:
+            progress.start(total, skipped)
+
+    start = _once(begin)
+    finished = []
+    if todo and groups.choose(engine, backend, verbose) == "vectorized":
+        chunks, todo, notes = groups.plan(todo)
+        finished, fallback = _run_groups(
+            chunks, root, jobs, progress, start, fail_fast, executor, address, force
+        )
+        todo += fallback
+        if fail_fast and any(row["status"] == "failed" for row in finished):
+            todo = []
+    # Keras here may run on JAX for the groups; per-run runs on another backend go to a worker
+    here = _keras_backend() in (None, backend or os.environ.get("KERAS_BACKEND", "tensorflow"))
     if todo:
         pending = list({spec.name: spec for spec, _, _ in todo}.values())
+        jobs = max(1, min(jobs, len(todo)))
         if executor == "ray":
             from harness import ray_executor
 
             backend_name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
             store = lambda spec, row, history: _store(root, spec, row, history, progress, force)  # noqa: E731
-            finished = ray_executor.run(
+            finished += ray_executor.run(
                 todo, pending, options, start, store, address, max_calls=RUNS_PER_WORKER.get(backend_name)
             )
         else:
             local = dataclasses.replace(options, jobs=jobs)
-            finished = (
+            finished += (
                 _in_process(todo, pending, local, start)
-                if jobs == 1
+                if jobs == 1 and here
                 else _in_workers(todo, pending, local, start)
             )
-    else:
-        start()
-        finished = []
+    start()
     if progress:
         progress.finish()
     return [row for row in finished if row["status"] == "failed"]
+
+
+def _once(function):
+    done = []
+
+    def call():
+        if not done:
+            done.append(True)
+            function()
+
+    return call
+
+
+def _keras_backend():
+    """The backend Keras already runs on in this process, or None before it is imported."""
+    return sys.modules["keras"].backend.backend() if "keras" in sys.modules else None
+
+
+def _run_group(runs):
+    """A group in this process (Keras on JAX): its rows, or ("fallback", reason) for the per-run path."""
+    from harness import engine
+
+    try:
+        return engine.run_group(runs)
+    except engine.Unsupported as exc:
+        return ("fallback", str(exc))
+
+
+def _import_engine():
+    """Keras on JAX in this process for the engine (before anything else imports Keras)."""
+    if _keras_backend() is None:
+        saved = os.environ.get("KERAS_BACKEND")
+        os.environ["KERAS_BACKEND"] = "jax"
+        try:
+            from harness import engine
+
+            engine.enable_compile_cache()  # before the spec check: its eager ops compile too
+        finally:  # per-run workers started later keep the backend the user chose
+            if saved is None:
+                os.environ.pop("KERAS_BACKEND")
+            else:
+                os.environ["KERAS_BACKEND"] = saved
+    return _keras_backend() == "jax"
+
+
+def _run_groups(chunks, root, jobs, progress, start, fail_fast, executor, address, force=False):
+    """Train each chunk as one program: in this process when there is one chunk or one job,
+    else in worker processes (or Ray tasks), a chunk per task. Returns (stored rows, runs
+    that go to the per-run path)."""
+    if not chunks:
+        return [], []
+    specs = list({spec.name: spec for chunk in chunks for spec, *_ in chunk}.values())
+    size = sum(len(c) for c in chunks)
+    finished, fallback = [], []
+
+    def collect(chunk, outcome):
+        if isinstance(outcome, tuple) and outcome and outcome[0] == "fallback":
+            print(groups.fallback_note(chunk, outcome[1]), file=sys.stderr)
+            fallback.extend(chunk)
+            return
+        for spec in {spec.name: spec for spec, *_ in chunk}.values():
+            results.write_spec(root, spec)
+        # one write per file: a group's runs end together; a run stored meanwhile by another
+        # invocation is kept, unless --force
+        for row in results.save_runs(root, outcome, keep_finished=not force):
+            finished.append(row)
+            if progress:
+                progress.done(row)
+
+    if executor == "ray":
+        from harness import ray_executor
+
+        for chunk, outcome in ray_executor.run_groups(chunks, specs, jobs, start, address=address):
+            collect(chunk, outcome)
+        return finished, fallback
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(chunks)))
+    if jobs == 1 and _import_engine():
+        from harness import runner
+
+        runner.check_specs(specs)
+        start()
+        for chunk in chunks:
+            if progress:
+                progress.group(chunk, size)
+            collect(chunk, _run_group(chunk))
+        return finished, fallback
+    pool = _Pool(jobs, "jax", None)
+    try:
+        pool.submit("check", "check", specs)
+        for _, problem in pool.results(1):
+            if problem:
+                raise HarnessError(str(problem))
+        start()
+        for key, chunk in enumerate(chunks):
+            pool.submit(key, "group", chunk)
+        if progress:
+            progress.running(jobs)
+        for key, outcome in pool.results(len(chunks)):
+            chunk = chunks[key]
+            if isinstance(outcome, Exception):  # the worker died: its chunk is failed
+                for spec, seed, *_ in chunk:
+                    finished.append(_store(root, spec, results.failed_row(spec, seed, outcome), [], progress))
+            else:
+                collect(chunk, outcome)
+    except BaseException:
+        pool.close(kill=True)
+        raise
+    pool.close()
+    return finished, fallback
 
 
 def _store(root, spec, row, history, progress, force=False):

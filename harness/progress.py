@@ -28,6 +28,13 @@ class Progress:
         self.current, self.epochs = f"{spec.name} {where}", spec.fit["epochs"]
         self._line(self._prefix() + self.current)
 
+    def group(self, runs, total=None):
+        """A group of runs trained as one program (the vectorized engine) is under way."""
+        names = list(dict.fromkeys(spec.name for spec, *_ in runs))
+        more = f" +{len(names) - 1} more" if len(names) > 1 else ""
+        self.current = f"{names[0]}{more}: {len(runs)} runs as one program"
+        self._line(self._prefix() + self.current)
+
     def running(self, workers):
         self.current = f"{workers} workers busy"
         self._line(self._prefix() + self.current)

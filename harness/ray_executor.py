@@ -19,6 +19,13 @@ def _task(backend, kind, payload):
     return runner.work(kind, payload)
 
 
+def _token_driver(address):
+    """`ray start --head` turns token authentication on, a driver connecting by address does not:
+    be a token driver unless told otherwise. Ray reads this when it is imported."""
+    if address or os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
 def _reachable(address):
     """Whether something listens at a plain HOST:PORT address (Ray itself waits minutes to say no)."""
     import socket
@@ -73,10 +80,7 @@ def _connect(ray, address, jobs):
 def run(todo, specs, options, start, store, address=None, max_calls=None):
     """Run `todo` [(spec, seed, fold)] as Ray tasks with `options` (an executor.RunOptions);
     `store(spec, row, history)` writes each as it ends."""
-    if address or os.environ.get("RAY_ADDRESS"):
-        # `ray start --head` turns token authentication on, a driver connecting by address does not:
-        # be a token driver unless told otherwise. Ray reads this when it is imported.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    _token_driver(address)
     try:
         import ray
     except ImportError:
@@ -120,3 +124,60 @@ def run(todo, specs, options, start, store, address=None, max_calls=None):
         if started_here:
             ray.shutdown()
     return finished
+
+
+def _group_task(kind, payload):
+    """In a Ray worker, Keras on JAX: check specs, or train a chunk of runs as one program."""
+    os.environ["KERAS_BACKEND"] = "jax"
+    from harness import engine, runner
+
+    if kind == "check":
+        try:
+            runner.check_specs(payload)
+            return None
+        except HarnessError as exc:
+            return str(exc)
+    try:
+        return engine.run_group(payload)
+    except engine.Unsupported as exc:
+        return ("fallback", str(exc))
+
+
+def run_groups(chunks, specs, jobs, start, address=None):
+    """Yield (chunk, outcome) as each chunk's Ray task ends: its [(row, history)], or
+    ("fallback", reason) when the engine cannot take it. A group is one task."""
+    _token_driver(address)
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+    from harness import results
+
+    started_here = _connect(ray, address, jobs)
+    remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": {"KERAS_BACKEND": "jax"}})(
+        _group_task
+    )
+    pending = {}
+    try:
+        problem = ray.get(remote.remote("check", specs))
+        if problem:
+            raise HarnessError(problem)
+        start()
+        pending = {remote.remote("group", chunk): chunk for chunk in chunks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            chunk = pending.pop(ready[0])
+            try:
+                outcome = ray.get(ready[0])
+            except Exception as exc:  # the task's worker died, or Ray failed it
+                error = f"{type(exc).__name__}: {exc}"
+                outcome = [(results.failed_row(spec, seed, error), []) for spec, seed, *_ in chunk]
+            yield chunk, outcome
+    finally:
+        for ref in pending:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
+        if started_here:
+            ray.shutdown()

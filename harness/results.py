@@ -281,6 +281,51 @@ def save_run(root, row, history, spec=None, keep_finished=False):
     return row
 
 
+def save_runs(root, finished, keep_finished=False):
+    """Store many finished runs [(row, history)] at once (a group ends at once): one write of each
+    file per experiment instead of one per run, under the folder's lock; the files come out as
+    `save_run` run by run leaves them. Returns the stored rows (with `keep_finished`, a run another
+    process stored meanwhile is kept and its row returned, as `save_run` does)."""
+    if any("fold" in row for row, _ in finished):  # cross-validation runs are stored run by run
+        return [save_run(root, row, history, keep_finished=keep_finished) for row, history in finished]
+    by_name, stored_rows = {}, []
+    for row, history in finished:
+        by_name.setdefault(row["experiment"], []).append((row, history))
+    for name, pairs in by_name.items():
+        folder = experiment_dir(root, name)
+        with locked(folder):
+            stored = read_csv(folder / "runs.csv")
+            if stored is not None and "fold" in stored:
+                stored_rows += [save_run(root, row, h, keep_finished=keep_finished) for row, h in pairs]
+                continue
+            if keep_finished:
+                theirs = [finished_run(root, name, str(row["spec_hash"]), row["seed"]) for row, _ in pairs]
+                stored_rows += [t for t in theirs if t is not None]
+                pairs = [pair for pair, t in zip(pairs, theirs) if t is None]
+            if not pairs:
+                continue
+            seeds = {row["seed"] for row, _ in pairs}
+            new_history = pd.DataFrame([h for _, history in pairs for h in history])
+            hist = _replace_seeds(read_csv(folder / "history.csv"), new_history, seeds)
+            if len(hist.columns):
+                write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
+            runs = _replace_seeds(stored, pd.DataFrame([row for row, _ in pairs]), seeds)
+            extra = [c for c in runs.columns if c not in RUN_COLUMNS]
+            write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
+            stored_rows += [row for row, _ in pairs]
+    return stored_rows
+
+
+def _replace_seeds(old, new, seeds):
+    if old is None or old.empty:
+        return new.sort_values("seed", kind="stable").reset_index(drop=True) if not new.empty else new
+    kept = old[~old["seed"].isin(seeds)]
+    if new.empty:
+        return kept
+    frames = [f for f in (kept, new) if not f.empty]
+    return pd.concat(frames, ignore_index=True).sort_values("seed", kind="stable").reset_index(drop=True)
+
+
 def _replace_run(old, new, seed, fold=None):
     if old is None or old.empty:
         return new

@@ -31,3 +31,24 @@ def test_quick_benchmark_writes_every_measure(tmp_path, capsys):
     )
     assert (table["harness_value"] > 0).all()
     assert "met" in capsys.readouterr().out
+
+
+def test_engine_rows_are_judged_against_the_issues_targets():
+    targets = {
+        "engine_cold_run": 0.5,
+        "engine_warm_run": 0.35,
+        "tuner_grid": 0.05,
+        "suite_vectorized": 0.15,
+        "seeds_100_vs_5": 1.5,
+        "sweep_500_peak_mb": 1536.0,
+    }
+    for measure, target in targets.items():
+        row = {"measure": measure, "backend": "jax", "experiment": "iris_baseline", "ratio": target * 0.9}
+        assert bench.verdict(row) == (target, "yes")
+        assert bench.verdict(dict(row, ratio=target * 1.1)) == (target, "NO")
+
+
+def test_memory_is_summed_over_a_process_tree():
+    import os
+
+    assert 10 < bench._tree_rss_mb(os.getpid()) < 100_000

@@ -51,6 +51,8 @@ def test_a_killed_sweep_resumes_where_it_stopped(tiny_spec, write_experiments, t
         "resume",
         "--jobs",
         "1",
+        "--engine",
+        "per-run",  # run by run, so a kill can fall between two stored runs
         "--results",
         str(root),
     ]
@@ -121,7 +123,19 @@ def three_seeds(tiny_spec, write_experiments, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "run_seed", flaky)
     tiny_spec["seeds"] = [0, 1, 2]
     d, root = write_experiments([tiny_spec]), tmp_path / "res"
-    return ["--experiments", str(d), "run", "tiny", "--jobs", "1", "--results", str(root)], root
+    argv = [
+        "--experiments",
+        str(d),
+        "run",
+        "tiny",
+        "--jobs",
+        "1",
+        "--engine",
+        "per-run",
+        "--results",
+        str(root),
+    ]
+    return argv, root  # per-run: the failure is planted in runner.run_seed
 
 
 def test_a_failed_run_is_stored_and_the_sweep_goes_on(three_seeds, capsys):
@@ -232,6 +246,8 @@ def test_ctrl_c_stops_promptly_and_keeps_finished_runs(tiny_spec, write_experime
         "stop",
         "--jobs",
         "2",
+        "--engine",
+        "per-run",  # run by run, so the interrupt falls mid-sweep (one group would finish at once)
         "--results",
         str(root),
     ]
@@ -297,7 +313,9 @@ def start_sweep(tiny_spec, write_experiments, tmp_path, harness_env):
         ),
         tmp_path / "res",
     )
+    # the per-run path: its worker processes are what must not outlive the main process
     command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "stop", "--jobs", "2"]
+    command += ["--engine", "per-run"]
     err = tmp_path / "err.txt"
     sweep = subprocess.Popen(
         [*command, "--results", str(root)],
