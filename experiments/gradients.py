@@ -1,4 +1,5 @@
-"""Vanishing and exploding gradients (issue 6): a deep sigmoid net and an SGD rate that explodes, with remedies."""
+"""Vanishing and exploding gradients (issue 6): a deep sigmoid net and an SGD rate that explodes,
+with remedies."""
 
 from _common import dense, output
 

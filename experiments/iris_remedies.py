@@ -33,7 +33,10 @@ EXPERIMENTS = [
     {
         "name": "iris_article",
         "base": "iris_baseline",
-        "description": f"Reference: iris_baseline unchanged (the article's network, split and training), over {SEEDS} seeds",
+        "description": (
+            "Reference: iris_baseline unchanged (the article's network, split and training), "
+            f"over {SEEDS} seeds"
+        ),
         "overrides": {},
         "seeds": SEEDS,
         "tags": TAGS,
@@ -65,7 +68,9 @@ EXPERIMENTS = [
     {
         "name": "iris_l2_dropout",
         "base": "iris_article",
-        "description": "L2 and dropout together: L2(0.01) on the hidden Dense(4) layer and Dropout(0.2) after it",
+        "description": (
+            "L2 and dropout together: L2(0.01) on the hidden Dense(4) layer and Dropout(0.2) after it"
+        ),
         "overrides": {"model": [{**_HIDDEN, "kernel_regularizer": _L2}, _DROPOUT, _OUTPUT]},
         "seeds": SEEDS,
         "tags": TAGS,

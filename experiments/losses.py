@@ -21,7 +21,10 @@ from _common import dense, output
 EXPERIMENTS = [
     {
         "name": "loss_crossentropy",
-        "description": "Categorical cross-entropy on one-hot digits labels: Dense(32, relu), softmax, plain SGD lr 0.05, 10 epochs",
+        "description": (
+            "Categorical cross-entropy on one-hot digits labels: Dense(32, relu), softmax, "
+            "plain SGD lr 0.05, 10 epochs"
+        ),
         "data": {"dataset": "digits", "test_size": 0.2, "split_seed": 42, "labels": "onehot"},
         "model": [dense(32), output("digits")],
         "compile": {

@@ -43,7 +43,9 @@ _L2 = {"class_name": "L2", "l2": 0.01}
 EXPERIMENTS = [
     {
         "name": "overfit_baseline",
-        "description": "Overfits: 3x Dense(256, relu) trained 30 epochs on 73 breast_cancer samples (train_fraction 0.2)",
+        "description": (
+            "Overfits: 3x Dense(256, relu) trained 30 epochs on 73 breast_cancer samples (train_fraction 0.2)"
+        ),
         "data": {
             "dataset": "breast_cancer",
             "test_size": 0.2,
@@ -64,13 +66,19 @@ EXPERIMENTS = [
     {
         "name": "overfit_more_data",
         "base": "overfit_baseline",
-        "description": "More data: the whole training part (train_fraction 1.0, 291 samples instead of 73); same validation and test parts",
+        "description": (
+            "More data: the whole training part (train_fraction 1.0, 291 samples instead of 73); "
+            "same validation and test parts"
+        ),
         "overrides": {"data.train_fraction": 1.0},
     },
     {
         "name": "overfit_smaller_model",
         "base": "overfit_baseline",
-        "description": "Smaller model: one hidden Dense(64, relu) instead of three Dense(256, relu) (~2k weights instead of ~140k)",
+        "description": (
+            "Smaller model: one hidden Dense(64, relu) instead of three Dense(256, relu) "
+            "(~2k weights instead of ~140k)"
+        ),
         "overrides": {"model": [_hidden(64), _OUTPUT]},
     },
     {
@@ -108,7 +116,10 @@ EXPERIMENTS = [
     {
         "name": "overfit_early_stopping",
         "base": "overfit_baseline",
-        "description": "Early stopping: stop when val_loss has not improved for 5 epochs and restore the best epoch's weights",
+        "description": (
+            "Early stopping: stop when val_loss has not improved for 5 epochs "
+            "and restore the best epoch's weights"
+        ),
         "overrides": {"fit.callbacks": [early_stopping(patience=5)]},
     },
     {

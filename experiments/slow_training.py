@@ -43,7 +43,9 @@ EXPERIMENTS = [
     {
         "name": "slow_early_stopping",
         "base": "slow_baseline",
-        "description": "Early stopping: stop when val_loss has not improved for 3 epochs, restore the best weights",
+        "description": (
+            "Early stopping: stop when val_loss has not improved for 3 epochs, restore the best weights"
+        ),
         "overrides": {"fit.callbacks": [early_stopping(patience=3)]},
     },
 ]

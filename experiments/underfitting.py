@@ -41,7 +41,10 @@ def _model(units=4, regularizer=_L2):
 EXPERIMENTS = [
     {
         "name": "underfit_baseline",
-        "description": "Underfits: Dense(4, relu) hidden, plain SGD lr 0.01, 10 epochs, L2(0.1) on both layers, on digits",
+        "description": (
+            "Underfits: Dense(4, relu) hidden, plain SGD lr 0.01, 10 epochs, "
+            "L2(0.1) on both layers, on digits"
+        ),
         "data": {"dataset": "digits", "test_size": 0.2, "split_seed": 42},
         "model": _model(),
         "compile": {

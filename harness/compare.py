@@ -1,9 +1,11 @@
-"""Compares stored experiments over runs: t intervals, gaps, diagnosis and run-paired differences vs a baseline.
+"""Compares stored experiments over runs: t intervals, gaps, diagnosis and run-paired differences vs a
+baseline.
 
-One row per experiment. Reads only results/<experiment>/{runs.csv, history.csv, spec.json} (no training, no Keras):
-rows of an older spec (spec_hash differs from spec.json's) and runs not "ok" are left out. Runs pair by seed (by
-(seed, fold) with cross-validation); intervals are corrected where training sets overlap (resplit, k-fold), and
-the verdicts of one metric are decided on Holm-adjusted p-values over all variants of the baseline.
+One row per experiment. Reads only results/<experiment>/{runs.csv, history.csv, spec.json} (no training,
+no Keras): rows of an older spec (spec_hash differs from spec.json's) and runs not "ok" are left out. Runs
+pair by seed (by (seed, fold) with cross-validation); intervals are corrected where training sets overlap
+(resplit, k-fold), and the verdicts of one metric are decided on Holm-adjusted p-values over all variants
+of the baseline.
 """
 
 import glob
@@ -89,7 +91,8 @@ def spec_hash(stored_spec):
 
 @dataclass
 class Stored:
-    """One experiment's usable stored runs: ok rows of the current spec, their history, and what was left out."""
+    """One experiment's usable stored runs: ok rows of the current spec, their history, and what was
+    left out."""
 
     name: str
     spec: dict
@@ -112,7 +115,8 @@ def run_command(name, root, spec=None):
 
 
 class NoUsableRuns(HarnessError):
-    """An experiment whose stored runs are all stale, failed or diverged (`not_ok`: how many of the current spec)."""
+    """An experiment whose stored runs are all stale, failed or diverged (`not_ok`: how many of the
+    current spec)."""
 
     def __init__(self, message, not_ok=0):
         super().__init__(message)
@@ -126,7 +130,8 @@ def load(root, name):
     spec = results.stored_spec(root, name)
     if runs is None or runs.empty:
         raise HarnessError(
-            f"experiment {name!r} has no stored runs in {folder}; run it first: {run_command(name, root, spec)}"
+            f"experiment {name!r} has no stored runs in {folder}; "
+            f"run it first: {run_command(name, root, spec)}"
         )
     latest = runs.sort_values("finished_at", kind="stable") if "finished_at" in runs else runs
     # no spec.json, or its data file is gone: the latest run's spec
@@ -181,7 +186,8 @@ def select(specs, root, patterns=(), suite=None):
 
 
 def choose_baseline(stored, requested=None):
-    """--baseline if given, else the experiment the others name as their "base" (most common), else the first."""
+    """--baseline if given, else the experiment the others name as their "base" (most common), else the
+    first."""
     names = [s.name for s in stored]
     if requested:
         if requested not in names:
@@ -316,7 +322,8 @@ def search_of(stored):
 
 
 def _rank_key(s):
-    """Trials rank by mean validation accuracy, then validation loss (test, where there is no validation part)."""
+    """Trials rank by mean validation accuracy, then validation loss (test, where there is no validation
+    part)."""
     part = "val" if pd.to_numeric(s.runs["val_accuracy"], errors="coerce").notna().any() else "test"
     accuracy, loss = (
         stats.mean(pd.to_numeric(s.runs[f"{part}_{m}"], errors="coerce")) for m in ("accuracy", "loss")
@@ -336,7 +343,8 @@ def decide(rows, min_effect=None, level=stats.LEVEL):
         for row, result, p in zip(variants, results_, adjusted):
             verdict = result.verdict(lower_is_better, p_value=p)
             effect = abs(result.diff) if min_effect is None else abs(min_effect)
-            # at the level Holm needs for the smallest p-value of the family (Bonferroni's): reaching it decides
+            # at the level Holm needs for the smallest p-value of the family (Bonferroni's):
+            # reaching it decides
             needed = stats.runs_needed(
                 result.sd, effect, level=1 - (1 - level) / max(family, 1), ratio=result.ratio
             )
@@ -389,7 +397,8 @@ def _pm(row, metric, digits=3):
 
 
 def _needed(value):
-    """Runs needed as text: '-' where there is evidence (or no estimate), '∞' where no number of runs suffices."""
+    """Runs needed as text: '-' where there is evidence (or no estimate), '∞' where no number of runs
+    suffices."""
     if not isinstance(value, (int, float)) or math.isnan(value):
         return "-"
     return "∞" if math.isinf(value) else str(int(value))
@@ -490,7 +499,8 @@ def _ranked(frame):
 
 @dataclass
 class Comparison:
-    """A computed comparison: the table (one row per experiment, the CSV's columns) and what it was made of."""
+    """A computed comparison: the table (one row per experiment, the CSV's columns) and what it was
+    made of."""
 
     frame: pd.DataFrame
     stored: list  # Stored, in selection order (a search's: ranked)
@@ -546,14 +556,16 @@ def show(comparison, root=DEFAULT_ROOT, current_hashes=None, out=print):
     out(tables(frame))
     effect = "the observed Δ" if min_effect is None else f"Δ = {min_effect:g}"
     out(
-        f"\nΔ = experiment − baseline ({chosen}), paired by {'(seed, fold)' if 'fold' in frame_keys(stored) else 'seed'} "
+        f"\nΔ = experiment − baseline ({chosen}), paired by "
+        f"{'(seed, fold)' if 'fold' in frame_keys(stored) else 'seed'} "
         "on the runs both have; verdicts on Holm-adjusted p over the variants of each metric; 'no evidence' "
         f"(not a win): p Holm ≥ 0.05; runs needed: pairs that would resolve {effect} with 80% power; "
         "loss and gap: lower is better"
     )
     for name in comparison.left_out:
         out(
-            f"note: {name}: left out, every run of its current spec failed or diverged (runs.csv has the status and error)"
+            f"note: {name}: left out, every run of its current spec failed or diverged "
+            "(runs.csv has the status and error)"
         )
     for s in comparison.stored:
         if s.stale_rows:
@@ -563,7 +575,8 @@ def show(comparison, root=DEFAULT_ROOT, current_hashes=None, out=print):
         wanted = (current_hashes or {}).get(s.name)
         if wanted and wanted != s.spec_hash:
             out(
-                f"note: {s.name}: its definition changed since the stored runs (stored spec {s.spec_hash}, now {wanted}); "
+                f"note: {s.name}: its definition changed since the stored runs "
+                f"(stored spec {s.spec_hash}, now {wanted}); "
                 f"these are the old spec's numbers; refresh with: {run_command(s.name, root)}"
             )
 

@@ -1,4 +1,5 @@
-"""Fit diagnosis of a run from its epoch curves and final metrics: diverged, underfitting, overfitting or good fit.
+"""Fit diagnosis of a run from its epoch curves and final metrics: diverged, underfitting, overfitting
+or good fit.
 
 Rules are checked in that order and the first that holds decides; every threshold is in
 THRESHOLDS, and each diagnosis carries the numbers that decided it so a label can be checked.
@@ -59,12 +60,21 @@ THRESHOLDS = {
 }
 # The article's remedies per problem (fit labels and training_problems), as `doctor` prints them.
 REMEDIES = {
-    "overfitting": "more training data; a smaller model (fewer layers / units); regularisation (L1, L2); dropout; early stopping",
+    "overfitting": (
+        "more training data; a smaller model (fewer layers / units); regularisation (L1, L2); dropout; "
+        "early stopping"
+    ),
     "underfitting": "a bigger model; more data; a better optimiser (Adam); less regularisation",
     "diverged": "adjust the learning rate; another optimiser; gradient clipping; weight initialisation",
-    "no convergence": "adjust the learning rate; another optimiser; mini-batches; early stopping; regularisation",
-    "vanishing gradients": "ReLU rather than sigmoid/tanh; Adam rather than plain SGD; mini-batches; weight initialisation",
-    "exploding gradients": "gradient clipping; a lower learning rate; weight initialisation; Adam rather than plain SGD",
+    "no convergence": (
+        "adjust the learning rate; another optimiser; mini-batches; early stopping; regularisation"
+    ),
+    "vanishing gradients": (
+        "ReLU rather than sigmoid/tanh; Adam rather than plain SGD; mini-batches; weight initialisation"
+    ),
+    "exploding gradients": (
+        "gradient clipping; a lower learning rate; weight initialisation; Adam rather than plain SGD"
+    ),
     "dead ReLU units": "a lower learning rate; weight initialisation (He); another activation (leaky ReLU)",
 }
 LABELS = ("diverged", "underfitting", "overfitting", "good fit")  # check order, also tie-break order
@@ -178,12 +188,14 @@ def _decide(t, n, loss, val_loss, final, held_out, chance_loss):
     if chance_loss and n["train_loss"] > t["underfit_loss_fraction"] * chance_loss:
         return (
             "underfitting",
-            f"final train loss {n['train_loss']:.3f} > {t['underfit_loss_fraction']} x chance loss {chance_loss:.3f}",
+            f"final train loss {n['train_loss']:.3f} > {t['underfit_loss_fraction']} "
+            f"x chance loss {chance_loss:.3f}",
         )
     if n["gap"] > t["overfit_gap"] and held_out >= t["overfit_gap_ratio"] * n["train_loss"]:
         return (
             "overfitting",
-            f"{n['gap_source']} loss - train loss = {n['gap']:.3f} > {t['overfit_gap']}, and >= {t['overfit_gap_ratio']}x train loss",
+            f"{n['gap_source']} loss - train loss = {n['gap']:.3f} > {t['overfit_gap']}, "
+            f"and >= {t['overfit_gap_ratio']}x train loss",
         )
     if (
         n["best_epoch"] <= t["overfit_best_epoch_fraction"] * n["last_epoch"]
@@ -192,7 +204,8 @@ def _decide(t, n, loss, val_loss, final, held_out, chance_loss):
     ):
         return (
             "overfitting",
-            f"best val epoch {n['best_epoch']:.0f} of {n['last_epoch']:.0f}, val loss then rose {n['val_rise']:.0%}",
+            f"best val epoch {n['best_epoch']:.0f} of {n['last_epoch']:.0f}, "
+            f"val loss then rose {n['val_rise']:.0%}",
         )
     return "good fit", "no rule fired"
 

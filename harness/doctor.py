@@ -156,7 +156,8 @@ def candidates(base, problems, seeds):
 
 
 def validation_score(frame, n_seeds):
-    """(runs without a finite validation loss, or seeds without a run; mean validation loss): lower is better."""
+    """(runs without a finite validation loss, or seeds without a run; mean validation loss): lower is
+    better."""
     values = frame["val_loss"].astype(float)
     missing = max(0, n_seeds - frame["seed"].nunique())
     finite = values[np.isfinite(values)]
@@ -212,7 +213,8 @@ def _keys(remedy, base):
 
 
 def _paired(remedy, base, metric, ratio=0.0):
-    """The remedy's change of `metric`, paired by seed (by (seed, fold) with cv); `ratio` corrects for overlap."""
+    """The remedy's change of `metric`, paired by seed (by (seed, fold) with cv); `ratio` corrects for
+    overlap."""
     keys = _keys(remedy, base)
     return stats.paired(remedy.set_index(keys)[metric], base.set_index(keys)[metric], ratio=ratio)
 
@@ -241,7 +243,8 @@ def verdict_row(problem, name, base, remedy, ratio=0.0):
     """One line of the verdict table: the problem's metric, paired change, CI, and how many seeds
     have the problem by the same criterion, for the baseline and the remedy.
 
-    `ratio` = n_test / n_train corrects the interval where training sets overlap between runs (resplit, cv)."""
+    `ratio` = n_test / n_train corrects the interval where training sets overlap between runs (resplit,
+    cv)."""
     crit = CRITERIA[problem]
     change = _paired(remedy, base, crit.metric, ratio)
     acc = _paired(remedy, base, "test_accuracy", ratio)
@@ -297,7 +300,8 @@ def verify(root, arms, base, base_frame, out=print):
         frame = per_seed(root, arm.spec)
         if frame.empty:
             out(
-                f"note: {arm.label}: every run failed; see {results.experiment_dir(root, arm.spec.name) / 'runs.csv'}"
+                f"note: {arm.label}: every run failed; "
+                f"see {results.experiment_dir(root, arm.spec.name) / 'runs.csv'}"
             )
             continue
         ratio = max(overlap_ratio(base.data), overlap_ratio(arm.spec.data))
@@ -332,7 +336,8 @@ def choose(root, base, problems, base_select, select_seeds, run, out=print):
     best first, and the frame of every strength's validation score."""
     trials = candidates(base, problems, select_seeds)
     out(
-        f"choosing strengths: {len(trials)} variants on the selection seeds {_seeds(select_seeds)}, by validation loss"
+        f"choosing strengths: {len(trials)} variants on the selection seeds {_seeds(select_seeds)}, "
+        "by validation loss"
     )
     run([arm.spec for arm in trials])
     chosen, scores = select(root, trials, base_select, len(select_seeds))
@@ -361,7 +366,8 @@ def main(
     base_verify = per_seed(root, base.with_seeds(verify_seeds))
     if base_select.empty or base_verify.empty:
         raise HarnessError(
-            f"{base.name}: no finished runs to diagnose (every run failed; see {results.experiment_dir(root, base.name) / 'runs.csv'})"
+            f"{base.name}: no finished runs to diagnose "
+            f"(every run failed; see {results.experiment_dir(root, base.name) / 'runs.csv'})"
         )
     treated = treated_problems(spec, base_select, out)
     if not treated:
@@ -372,8 +378,9 @@ def main(
     if len(chosen) >= 2:
         arms += [both for both in [combined(base, chosen[0], chosen[1], verify_seeds)] if both]
     out(
-        f"\nverifying {len(arms)} arms against the baseline on seeds {_seeds(verify_seeds)}, which took no part "
-        f"in choosing the problem or the strengths: {', '.join(a.label for a in arms)}"
+        f"\nverifying {len(arms)} arms against the baseline on seeds {_seeds(verify_seeds)}, "
+        "which took no part in choosing the problem or the strengths: "
+        f"{', '.join(a.label for a in arms)}"
     )
     run([arm.spec for arm in arms])
     rows = verify(root, arms, base, base_verify, out)
@@ -382,8 +389,10 @@ def main(
     compare.write(scores, root, f"doctor_{compare.output_name([spec.name])}_selection")
     out("\n" + table(rows))
     out(
-        "\nΔ = remedy − baseline on the same verification seeds. 'has it': seeds with the problem by its criterion, "
-        "'removed': the CI of Δ excludes 0 in the right direction and fewer than half of the seeds still have it; "
+        "\nΔ = remedy − baseline on the same verification seeds. "
+        "'has it': seeds with the problem by its criterion, "
+        "'removed': the CI of Δ excludes 0 in the right direction "
+        "and fewer than half of the seeds still have it; "
         "'no evidence': the CI contains 0 ('runs needed': seeds per arm to resolve the Δ seen, 80% power)."
     )
     for p in treated:

@@ -60,7 +60,8 @@ def table(rows):
             f"{r.get('baseline_showing', '?')} -> {r['still_showing']}",
             r["outcome"],
             needed(r),
-            f"{number(r['test_accuracy_diff'], '+.3f')} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
+            f"{number(r['test_accuracy_diff'], '+.3f')} "
+            f"{_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
             number(r.get("train_accuracy_diff", math.nan), "+.3f"),
             number(r["fit_seconds"], ".1f"),
             r["other_problems"],
@@ -91,7 +92,8 @@ def summary(rows):
     if helped:
         r = helped[0]
         lines.append(
-            f"What to change: {r['change']} ({r['remedy']}). On {r['seeds']} seeds that took no part in choosing it, "
+            f"What to change: {r['change']} ({r['remedy']}). "
+            f"On {r['seeds']} seeds that took no part in choosing it, "
             f"{CRITERIA[r['problem']].label} went from {r['baseline_mean']:.3f} to {r['remedy_mean']:.3f} "
             f"(Δ {r['diff']:+.3f}, 95% CI {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}); "
             f"{r['still_showing']} seeds still have {r['problem']} (baseline {r['baseline_showing']})."
@@ -100,8 +102,9 @@ def summary(rows):
         lines.append(
             f"It costs: train accuracy {r['train_accuracy_diff']:+.3f} "
             f"{_interval(r['train_accuracy_ci95_low'], r['train_accuracy_ci95_high'])}, fit time "
-            f"{r['fit_seconds']:.1f} s against {r['baseline_fit_seconds']:.1f} s ({ratio:.2f}x); test accuracy "
-            f"changed {r['test_accuracy_diff']:+.3f} {_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}."
+            f"{r['fit_seconds']:.1f} s against {r['baseline_fit_seconds']:.1f} s ({ratio:.2f}x); "
+            f"test accuracy changed {r['test_accuracy_diff']:+.3f} "
+            f"{_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}."
         )
         if harms(r):
             why = ": the gap closes by fitting the training data less, not by generalising better"

@@ -1,4 +1,5 @@
-"""Stored runs into MLflow: one parent run per experiment, one child run per run (seed, or (seed, fold) with cv).
+"""Stored runs into MLflow: one parent run per experiment, one child run per run (seed, or (seed, fold)
+with cv).
 
 A parent carries the experiment's spec (flattened, as params), its means and 95% interval bounds
 and its paired differences from the baseline (metrics), and its spec hash, diagnosis and verdicts
@@ -208,8 +209,10 @@ def export(
     kept = len(outcome["parents"]) + sum(len(c) for c in outcome["children"].values())
     say(
         f"mlflow: {len(outcome['parents'])} experiment run(s) with {kept - len(outcome['parents'])} "
-        f"seed{'/fold' if any(isinstance(k, tuple) for c in outcome['children'].values() for k in c) else ''} "
-        f"run(s) in experiment {experiment!r} of {uri}: {outcome['created']} new, {outcome['replaced']} replaced "
+        "seed"
+        f"{'/fold' if any(isinstance(k, tuple) for c in outcome['children'].values() for k in c) else ''} "
+        f"run(s) in experiment {experiment!r} of {uri}: "
+        f"{outcome['created']} new, {outcome['replaced']} replaced "
         f"(runs made again), the rest updated in place"
     )
     say(f"wrote:\n  {page}\n  {csv_path}")

@@ -140,7 +140,8 @@ def _check_layers(spec, n_features):
             raise SpecError(
                 spec.name,
                 f"{path}.class_name",
-                f"{name!r} is not a Keras layer (any class in keras.layers is).{did_you_mean(name, layer_classes)}",
+                f"{name!r} is not a Keras layer (any class in keras.layers is)."
+                f"{did_you_mean(name, layer_classes)}",
                 spec.source,
             )
         _check_args(spec, path, config, layer_classes[name], "layer")
@@ -152,7 +153,8 @@ def _check_layers(spec, n_features):
                 raise SpecError(
                     spec.name,
                     f"{path}.activation",
-                    f"{act!r} is not a Keras activation; allowed: {', '.join(activations)}.{did_you_mean(act, activations)}",
+                    f"{act!r} is not a Keras activation; allowed: {', '.join(activations)}."
+                    f"{did_you_mean(act, activations)}",
                     spec.source,
                 ) from None
         try:
@@ -174,7 +176,8 @@ def _check_optimizer(spec):
         raise SpecError(
             spec.name,
             "compile.optimizer.class_name",
-            f"{opt['class_name']!r} is not a Keras optimizer; allowed: {', '.join(names)}.{did_you_mean(opt['class_name'].lower(), names)}",
+            f"{opt['class_name']!r} is not a Keras optimizer; allowed: {', '.join(names)}."
+            f"{did_you_mean(opt['class_name'].lower(), names)}",
             spec.source,
         )
     _check_args(spec, "compile.optimizer", opt, by_lower[opt["class_name"].lower()], "optimizer")
@@ -196,7 +199,8 @@ def _check_loss_and_metrics(spec):
         raise SpecError(
             spec.name,
             "compile.loss",
-            f"{spec.compile['loss']!r} is not a Keras loss; allowed include: {', '.join(names)}.{did_you_mean(spec.compile['loss'], names)}",
+            f"{spec.compile['loss']!r} is not a Keras loss; allowed include: {', '.join(names)}."
+            f"{did_you_mean(spec.compile['loss'], names)}",
             spec.source,
         ) from None
     for i, metric in enumerate(spec.compile["metrics"]):
@@ -231,7 +235,8 @@ def _check_callbacks(spec):
             raise SpecError(
                 spec.name,
                 f"{path}.class_name",
-                f"{cb['class_name']!r} is not a Keras callback; allowed: {', '.join(sorted(cb_classes))}.{did_you_mean(cb['class_name'], cb_classes)}",
+                f"{cb['class_name']!r} is not a Keras callback; allowed: {', '.join(sorted(cb_classes))}."
+                f"{did_you_mean(cb['class_name'], cb_classes)}",
                 spec.source,
             )
         _check_args(spec, path, cb, cb_classes[cb["class_name"]], "callback")

@@ -105,7 +105,8 @@ def _mark_stops(ax, history, column, color):
 
 
 def curves(history, path, title=None):
-    """Write train & validation loss and accuracy per epoch (mean over running seeds, min-max band) to `path`."""
+    """Write train & validation loss and accuracy per epoch (mean over running seeds, min-max band) to
+    `path`."""
     figure = Figure(figsize=(11, 4.2))
     panels = figure.subplots(1, 2)
     history = history if history is not None else pd.DataFrame(columns=["seed", "epoch"])
@@ -138,7 +139,8 @@ def curves(history, path, title=None):
 
 
 def comparison(histories, frame, baseline, path, title=None):
-    """Write validation-loss curves of every experiment (left) and test accuracy with its 95% CI (right) to `path`."""
+    """Write validation-loss curves of every experiment (left) and test accuracy with its 95% CI (right)
+    to `path`."""
     figure = Figure(figsize=(13, max(4.0, 0.45 * len(frame) + 2)))
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
     colors = _colors(list(frame["experiment"]), baseline)

@@ -48,7 +48,10 @@ class Progress:
         if status == "ok":
             what = f"test_accuracy {row.get('test_accuracy', float('nan')):.4f}  {row['fit_seconds']:.1f} s"
         else:
-            what = f"{status}: {row.get('error') or ('the loss became non-finite' if status == 'diverged' else '')}"
+            what = (
+                f"{status}: "
+                f"{row.get('error') or ('the loss became non-finite' if status == 'diverged' else '')}"
+            )
         if self.live and status == "ok":
             self._line(f"{self._prefix()}{self.current}  {what}")
         else:

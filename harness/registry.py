@@ -52,7 +52,8 @@ def _import(path):
         raise HarnessError(f"{path}: cannot import experiment module: {type(exc).__name__}: {exc}") from exc
     except SystemExit as exc:  # sys.exit() or exit() at import would end the command silently
         raise HarnessError(
-            f"{path}: cannot import experiment module: it called sys.exit({exc.code!r}) while being imported; "
+            f"{path}: cannot import experiment module: "
+            f"it called sys.exit({exc.code!r}) while being imported; "
             "an experiment module should only define EXPERIMENTS"
         ) from None
     finally:
@@ -187,7 +188,8 @@ def select(specs, patterns=(), suite=None):
         if not matches:
             names = [*specs, *{search.of(s).name for s in specs.values() if search.of(s)}]
             raise HarnessError(
-                f"no experiment matches {pattern!r}.{did_you_mean(pattern, names)} `python -m harness list` shows them all"
+                f"no experiment matches {pattern!r}.{did_you_mean(pattern, names)} "
+                "`python -m harness list` shows them all"
             )
         chosen += [n for n in matches if n not in chosen]
     for tag in [suite] if isinstance(suite, str) else list(suite or []):

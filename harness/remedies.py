@@ -81,7 +81,8 @@ CRITERIA = {
         "train_loss",
         True,
         "train loss",
-        f"health: a plateau or an oscillating training loss while train accuracy < {_T['underfit_train_accuracy']:g}",
+        "health: a plateau or an oscillating training loss "
+        f"while train accuracy < {_T['underfit_train_accuracy']:g}",
         _diagnosed("no convergence"),
     ),
     "underfitting": Criterion(

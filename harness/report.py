@@ -175,12 +175,14 @@ def curves_svg(history, title, width=360, height=230):
     plot_w, plot_h = width - left - right, height - top - bottom
     out = [
         f'<svg class="curve" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{_e(metric)} per epoch"><title>{_e(metric)} per epoch: mean and min-max over seeds</title>',
+        f'aria-label="{_e(metric)} per epoch">'
+        f"<title>{_e(metric)} per epoch: mean and min-max over seeds</title>",
         f'<text x="{left}" y="15" class="ct">{_e(metric)}</text>',
     ]
     if not series:
         out.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="ax">no {_e(metric)} recorded</text></svg>'
+            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="ax">'
+            f"no {_e(metric)} recorded</text></svg>"
         )
         return "".join(out)
     epochs = pd.concat([t["epoch"] for _, _, t in series])
@@ -201,7 +203,8 @@ def curves_svg(history, title, width=360, height=230):
     for tick in _nice_ticks(x_lo, x_hi):
         if float(tick).is_integer():
             out.append(
-                f'<text x="{X(tick):.1f}" y="{top + plot_h + 13}" text-anchor="middle" class="ax">{int(tick)}</text>'
+                f'<text x="{X(tick):.1f}" y="{top + plot_h + 13}" text-anchor="middle" class="ax">'
+                f"{int(tick)}</text>"
             )
     out.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" class="ax">epoch</text>')
     for _, color, table in series:
@@ -235,7 +238,10 @@ def verdict_words(row, metric, lower_is_better):
     direction = "higher" if shown > 0 else "lower"
     amount = f"{direction} by {abs(diff):.{DIGITS}f}" if shown else "the same on average"
     if not (_finite(low) and _finite(high)):
-        return f"{what} {amount} on {pairs} paired seed(s): too few seeds for an interval, no evidence either way."
+        return (
+            f"{what} {amount} on {pairs} paired seed(s): "
+            "too few seeds for an interval, no evidence either way."
+        )
     interval = f"95% CI of the difference {low:+.{DIGITS}f} to {high:+.{DIGITS}f} over {pairs} {unit}"
     adjusted = row.get(f"{metric}_p_adjusted")
     holm = f"; p Holm {_p_text(adjusted)}" if _finite(adjusted) else ""
@@ -265,16 +271,23 @@ def _p_text(value):
 
 # -- the page -------------------------------------------------------------------------------
 
+# A trailing backslash continues a CSS line without adding a newline to the page.
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212121;margin:24px auto;max-width:1320px;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #e0e0e0;padding-bottom:4px}
-h3{font-size:15px;margin:16px 0 6px}p.meta{color:#616161;margin:2px 0}code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
-div.wide{overflow-x:auto}table{border-collapse:collapse;margin:8px 0 12px;font-size:13px}th,td{padding:3px 6px;border-bottom:1px solid #eee;text-align:left;vertical-align:middle}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212121;\
+margin:24px auto;max-width:1320px;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}\
+h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #e0e0e0;padding-bottom:4px}
+h3{font-size:15px;margin:16px 0 6px}p.meta{color:#616161;margin:2px 0}\
+code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
+div.wide{overflow-x:auto}table{border-collapse:collapse;margin:8px 0 12px;font-size:13px}\
+th,td{padding:3px 6px;border-bottom:1px solid #eee;text-align:left;vertical-align:middle}
 th{background:#fafafa;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.baseline td{background:#fff8f8}tr.baseline td:first-child{font-weight:600}
 .better{color:#1b5e20;font-weight:600}.worse{color:#b71c1c;font-weight:600}.none{color:#616161}
-ul.verdicts li{margin:3px 0}small{color:#616161}#versions td:last-child{white-space:nowrap}.curves{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0 0 14px}
-figcaption{font-size:12px;color:#616161}svg text.ax{font-size:10px;fill:#616161}svg text.ct{font-size:12px;font-weight:600;fill:#212121}
+ul.verdicts li{margin:3px 0}small{color:#616161}#versions td:last-child{white-space:nowrap}\
+.curves{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0 0 14px}
+figcaption{font-size:12px;color:#616161}svg text.ax{font-size:10px;fill:#616161}\
+svg text.ct{font-size:12px;font-weight:600;fill:#212121}
 details{margin:6px 0}pre{background:#fafafa;border:1px solid #eee;padding:8px;overflow:auto;font-size:12px}
 """
 
@@ -338,7 +351,8 @@ def _cell_text(row, column, digits):
 
 def _table(head, rows, css_id):
     return (
-        f'<div class="wide"><table id="{css_id}"><thead><tr>{"".join(f"<th>{_e(h)}</th>" for h in head)}</tr></thead>'
+        f'<div class="wide"><table id="{css_id}"><thead><tr>'
+        f"{''.join(f'<th>{_e(h)}</th>' for h in head)}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 

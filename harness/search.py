@@ -61,7 +61,8 @@ def labels(paths):
 
 
 def text(value):
-    """A value as it appears in a trial name: strings bare, numbers as Python writes them, the rest as JSON."""
+    """A value as it appears in a trial name: strings bare, numbers as Python writes them, the rest as
+    JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -78,7 +79,8 @@ def _check_distribution(dist, fail):
     """Raise (through `fail(message)`) unless `dist` is one well-formed distribution."""
     if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
         fail(
-            f"got {dist!r}; a distribution is one of {{'loguniform': [low, high]}}, {{'uniform': [low, high]}}, {{'int': [low, high]}}, {{'choice': [values]}}"
+            f"got {dist!r}; a distribution is one of {{'loguniform': [low, high]}}, "
+            "{'uniform': [low, high]}, {'int': [low, high]}, {'choice': [values]}"
         )
     kind, args = next(iter(dist.items()))
     if kind == "choice":
@@ -114,7 +116,8 @@ def _draw(rng, dist):
 
 
 def points(name, space, source=None):
-    """(kind, [{path: value}, ...]): the search's trials as overrides, in order; a bad search raises SpecError."""
+    """(kind, [{path: value}, ...]): the search's trials as overrides, in order; a bad search raises
+    SpecError."""
 
     def fail(path, message):
         raise SpecError(name, path, message, source)

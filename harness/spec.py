@@ -250,7 +250,9 @@ def resolve(raw, bases, source=None):
             raise SpecError(
                 name,
                 key,
-                f"a variant may set only {', '.join(VARIANT_KEYS)}; put changes in 'overrides' as {{path: value}}.{did_you_mean(key, VARIANT_KEYS)}",
+                f"a variant may set only {', '.join(VARIANT_KEYS)}; "
+                "put changes in 'overrides' as {path: value}."
+                f"{did_you_mean(key, VARIANT_KEYS)}",
                 source,
             )
     base = bases(raw["base"])
@@ -298,7 +300,8 @@ def apply_overrides(raw, overrides, name, source=None):
             raise SpecError(
                 name,
                 path,
-                f"unknown override path: {parts[0]!r} is not a spec section; allowed: {', '.join(choices)}.{did_you_mean(parts[0], choices)}",
+                f"unknown override path: {parts[0]!r} is not a spec section; "
+                f"allowed: {', '.join(choices)}.{did_you_mean(parts[0], choices)}",
                 source,
             )
         if (
@@ -317,7 +320,8 @@ def apply_overrides(raw, overrides, name, source=None):
                 raise SpecError(
                     name,
                     path,
-                    f"unknown override path: {last!r} does not insert into a list of {len(node)} (+0 to +{len(node)})",
+                    f"unknown override path: {last!r} does not insert into a list of {len(node)} "
+                    f"(+0 to +{len(node)})",
                     source,
                 )
             node.insert(int(last[1:]), copy.deepcopy(value))
@@ -335,7 +339,8 @@ def apply_overrides(raw, overrides, name, source=None):
                 raise SpecError(
                     name,
                     path,
-                    f"unknown override path: no field {last!r} here; fields: {', '.join(map(str, node))}.{did_you_mean(last, list(node))}",
+                    f"unknown override path: no field {last!r} here; "
+                    f"fields: {', '.join(map(str, node))}.{did_you_mean(last, list(node))}",
                     source,
                 )
             node[last] = copy.deepcopy(value)
@@ -546,7 +551,8 @@ def validate(spec, source=None):
             fail(
                 f"fit.callbacks.{i}.monitor",
                 monitor,
-                "monitors a validation metric but data.validation_size is null; set a validation split or monitor a training metric such as 'loss'",
+                "monitors a validation metric but data.validation_size is null; "
+                "set a validation split or monitor a training metric such as 'loss'",
             )
     _check_output(spec, fail, source)
 
@@ -601,7 +607,8 @@ def _check_output(spec, fail, source):
             fail(
                 f"model.{i}.units",
                 last["units"],
-                f"{spec['compile']['loss']} needs two classes and one output unit; {spec['data']['dataset']} has {classes} classes",
+                f"{spec['compile']['loss']} needs two classes and one output unit; "
+                f"{spec['data']['dataset']} has {classes} classes",
             )
         if labels != "integer":
             fail(
@@ -620,11 +627,13 @@ def _check_output(spec, fail, source):
         fail(
             "compile.loss",
             spec["compile"]["loss"],
-            "takes integer labels but data.labels is 'onehot'; use 'categorical_crossentropy' or set data.labels to 'integer'",
+            "takes integer labels but data.labels is 'onehot'; "
+            "use 'categorical_crossentropy' or set data.labels to 'integer'",
         )
     if kind == "dense" and labels != "onehot":
         fail(
             "compile.loss",
             spec["compile"]["loss"],
-            "compares one column per class, so it needs data.labels 'onehot'; with integer labels use 'sparse_categorical_crossentropy'",
+            "compares one column per class, so it needs data.labels 'onehot'; "
+            "with integer labels use 'sparse_categorical_crossentropy'",
         )

@@ -53,7 +53,8 @@ def standard_error(spread, n, ratio=0.0):
 
 
 def ci(values, level=LEVEL, ratio=0.0):
-    """(low, high) t interval of the mean of the finite values (corrected when `ratio` > 0); NaN with fewer than two."""
+    """(low, high) t interval of the mean of the finite values (corrected when `ratio` > 0); NaN with
+    fewer than two."""
     array = _values(values)
     if len(array) < 2:
         return math.nan, math.nan
@@ -82,7 +83,8 @@ class Paired:
 
 
 def paired(a, b, level=LEVEL, ratio=0.0):
-    """Compare two per-run Series (indexed by seed, or by (seed, fold)) on the runs both have with finite values.
+    """Compare two per-run Series (indexed by seed, or by (seed, fold)) on the runs both have with finite
+    values.
 
     `ratio` = n_test / n_train gives the corrected resampled t (training sets overlap between
     runs); 0 gives the plain paired t. n < 2 gives NaN interval and p-value; identical

@@ -20,7 +20,8 @@ WIDE = {"name": "nb_wide", "base": "nb_tiny", "overrides": {"model.0.units": 16}
 
 @pytest.fixture(scope="module")
 def notebook(tmp_path_factory):
-    """Two experiments run from dicts, as in a notebook: a tiny net and a variant of it (2 seeds, 2 epochs)."""
+    """Two experiments run from dicts, as in a notebook: a tiny net and a variant of it (2 seeds,
+    2 epochs)."""
     root = tmp_path_factory.mktemp("api") / "results"
     tiny = {**copy.deepcopy(TINY), "name": "nb_tiny"}
     first = harness.run(tiny, seeds=2, results=str(root), jobs=1, quiet=True)
@@ -114,7 +115,10 @@ def test_overrides_and_seeds_name_and_pick_like_the_cli():
     assert [s.hash for s in specs_for(listed)] == [harness.api.registry.load()["iris_baseline"].hash]
     with pytest.raises(
         HarnessError,
-        match=r"the dict 'iris_baseline' differs from the experiment of that name in .*iris.py; give it another name",
+        match=(
+            r"the dict 'iris_baseline' differs from the experiment of that name in "
+            r".*iris.py; give it another name"
+        ),
     ):
         specs_for({**TINY, "name": "iris_baseline"})
 
@@ -132,7 +136,8 @@ def _cli_error(capsys, write_experiments, tmp_path, raw):
 
 
 def _same_as_cli(exc, cli_line, module):
-    """The exception's text is the CLI's line, but for where the spec was written (a module there, a dict here)."""
+    """The exception's text is the CLI's line, but for where the spec was written (a module there,
+    a dict here)."""
     assert isinstance(exc, SpecError)
     assert exc.source is None
     assert cli_line == f"error: {SpecError(exc.experiment, exc.path, exc.message, module)}"

@@ -19,7 +19,8 @@ T_975_DF4 = 2.7764451051977987
 EXPERIMENTS = textwrap.dedent("""
     EXPERIMENTS = [
         {"name": "toy_base", "data": {"validation_size": 0.2},
-         "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}], "seeds": 5, "tags": ["toy"]},
+         "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}],
+         "seeds": 5, "tags": ["toy"]},
         {"name": "toy_wide", "base": "toy_base", "overrides": {"fit.epochs": 50}},
         {"name": "toy_same", "base": "toy_base", "overrides": {"data.resplit": True}},
         {"name": "toy_unrun", "base": "toy_base", "overrides": {"fit.batch_size": 8}, "tags": ["other"]},
@@ -191,7 +192,8 @@ def test_cli_suite_in_a_subprocess_imports_no_tensorflow(stored):
     code = textwrap.dedent(f"""
         import json, sys
         from harness.cli import main
-        rc = main(["--experiments", {stored["exps"]!r}, "compare", "--suite", "toy", "--results", {stored["root"]!r}])
+        rc = main(["--experiments", {stored["exps"]!r}, "compare", "--suite", "toy",
+                   "--results", {stored["root"]!r}])
         print(json.dumps({{"rc": rc, "tf": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}}))
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

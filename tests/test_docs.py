@@ -1,4 +1,5 @@
-"""README.md and docs/*.md: relative links resolve, every page is linked from the front page, which stays short."""
+"""README.md and docs/*.md: relative links resolve, every page is linked from the front page, which
+stays short."""
 
 import re
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""harness.executor: a killed sweep resumes without duplicates; failed runs are stored and the sweep goes on (or stops with --fail-fast).
+"""harness.executor: a killed sweep resumes without duplicates; failed runs are stored and the sweep
+goes on (or stops with --fail-fast).
 
 Runs are iris, a few epochs (about a second each); the resume test kills a real `python -m harness run`.
 """
@@ -72,8 +73,8 @@ def test_a_killed_sweep_resumes_where_it_stopped(tiny_spec, write_experiments, t
     again = subprocess.run(command, cwd=ROOT, env=harness_env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert (
-        f"{6 - len(before)} run{'s' if len(before) != 5 else ''} to do ({len(before)} already stored, skipped)"
-        in again.stderr
+        f"{6 - len(before)} run{'s' if len(before) != 5 else ''} to do "
+        f"({len(before)} already stored, skipped)" in again.stderr
     )
     assert f"{len(before)} already stored, skipped (--force re-runs them)" in again.stderr.splitlines()[-1]
 

@@ -208,7 +208,8 @@ def test_without_mlflow_exit_2_with_the_pip_command(exported, monkeypatch, capsy
 
 
 def test_without_mlflow_even_when_nothing_is_exported(tmp_path, monkeypatch, capsys):
-    """The missing extra is the message, whatever else is wrong (runs absent): no need for MLflow installed."""
+    """The missing extra is the message, whatever else is wrong (runs absent): no need for MLflow
+    installed."""
     monkeypatch.setitem(sys.modules, "mlflow", None)
     assert cli.main(["export", "mlflow", "iris_baseline", "--results", str(tmp_path)]) == 2
     assert "pip install -e '.[mlflow]'" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""harness.ray_executor: a sweep run as Ray tasks on a local two-CPU Ray gives the same rows and files as local runs.
+"""harness.ray_executor: a sweep run as Ray tasks on a local two-CPU Ray gives the same rows and files
+as local runs.
 
 Iris, 3 epochs, 2 experiments x 2 seeds; the Ray side runs through `python -m harness run --executor ray`.
 """

@@ -18,8 +18,8 @@ EXPERIMENTS = textwrap.dedent("""
          "model": [{"class_name": "Dense", "units": 8, "activation": "relu"},
                    {"class_name": "Dense", "units": 3, "activation": "softmax"}],
          "seeds": 4, "tags": ["rp"]},
-        {"name": "rp_wide", "base": "rp_base", "overrides": {"model.0.units": 32, "fit.epochs": 40, "data.resplit": True},
-         "tags": ["rp"]},
+        {"name": "rp_wide", "base": "rp_base",
+         "overrides": {"model.0.units": 32, "fit.epochs": 40, "data.resplit": True}, "tags": ["rp"]},
         {"name": "rp_same", "base": "rp_base", "overrides": {"fit.batch_size": 16}, "tags": ["rp"]},
     ]
 """)
@@ -268,15 +268,18 @@ def test_report_in_a_real_browser(stored, capsys, tmp_path):
             charts = page.evaluate(
                 """() => [...document.querySelectorAll('svg')].map(s => {
                     const r = s.getBoundingClientRect();
-                    return {cls: s.getAttribute('class'), w: r.width, h: r.height, marks: s.querySelectorAll('circle,rect,polyline,polygon').length};
+                    return {cls: s.getAttribute('class'), w: r.width, h: r.height,
+                            marks: s.querySelectorAll('circle,rect,polyline,polygon').length};
                 })"""
             )
             images = page.evaluate(
-                "() => [...document.images].map(i => ({src: i.src, w: i.naturalWidth, h: i.naturalHeight, done: i.complete}))"
+                "() => [...document.images].map(i => "
+                "({src: i.src, w: i.naturalWidth, h: i.naturalHeight, done: i.complete}))"
             )
             cells = page.evaluate(
                 """() => [...document.querySelectorAll('[data-column]')].map(c =>
-                    ({experiment: c.dataset.experiment, column: c.dataset.column, text: c.textContent.trim()}))"""
+                    ({experiment: c.dataset.experiment, column: c.dataset.column,
+                      text: c.textContent.trim()}))"""
             )
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:

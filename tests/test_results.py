@@ -206,7 +206,8 @@ from harness import results
 root, first, step, count, epochs = sys.argv[1], *map(int, sys.argv[2:])
 for seed in range(first, first + step * count, step):
     results.remove_temp_files(root, "race")  # what every `run` does as it starts
-    row = {"experiment": "race", "seed": seed, "spec_hash": "abc123", "status": "ok", "error": "", "finished_at": "t"}
+    row = {"experiment": "race", "seed": seed, "spec_hash": "abc123", "status": "ok", "error": "",
+           "finished_at": "t"}
     history = [
         {"experiment": "race", "seed": seed, "spec_hash": "abc123", "epoch": e + 1, "loss": 1.0 / (e + 1)}
         for e in range(epochs)

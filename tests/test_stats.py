@@ -127,7 +127,8 @@ def test_corrected_paired_difference_matches_hand_computation():
 
 
 def test_holm_adjustment_by_hand():
-    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> kept at 0.06; NaN not counted
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> kept at 0.06;
+    # NaN not counted
     adjusted = stats.holm([0.01, 0.04, 0.03, float("nan"), 0.005])
     assert adjusted[:3] == pytest.approx([0.03, 0.06, 0.06]) and adjusted[4] == pytest.approx(0.02)
     assert math.isnan(adjusted[3])
@@ -153,7 +154,8 @@ def test_runs_needed_is_the_closed_form_normal_approximation():
     assert stats.runs_needed(0.05, -0.02) == 50  # the sign of the effect does not matter
     # corrected: 1/n = 1/k - ratio -> 1 / (0.0203851 - 0.01) = 96.3 -> 97 runs
     assert stats.runs_needed(0.05, 0.02, ratio=0.01) == math.ceil(1 / (1 / k - 0.01)) == 97
-    # the correction puts a floor under the error: no number of runs resolves 0.02 with 1/4 of the data held out
+    # the correction puts a floor under the error: no number of runs resolves 0.02 with 1/4 of the data
+    # held out
     assert stats.runs_needed(0.05, 0.02, ratio=0.25) == math.inf
     # a stricter level needs more: z_{1-0.0125/2} for a family of 4 at 0.05
     strict = ((2.4977054744 + Z_80) * 0.05 / 0.02) ** 2

@@ -181,7 +181,8 @@ def _table(tmp_path, suite, capsys):
 
 
 def _most(counts, label):
-    """How many seeds have `label` in a diagnosis_counts cell ('overfitting:17; good fit:3'), and of how many."""
+    """How many seeds have `label` in a diagnosis_counts cell ('overfitting:17; good fit:3'), and of how
+    many."""
     found = dict(part.rsplit(":", 1) for part in counts.split("; "))
     return int(found.get(label, 0)), sum(int(v) for v in found.values())
 
