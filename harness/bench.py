@@ -103,7 +103,8 @@ def measure_fit(experiment, reps, backends):
                 "harness_value": seconds["fast"],
                 "ratio": seconds["fast"] / plain,
                 "unit": "s per fit (median)",
-                "note": f"test accuracy over {reps} seeds: plain {plain_accuracy:.4f}, harness {accuracy['fast']:.4f}; "
+                "note": f"test accuracy over {reps} seeds: plain {plain_accuracy:.4f}, "
+                f"harness {accuracy['fast']:.4f}; "
                 f"plain NumPy fit on {backend}: {seconds['plain']:.2f} s",
             }
         )
@@ -232,7 +233,8 @@ def measure_memory(runs, epochs):
         "harness_value": first + growth,
         "ratio": growth,
         "unit": "MB; ratio = growth",
-        "note": f"{label}: {processes} processes; one process without replacement grows {serial_growth:.0f} MB",
+        "note": f"{label}: {processes} processes; "
+        f"one process without replacement grows {serial_growth:.0f} MB",
     }
 
 
@@ -351,10 +353,14 @@ def build(hp):
     model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(4, activation="relu"),
                               keras.layers.Dense(3, activation="softmax")])
     rate = hp.Choice("learning_rate", RATES)
-    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 with tempfile.TemporaryDirectory() as tmp:
-    tuner = kt.GridSearch(build, objective="val_loss", executions_per_trial=5, directory=tmp, project_name="iris")
+    tuner = kt.GridSearch(
+        build, objective="val_loss", executions_per_trial=5, directory=tmp, project_name="iris"
+    )
     tuner.search(split.x_train, split.y_train, epochs=100, batch_size=10,
                  validation_data=(split.x_val, split.y_val), verbose=0)
 """
@@ -528,7 +534,8 @@ def main(args):
         measured = step()
         for row in measured:  # as it comes, so a long benchmark shows its numbers early
             print(
-                f"  {row['measure']}: {row['harness_value']:.3f} vs {row['reference_value']:.3f} -> {row['ratio']:.3f}",
+                f"  {row['measure']}: {row['harness_value']:.3f} vs {row['reference_value']:.3f}"
+                f" -> {row['ratio']:.3f}",
                 file=sys.stderr,
                 flush=True,
             )

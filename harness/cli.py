@@ -240,7 +240,8 @@ def cmd_doctor(args):
     specs = selected_specs(args)
     if len(specs) != 1:
         raise HarnessError(
-            f"doctor takes one experiment; {args.names[0]!r} matches {len(specs)}: {', '.join(s.name for s in specs[:5])}"
+            f"doctor takes one experiment; {args.names[0]!r} matches {len(specs)}: "
+            f"{', '.join(s.name for s in specs[:5])}"
         )
 
     def run(batch):
@@ -348,7 +349,8 @@ def parser():
     run.add_argument(
         "--address",
         metavar="HOST:PORT",
-        help="with --executor ray: the Ray cluster's head (default: $RAY_ADDRESS, else a local Ray with --jobs CPUs)",
+        help="with --executor ray: the Ray cluster's head "
+        "(default: $RAY_ADDRESS, else a local Ray with --jobs CPUs)",
     )
     bench = sub.add_parser(
         "bench", help="measure speed and memory against plain Keras (minutes); writes results/bench.csv"
@@ -369,7 +371,8 @@ def parser():
     bench.add_argument("--results", default="results", metavar="DIR")
     doctor = sub.add_parser(
         "doctor",
-        help="diagnose an experiment, choose each remedy's strength on validation data, verify it on other seeds",
+        help="diagnose an experiment, choose each remedy's strength on validation data, "
+        "verify it on other seeds",
     )
     doctor.add_argument("names", nargs=1, metavar="name", help="the experiment to diagnose")
     doctor.add_argument(
@@ -461,7 +464,8 @@ def parser():
 
     report = sub.add_parser(
         "report",
-        help="write a comparison as one self-contained HTML page to results/reports/ (tables, intervals, curves, versions)",
+        help="write a comparison as one self-contained HTML page to results/reports/ "
+        "(tables, intervals, curves, versions)",
     )
     selection(report, "report")
     export = sub.add_parser("export", help="send stored runs to a tracking server")

@@ -31,7 +31,8 @@ class Unsupported(Exception):
 
 
 def cache_dir():
-    """Where JAX keeps compiled programs between invocations: $HARNESS_CACHE/jax, else ~/.cache/harness/jax."""
+    """Where JAX keeps compiled programs between invocations: $HARNESS_CACHE/jax, else
+    ~/.cache/harness/jax."""
     root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "harness")
     return Path(root) / "jax"
 
@@ -308,7 +309,8 @@ def _stack(arrays):
 
 
 def run_group(runs):
-    """Train [(spec, seed)] (or (spec, seed, None) triples) as one program; returns [(runs.csv row, history rows)] in the same order.
+    """Train [(spec, seed)] (or (spec, seed, None) triples) as one program; returns
+    [(runs.csv row, history rows)] in the same order.
 
     The specs must compile to the same program (`harness.groups` plans them so). Raises
     Unsupported, naming the cause, when the program cannot be built, traced or run (a layer

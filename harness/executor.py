@@ -236,7 +236,8 @@ def run(
     address=None,
     engine="per-run",
 ):
-    """Run every (spec, seed, fold) not yet stored under `root` (`fail_fast`: stop at the first failed run); returns the rows of failed runs.
+    """Run every (spec, seed, fold) not yet stored under `root` (`fail_fast`: stop at the first
+    failed run); returns the rows of failed runs.
 
     `executor="ray"` runs them as Ray tasks (harness.ray_executor) on the cluster at `address`
     ($RAY_ADDRESS) or on a local Ray with `jobs` CPUs; they are stored here the same way."""

@@ -9,7 +9,8 @@ from harness.backend import keras
 
 
 def _name(i, layer):
-    """CSV-friendly, run-independent column suffix `<index>.<class name>` (Keras' auto names vary per process)."""
+    """CSV-friendly, run-independent column suffix `<index>.<class name>` (Keras' auto names
+    vary per process)."""
     return f"{i}.{re.sub(r'(?<!^)(?=[A-Z])', '_', type(layer).__name__).lower()}"
 
 

@@ -330,7 +330,8 @@ def test_twenty_seeds_agree_with_the_per_run_engine(experiment, tmp_path, harnes
         a, b = runs["vectorized"][column], runs["per-run"][column]
         interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
         print(
-            f"{experiment} {column}: vectorized {a.mean():.4f}, per-run {b.mean():.4f}, 95% CI of the difference {interval.low:.4f}..{interval.high:.4f}"
+            f"{experiment} {column}: vectorized {a.mean():.4f}, per-run {b.mean():.4f}, "
+            f"95% CI of the difference {interval.low:.4f}..{interval.high:.4f}"
         )
         assert interval.low <= 0 <= interval.high, (column, a.mean(), b.mean())
 
@@ -375,7 +376,8 @@ def test_unsupported_specs_go_to_the_per_run_path_with_a_line_saying_why():
         ("decay", 4),
     ]
     assert notes == [
-        "per-run path for plateau (seeds 0-2): callback ReduceLROnPlateau (the engine takes EarlyStopping and TerminateOnNaN)",
+        "per-run path for plateau (seeds 0-2): callback ReduceLROnPlateau "
+        "(the engine takes EarlyStopping and TerminateOnNaN)",
         "per-run path for decay (seed 4): a learning-rate schedule",
     ]
 
