@@ -60,7 +60,7 @@ EXPERIMENTS = [
             "metrics": ["accuracy", "sparse_categorical_crossentropy"],
         },
         "fit": {"epochs": 30, "batch_size": 16},
-        "seeds": 5,
+        "seeds": 20,
         "tags": ["overfitting"],
     },
     {

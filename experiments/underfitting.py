@@ -53,7 +53,7 @@ EXPERIMENTS = [
             "metrics": ["accuracy"],
         },
         "fit": {"epochs": 10, "batch_size": 32},
-        "seeds": 5,
+        "seeds": 20,
         "tags": ["underfitting"],
     },
     {
