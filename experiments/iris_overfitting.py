@@ -31,7 +31,7 @@ What the intervals can show here: every remedy but more data closes most of the 
 but compare's corrected interval for resplit (sd * sqrt(1/J + n_test/n_train), ratio 30/27) does
 not separate them from 0, and no iris setting of this pipeline can: the baseline's gap comes from
 the few overlapping samples a 30-sample test part happens to get, so even a remedy that removed
-the gap on every seed would reach p Holm 0.13 at best (all 108 non-validation samples, 50
+the gap on every seed would reach p Holm 0.06 at best (all 108 non-validation samples, 50
 seeds). docs/remedies-iris.md has the settings searched and the bound.
 """
 
