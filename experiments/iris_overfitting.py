@@ -96,7 +96,8 @@ EXPERIMENTS = [
     {
         "name": "iris_overfit_early_stopping",
         "base": "iris_overfit",
-        "description": "Early stopping: stop when val_loss has not improved for 10 epochs and restore the best epoch's weights",
+        "description": "Early stopping: stop when val_loss has not improved for 10 epochs "
+        "and restore the best epoch's weights",
         "overrides": {
             "fit.callbacks": [
                 {
@@ -112,14 +113,16 @@ EXPERIMENTS = [
     {
         "name": "iris_overfit_smaller_model",
         "base": "iris_overfit",
-        "description": "Smaller model: one hidden Dense(16, relu) instead of three Dense(128, relu) (~130 weights instead of ~34k)",
+        "description": "Smaller model: one hidden Dense(16, relu) instead of three Dense(128, relu) "
+        "(~130 weights instead of ~34k)",
         "overrides": {"model": [_hidden(16), _OUTPUT]},
         "tags": TAGS,
     },
     {
         "name": "iris_overfit_more_data",
         "base": "iris_overfit",
-        "description": "More data: the whole training part (train_fraction 1.0, 90 samples instead of 27); same validation and test parts",
+        "description": "More data: the whole training part (train_fraction 1.0, 90 samples instead of 27); "
+        "same validation and test parts",
         "overrides": {"data.train_fraction": 1.0},
         "tags": TAGS,
     },
