@@ -21,7 +21,7 @@ import numpy as np
 from harness import data as datasets
 from harness import models, results, runner
 from harness.backend import keras
-from harness.health import _name
+from harness.health import column_name
 
 CACHE_ENV = "HARNESS_CACHE"
 
@@ -101,9 +101,9 @@ class _Program:
                     ("t", trainable[id(w)]) if id(w) in trainable else ("n", non_trainable[id(w)])
                     for w in layer.weights
                 ]
-                self.layers.append((_name(i, layer), owned))
+                self.layers.append((column_name(i, layer), owned))
         self.relu_layers = [
-            (i, _name(i, layer))
+            (i, column_name(i, layer))
             for i, layer in enumerate(model.layers)
             if getattr(getattr(layer, "activation", None), "__name__", "") == "relu"
             or type(layer).__name__ == "ReLU"

@@ -8,7 +8,7 @@ import numpy as np
 from harness.backend import keras
 
 
-def _name(i, layer):
+def column_name(i, layer):
     """CSV-friendly, run-independent column suffix `<index>.<class name>` (Keras' auto names
     vary per process)."""
     return f"{i}.{re.sub(r'(?<!^)(?=[A-Z])', '_', type(layer).__name__).lower()}"
@@ -26,7 +26,7 @@ class Health(keras.callbacks.Callback):
         for i, layer in enumerate(self.model.layers):
             w = layer.get_weights()
             if w:
-                out[_name(i, layer)] = np.concatenate([np.ravel(a).astype(np.float64) for a in w])
+                out[column_name(i, layer)] = np.concatenate([np.ravel(a).astype(np.float64) for a in w])
         return out
 
     def on_train_begin(self, logs=None):
@@ -66,5 +66,5 @@ def dead_relu(model, x):
             out = np.asarray(h).reshape(len(x), -1)
             fraction = float(np.mean(np.all(out <= 0, axis=0)))
             if fraction > worst or not where:
-                worst, where = fraction, _name(i, layer)
+                worst, where = fraction, column_name(i, layer)
     return worst, where

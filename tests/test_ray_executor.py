@@ -38,7 +38,8 @@ SAME = [
 ]
 
 
-def test_ray_runs_match_local_runs(tiny_spec, write_experiments, tmp_path, harness_env):
+@pytest.mark.parametrize("engine", ["per-run", "vectorized"])  # a run per task; a group per task
+def test_ray_runs_match_local_runs(engine, tiny_spec, write_experiments, tmp_path, harness_env):
     base = {
         **copy.deepcopy(tiny_spec),
         "name": "rayt",
@@ -50,7 +51,7 @@ def test_ray_runs_match_local_runs(tiny_spec, write_experiments, tmp_path, harne
     local_root, ray_root = tmp_path / "local", tmp_path / "ray"
 
     specs = registry.select(registry.load([d]), ["rayt*"])
-    assert executor.run(specs, local_root, jobs=1) == []
+    assert executor.run(specs, local_root, jobs=1, engine=engine) == []
 
     command = [
         PYTHON,
@@ -64,6 +65,8 @@ def test_ray_runs_match_local_runs(tiny_spec, write_experiments, tmp_path, harne
         "ray",
         "--jobs",
         "2",
+        "--engine",
+        engine,
         "--results",
         str(ray_root),
     ]
