@@ -399,3 +399,21 @@ def assert_names_problem(message, name, path, fragments):
 @pytest.fixture
 def check_message():
     return assert_names_problem
+
+
+def descendants(pid):
+    """Ids of every process below `pid` (from /proc: Linux)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{entry}/stat").read() if entry.isdigit() else None
+        except OSError:
+            continue
+        if stat:
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -14,7 +14,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, descendants
 
 from harness import cli, executor, registry, results, runner
 from harness.spec import from_dict
@@ -275,24 +275,6 @@ def test_ctrl_c_stops_promptly_and_keeps_finished_runs(tiny_spec, write_experime
 
 
 # -- stopping: signals, and workers that outlive their parent ---------------------------------
-
-
-def descendants(pid):
-    """Ids of every process below `pid` (from /proc: Linux)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        try:
-            stat = open(f"/proc/{entry}/stat").read() if entry.isdigit() else None
-        except OSError:
-            continue
-        if stat:
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def alive(pids):

@@ -15,7 +15,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, descendants
 
 from harness import executor, registry
 
@@ -125,20 +125,7 @@ def test_ray_runs_match_local_runs(engine, tiny_spec, write_experiments, tmp_pat
 
 
 def _descendants_and_self(pids):
-    children = {}
-    for entry in os.listdir("/proc"):
-        try:
-            stat = open(f"/proc/{entry}/stat").read() if entry.isdigit() else None
-        except OSError:
-            continue
-        if stat:
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, todo = list(pids), list(pids)
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    return [*pids, *(child for pid in pids for child in descendants(pid))]
 
 
 def _stop_head(temp_dir, port):
