@@ -1,4 +1,4 @@
-"""The harness from Python (a notebook): run, compare and load experiments as DataFrames.
+"""The harness from Python (a script or a notebook): run, compare, report and load experiments.
 
 The same steps as the command line, returning data instead of printing it. An experiment is
 named (as `python -m harness list` shows it) or given as a plain dict, checked exactly as a
@@ -6,13 +6,12 @@ module's (a mistake raises HarnessError, a SpecError for a field, with the text 
 """
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from harness import compare as comparing
-from harness import registry
+from harness import comparison, registry
 from harness import results as store
 from harness.errors import HarnessError
 from harness.spec import from_dict, set_name
@@ -29,7 +28,7 @@ def specs_for(experiments, seeds=None, overrides=None, experiment_dirs=(), root=
     items = experiments if isinstance(experiments, (list, tuple)) else [experiments]
     if not items:
         raise HarnessError("name at least one experiment (a name, a glob pattern or a spec dict)")
-    listed = registry.load(experiment_dirs)
+    listed = registry.discover(experiment_dirs)
     known = dict(listed)
     specs = []
     for item in items:
@@ -69,6 +68,7 @@ def run(
     results=DEFAULT_RESULTS,
     *,
     overrides=None,
+    engine="auto",
     jobs=None,
     backend=None,
     force=False,
@@ -76,20 +76,19 @@ def run(
     experiment_dirs=(),
 ):
     """Run experiments over their seeds (stored seeds are skipped unless `force`) and return their
-    runs.csv rows, one per (experiment, seed) asked for. `jobs`: worker processes (default: the
-    cores; 1 trains in this process). Failed runs are rows with status "failed", not exceptions."""
-    from harness import executor
+    runs.csv rows, one per (experiment, seed) asked for, trained as `python -m harness run` trains
+    them: `engine` "auto" (the vectorized engine where it applies), "vectorized" or "per-run";
+    `jobs`: worker processes (default: the cores; 1 trains in this process). Safe at a script's top
+    level and in a notebook. Failed runs are rows with status "failed", not exceptions."""
     from harness.progress import Progress
+    from harness.training import scheduler
 
     specs = specs_for(experiments, seeds, overrides, experiment_dirs, results)
-    executor.run(
-        specs,
-        results,
-        jobs=jobs,
-        backend=backend,
-        force=force,
-        progress=None if quiet else Progress(sys.stderr),
+    progress = None if quiet else Progress(sys.stderr)
+    options = scheduler.RunOptions(
+        results, jobs=jobs, backend=backend, engine=engine, progress=progress, force=force
     )
+    scheduler.run(specs, options)
     frames = [
         _runs_of(results, s).query("seed in @seeds", local_dict={"seeds": list(s.seeds)}) for s in specs
     ]
@@ -102,103 +101,35 @@ def _runs_of(root, spec):
     return runs.drop_duplicates(keys, keep="last").sort_values(keys, kind="stable")
 
 
-@dataclass
-class Comparison:
-    """A comparison as DataFrames: `table` has the comparisons CSV's columns (one row per experiment,
-    the baseline first); `summary` the printed first table's numbers; `differences` one row per
-    (experiment, metric) against the baseline with its paired 95% interval and verdict."""
-
-    table: pd.DataFrame
-    summary: pd.DataFrame
-    differences: pd.DataFrame
-    baseline: str
-    label: str
-    left_out: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-
-    def text(self):
-        """The tables as `python -m harness compare` prints them."""
-        return comparing.tables(self.table)
-
-    def _repr_html_(self):  # a notebook shows the summary table
-        return self.summary.to_html(index=False, float_format=lambda v: f"{v:.4f}")
-
-
-def _summary(frame):
-    metrics = ["train_accuracy", "test_accuracy", "test_loss", "gap_test_loss", "fit_seconds"]
-    cols = ["experiment", "is_baseline", "runs", "diagnosis"]
-    cols += [f"{m}_{s}" for m in metrics for s in ("mean", "ci95_low", "ci95_high")]
-    cols += ["epochs_run_mean"]
-    return frame[[c for c in ["rank", *cols] if c in frame]].reset_index(drop=True)
-
-
-def _differences(frame):
-    rows = []
-    for _, r in frame[~frame["is_baseline"]].iterrows():
-        for metric, lower_is_better in comparing.VERSUS.items():
-            rows.append(
-                {
-                    "experiment": r["experiment"],
-                    "baseline": r["baseline"],
-                    "metric": metric,
-                    "lower_is_better": lower_is_better,
-                    "pairs": r["paired_seeds"],
-                    "diff": r[f"{metric}_diff"],
-                    "ci95_low": r[f"{metric}_diff_ci95_low"],
-                    "ci95_high": r[f"{metric}_diff_ci95_high"],
-                    "p_value": r[f"{metric}_p_value"],
-                    "p_adjusted": r[f"{metric}_p_adjusted"],
-                    "verdict": r[f"{metric}_verdict"],
-                    "runs_needed": r[f"{metric}_runs_needed"],
-                    "interval": r["interval"],
-                }
-            )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "experiment",
-            "baseline",
-            "metric",
-            "lower_is_better",
-            "pairs",
-            "diff",
-            "ci95_low",
-            "ci95_high",
-            "p_value",
-            "p_adjusted",
-            "verdict",
-            "runs_needed",
-            "interval",
-        ],
-    )
+def _compared(experiments, suite, baseline, results, experiment_dirs):
+    names = [experiments] if isinstance(experiments, str) else list(experiments)
+    suites = [suite] if isinstance(suite, str) else list(suite or [])
+    chosen, hashes = comparison.select(registry.discover(experiment_dirs), results, names, suites or None)
+    label_suite = None if names or not suites else "+".join(suites)
+    return comparison.compute(chosen, results, baseline=baseline, suite=label_suite, current_hashes=hashes)
 
 
 def compare(
     experiments=(), *, suite=None, baseline=None, results=DEFAULT_RESULTS, write=False, experiment_dirs=()
 ):
     """Compare stored experiments (names or glob patterns, and/or every experiment tagged `suite`:
-    a tag or a list) as `python -m harness compare` does, printing nothing. `write=True` also
-    writes results/comparisons/<label>.csv as the CLI does."""
-    names = [experiments] if isinstance(experiments, str) else list(experiments)
-    suites = [suite] if isinstance(suite, str) else list(suite or [])
-    chosen, _ = comparing.select(registry.load(experiment_dirs), results, names, suites or None)
-    label_suite = None if names or not suites else "+".join(suites)
-    computed = comparing.compute(chosen, results, baseline=baseline, suite=label_suite)
+    a tag or a list) as `python -m harness compare` does, printing nothing; returns a
+    harness.comparison.Comparison (`.summary`, `.differences`, `.table`, `.notes`, `.text()`).
+    `write=True` also writes results/comparisons/<label>.csv as the CLI does."""
+    compared = _compared(experiments, suite, baseline, results, experiment_dirs)
     if write:
-        comparing.write(computed.frame, results, computed.label)
-    notes = []
-    comparing.show(
-        computed, results, out=lambda line: notes.append(line) if line.startswith("note:") else None
-    )
-    return Comparison(
-        table=computed.frame,
-        summary=_summary(computed.frame),
-        differences=_differences(computed.frame),
-        baseline=computed.baseline,
-        label=computed.label,
-        left_out=list(computed.left_out),
-        notes=notes,
-    )
+        comparison.write(compared.table, results, compared.label)
+    return compared
+
+
+def write_report(experiments=(), *, suite=None, baseline=None, results=DEFAULT_RESULTS, experiment_dirs=()):
+    """Write the comparison's HTML page and CSV as `python -m harness report` does; returns the
+    page's path."""
+    from harness import report as reporting
+
+    compared = _compared(experiments, suite, baseline, results, experiment_dirs)
+    comparison.write(compared.table, results, compared.label)
+    return reporting.write(compared, results)
 
 
 @dataclass
@@ -219,12 +150,12 @@ def load(name, results=DEFAULT_RESULTS, *, all_specs=False):
     if not (folder / "runs.csv").exists():
         raise HarnessError(
             f"experiment {name!r} has no stored runs in {folder}; run it first: "
-            f"{comparing.run_command(name, results, store.stored_spec(results, name))}"
+            f"{comparison.run_command(name, results, store.stored_spec(results, name))}"
         )
     spec = store.stored_spec(results, name) or {}
     runs = store.read_csv(folder / "runs.csv")
     # no spec.json, or its data file is gone: the latest run's spec
-    current = (comparing.spec_hash(spec) if spec else None) or str(runs["spec_hash"].iloc[-1])
+    current = (comparison.spec_hash(spec) if spec else None) or str(runs["spec_hash"].iloc[-1])
     history = store.stored_history(results, name)
     if not all_specs:
         runs = runs[runs["spec_hash"] == current].reset_index(drop=True)

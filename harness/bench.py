@@ -57,15 +57,16 @@ def _python(args, env=None, capture=True):
 
 def fit_pairs(experiment, reps):
     """In this process: plain NumPy fit against the harness's fast path, alternating; JSON rows."""
-    from harness import registry, runner
+    from harness import registry
+    from harness.training import per_run
 
-    spec = registry.load()[experiment]
-    runner.run_seed(spec, 0, fast=True)  # warm-up: the first fit of a process pays one-time costs
+    spec = registry.discover()[experiment]
+    per_run.run(spec, 0, fast=True)  # warm-up: the first fit of a process pays one-time costs
     rows = []
     sides = [("plain", False, True), ("fast", True, True), ("fast_no_health", True, False)]
     for rep in range(reps):
         for side, fast, health in sides if rep % 2 == 0 else sides[::-1]:
-            row, _ = runner.run_seed(spec, rep, fast=fast, health=health)
+            row, _ = per_run.run(spec, rep, fast=fast, health=health)
             rows.append(
                 {
                     "side": side,
@@ -345,10 +346,10 @@ def measure_engine_runs(reps):
 TUNER_SCRIPT = """
 import sys, tempfile
 from harness import data
-from harness.backend import keras
+from harness.training.backend import keras
 import keras_tuner as kt
 from harness.spec import DEFAULTS
-split = data.load({**DEFAULTS["data"], "validation_size": 0.2})
+split = data.load_split({**DEFAULTS["data"], "validation_size": 0.2})
 def build(hp):
     model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(4, activation="relu"),
                               keras.layers.Dense(3, activation="softmax")])
@@ -567,6 +568,6 @@ def main(args):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["_fit"]:
-        from harness import runner  # noqa: F401  (quiet Keras before anything prints)
+        from harness.training import backend  # noqa: F401  (quiet Keras before anything prints)
 
         print(json.dumps(fit_pairs(sys.argv[2], int(sys.argv[3]))))

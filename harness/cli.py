@@ -1,10 +1,11 @@
 """The command line: list, show, run, compare, report, export, doctor, bench. Only `run`, `doctor`,
-`bench` (and `show --keras`) import Keras.
+`bench` (and `show --keras`) import Keras, through harness.training.
 
 Tables go to stdout; progress, notes and "wrote:" lines to stderr (`-q` silences them)."""
 
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -29,6 +30,17 @@ def _stop(signum, frame):
     raise Stopped(signum)
 
 
+def _stopped(code):
+    """Exit status `code` now if a group dropped mid-training left a thread inside XLA or TensorFlow,
+    under which Python's teardown would abort; else just `code`."""
+    places = sys.modules.get("harness.training.places")
+    if places and places.training():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
 def parse_set(item):
     """'PATH=VALUE' -> (path, value); VALUE is JSON if it parses, else a string."""
     if "=" not in item:
@@ -42,7 +54,7 @@ def parse_set(item):
 
 
 def cmd_list(args):
-    specs = registry.load(args.experiments)
+    specs = registry.discover(args.experiments)
     rows = [
         (s.name, s.data["dataset"], ",".join(s.tags), s.description) for s in search.collapse(specs.values())
     ]
@@ -51,7 +63,7 @@ def cmd_list(args):
 
 
 def cmd_show(args):
-    specs = registry.load(args.experiments)
+    specs = registry.discover(args.experiments)
     spec = registry.select(specs, [args.name])[0]
     trials = [
         s
@@ -74,9 +86,10 @@ def cmd_show(args):
             + text_table(["trial", "spec hash"], [(t.name, t.hash) for t in trials])
         )
     if args.keras:
-        from harness import data, models  # models imports Keras quietly
+        from harness import data
+        from harness.training import models  # imports Keras quietly
 
-        split = data.load(spec.data, spec.seeds[0], data.folds(spec.data)[0])
+        split = data.load_split(spec.data, spec.seeds[0], data.folds(spec.data)[0])
         models.check(spec, split.n_features)
         print()
         models.build(spec, split.n_features).summary()
@@ -86,7 +99,7 @@ def cmd_show(args):
 
 
 def selected_specs(args):
-    specs = registry.select(registry.load(args.experiments), args.names, args.suite)
+    specs = registry.select(registry.discover(args.experiments), args.names, args.suite)
     if args.set:
         overrides = dict(parse_set(item) for item in args.set)
         specs = [s.with_overrides(overrides, name=set_name(s.name, overrides)) for s in specs]
@@ -98,28 +111,27 @@ def selected_specs(args):
 
 
 def cmd_run(args):
-    from harness import executor, groups, results
+    from harness import results
+    from harness.progress import Progress
+    from harness.training import groups, places, scheduler
 
     engine = groups.choose(args.engine, args.backend, args.verbose)
-    if args.executor == "local" and not args.verbose and engine == "per-run":
-        executor.warm_up(args.jobs, args.backend)
+    if args.executor == "local" and engine == "per-run" and not args.verbose and args.jobs != 1:
+        places.warm_up(args.backend or groups.default_backend())
     specs = selected_specs(args)
-    from harness.progress import Progress
-
-    progress = None if args.verbose or args.quiet else Progress()
-    failures = executor.run(
-        specs,
+    options = scheduler.RunOptions(
         args.results,
         jobs=args.jobs,
         backend=args.backend,
-        force=args.force,
-        verbose=args.verbose,
-        progress=progress,
+        engine=args.engine,
         fail_fast=args.fail_fast,
+        verbose=args.verbose,
+        progress=None if args.verbose or args.quiet else Progress(),
+        force=args.force,
         executor=args.executor,
         address=args.address,
-        engine=args.engine,
     )
+    failures = scheduler.run(specs, options)
     import pandas as pd
 
     runs = pd.concat(
@@ -154,7 +166,7 @@ def cmd_bench(args):
     from harness import bench
 
     if args.larger is None:
-        args.larger = "overfit_baseline" if "overfit_baseline" in registry.load(args.experiments) else ""
+        args.larger = "overfit_baseline" if "overfit_baseline" in registry.discover(args.experiments) else ""
     return bench.main(args)
 
 
@@ -175,10 +187,10 @@ def _same_selection(args, command):
 
 
 def cmd_compare(args):
-    from harness import compare, report  # stored runs only: pandas, scipy, matplotlib; no Keras
+    from harness import comparison, report  # stored runs only: pandas, scipy, matplotlib; no Keras
 
-    names, hashes = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
-    frame = compare.main(
+    names, hashes = comparison.select(registry.discover(args.experiments), args.results, args.names, args.suite)
+    compared = comparison.main(
         names,
         args.results,
         baseline=args.baseline,
@@ -190,7 +202,7 @@ def cmd_compare(args):
     if not args.quiet:
         note(
             f"report: `python -m harness {_same_selection(args, 'report')}` writes "
-            f"{report.path_for(args.results, frame.attrs['label'])}"
+            f"{report.path_for(args.results, compared.label)}"
         )
     return 0
 
@@ -201,13 +213,13 @@ def note(text):
 
 
 def cmd_report(args):
-    from harness import compare, report  # stored runs only; no Keras
+    from harness import comparison, report  # stored runs only; no Keras
 
-    names, _ = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
-    comparison = compare.compute(names, args.results, baseline=args.baseline, suite=_suite_label(args))
-    csv_path = compare.write(comparison.frame, args.results, comparison.label)
+    names, _ = comparison.select(registry.discover(args.experiments), args.results, args.names, args.suite)
+    compared = comparison.compute(names, args.results, baseline=args.baseline, suite=_suite_label(args))
+    csv_path = comparison.write(compared.table, args.results, compared.label)
     path = report.write(
-        comparison, args.results, command=f"python -m harness {_same_selection(args, 'report')}"
+        compared, args.results, command=f"python -m harness {_same_selection(args, 'report')}"
     )
     if not args.quiet:
         note(f"wrote:\n  {path}\n  {csv_path}")
@@ -215,10 +227,10 @@ def cmd_report(args):
 
 
 def cmd_export(args):
-    from harness import compare, export_mlflow  # stored runs only; no Keras
+    from harness import comparison, export_mlflow  # stored runs only; no Keras
 
     export_mlflow.require()
-    names, _ = compare.select(registry.load(args.experiments), args.results, args.names, args.suite)
+    names, _ = comparison.select(registry.discover(args.experiments), args.results, args.names, args.suite)
     say = (lambda text: None) if args.quiet else note
     export_mlflow.export(
         names,
@@ -233,8 +245,9 @@ def cmd_export(args):
 
 
 def cmd_doctor(args):
-    from harness import doctor, executor
+    from harness import doctor
     from harness.progress import Progress
+    from harness.training import scheduler
 
     seeds, args.seeds = args.seeds, None  # the doctor draws its own seeds: verification, then selection
     specs = selected_specs(args)
@@ -245,15 +258,15 @@ def cmd_doctor(args):
         )
 
     def run(batch):
-        failures = executor.run(
-            batch,
+        options = scheduler.RunOptions(
             args.results,
             jobs=args.jobs,
             backend=args.backend,
-            force=args.force,
-            progress=None if args.quiet else Progress(),
             engine=args.engine,
+            progress=None if args.quiet else Progress(),
+            force=args.force,
         )
+        failures = scheduler.run(batch, options)
         if failures:
             print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
 
@@ -523,10 +536,10 @@ def main(argv=None):
         return USER_ERROR
     except Stopped as exc:
         print(f"\nstopped by {exc}; every finished run is stored", file=sys.stderr)
-        return 128 + exc.signum
+        return _stopped(128 + exc.signum)
     except KeyboardInterrupt:
         print("\ninterrupted; every finished run is stored", file=sys.stderr)
-        return INTERRUPTED
+        return _stopped(INTERRUPTED)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -216,7 +216,7 @@ def overlap_ratio(data):
     return test / train
 
 
-def load(data, seed=0, fold=None):
+def load_split(data, seed=0, fold=None):
     """The split for a data spec; `seed` matters only when `data['resplit']` draws a split per seed,
     `fold` (0..K*R-1) only with `data['cv']`, where it picks the held-out fold. Too few rows for the
     requested parts is a HarnessError."""

@@ -59,7 +59,7 @@ THRESHOLDS = {
     "dead_relu_fraction": 0.5,
 }
 # The article's remedies per problem (fit labels and training_problems), as `doctor` prints them.
-REMEDIES = {
+ARTICLE_ADVICE = {
     "overfitting": (
         "more training data; a smaller model (fewer layers / units); regularisation (L1, L2); dropout; "
         "early stopping"
@@ -289,7 +289,7 @@ def training_problems(history, final=None, thresholds=None):
         *_dead_units(final or {}, len(loss), t),
     ]
     for f in found:
-        f["remedies"] = REMEDIES[f["problem"]]
+        f["remedies"] = ARTICLE_ADVICE[f["problem"]]
     return found
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from harness import compare, diagnosis, results, stats
+from harness import comparison, diagnosis, results, stats
 from harness.data import overlap_ratio
 from harness.doctor_text import selection_table, summary, table  # noqa: F401 (part of the API)
 from harness.errors import HarnessError
@@ -320,7 +320,7 @@ def treated_problems(spec, frame, out=print):
         crit = CRITERIA[p]
         out(
             f"  {p}: {crit.label} {stats.mean(frame[crit.metric]):.3f} (mean of {len(frame)} seeds); "
-            f"the article's remedies: {diagnosis.REMEDIES[p]}"
+            f"the article's remedies: {diagnosis.ARTICLE_ADVICE[p]}"
         )
     causes = [p for p in found if p not in SYMPTOMS]
     if causes and len(causes) < len(found):
@@ -385,8 +385,8 @@ def main(
     run([arm.spec for arm in arms])
     rows = verify(root, arms, base, base_verify, out)
     frame = pd.DataFrame(rows)
-    path = compare.write(frame, root, f"doctor_{compare.output_name([spec.name])}")
-    compare.write(scores, root, f"doctor_{compare.output_name([spec.name])}_selection")
+    path = comparison.write(frame, root, f"doctor_{comparison.output_name([spec.name])}")
+    comparison.write(scores, root, f"doctor_{comparison.output_name([spec.name])}_selection")
     out("\n" + table(rows))
     out(
         "\nΔ = remedy − baseline on the same verification seeds. "

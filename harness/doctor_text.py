@@ -2,7 +2,7 @@
 
 import math
 
-from harness.formatting import number, p_value, text_table
+from harness.formatting import number, p_value, runs_needed, text_table
 from harness.remedies import CRITERIA
 
 
@@ -44,12 +44,6 @@ def _interval(low, high):
 
 def table(rows):
 
-    def needed(r):
-        n = r.get("runs_needed", math.nan)
-        return (
-            "-" if not math.isfinite(n) and not n == math.inf else ("never" if n == math.inf else str(int(n)))
-        )
-
     lines = [
         [
             r["remedy"],
@@ -59,7 +53,7 @@ def table(rows):
             p_value(r["p_value"]),
             f"{r.get('baseline_showing', '?')} -> {r['still_showing']}",
             r["outcome"],
-            needed(r),
+            runs_needed(r.get("runs_needed")),
             f"{number(r['test_accuracy_diff'], '+.3f')} "
             f"{_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
             number(r.get("train_accuracy_diff", math.nan), "+.3f"),

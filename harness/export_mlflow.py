@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import __version__, compare, plots, report, results
+from harness import __version__, comparison, plots, report, results
 from harness.errors import HarnessError
 from harness.spec import TRAINING_SECTIONS
 
@@ -34,7 +34,7 @@ KIND, EXPERIMENT, SPEC_HASH, SEED, FOLD, FINISHED = (
 PARENT = "mlflow.parentRunId"
 # Final per-run numbers a child run logs (those runs.csv has), besides the history's per-epoch ones.
 FINAL = [
-    *compare.METRICS,
+    *comparison.METRICS,
     "loss_penalty",
     "epochs_run",
     "best_epoch",
@@ -53,7 +53,6 @@ RUN_TAGS = [
     "python_version",
     "numpy_version",
     "sklearn_version",
-    "engine",
     "pipeline",
     "deterministic",
 ]
@@ -164,8 +163,8 @@ def _tags(client, run_id, values):
 def _parent_metrics(row):
     """The comparison row's numbers: means, spreads and interval bounds, and the paired differences
     with their raw and Holm-adjusted p and runs needed."""
-    keep = [c for c in compare.columns() if c.endswith(("_mean", "_std", "_ci95_low", "_ci95_high"))]
-    keep += [c for c in compare.columns() if c.endswith(("_diff", "_p_value", "_p_adjusted", "_runs_needed"))]
+    keep = [c for c in comparison.columns() if c.endswith(("_mean", "_std", "_ci95_low", "_ci95_high"))]
+    keep += [c for c in comparison.columns() if c.endswith(("_diff", "_p_value", "_p_adjusted", "_runs_needed"))]
     keep += ["runs", "paired_seeds"]
     return {c: row.get(c) for c in keep if c in row}
 
@@ -180,18 +179,18 @@ def export(
     _quiet()
     from mlflow.tracking import MlflowClient
 
-    comparison = compare.compute(names, root, baseline=baseline, suite=suite)
-    csv_path = compare.write(comparison.frame, root, comparison.label)
-    page = report.write(comparison, root)
+    compared = comparison.compute(names, root, baseline=baseline, suite=suite)
+    csv_path = comparison.write(compared.table, root, compared.label)
+    page = report.write(compared, root)
     uri = tracking_uri or default_uri(root)
     client = MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(client, experiment, uri)
-    rows = {r["experiment"]: r for r in comparison.frame.to_dict("records")}
+    rows = {r["experiment"]: r for r in compared.table.to_dict("records")}
     outcome = {"parents": [], "children": {}, "created": 0, "replaced": 0}
     with tempfile.TemporaryDirectory() as scratch:
-        for stored in comparison.stored:
+        for stored in compared.stored:
             parent, created = _export_parent(
-                client, experiment_id, stored, rows[stored.name], root, comparison
+                client, experiment_id, stored, rows[stored.name], root, compared
             )
             outcome["created"] += created
             outcome["parents"].append(parent)
@@ -220,7 +219,7 @@ def export(
     return outcome
 
 
-def _export_parent(client, experiment_id, stored, row, root, comparison):
+def _export_parent(client, experiment_id, stored, row, root, compared):
     """The experiment's parent run id (found or created) with its params, metrics and tags set."""
     found = _find(
         client,
@@ -251,14 +250,14 @@ def _export_parent(client, experiment_id, stored, row, root, comparison):
         run_id, created, existing_params, existing_metrics = run.info.run_id, 1, {}, {}
     _params(client, run_id, params_of(stored.spec), existing_params)
     _metrics(client, run_id, _parent_metrics(row), last, existing_metrics)
-    verdicts = {f"harness.verdict.{m}": row.get(f"{m}_verdict") for m in compare.VERSUS}
+    verdicts = {f"harness.verdict.{m}": row.get(f"{m}_verdict") for m in comparison.VERSUS}
     _tags(
         client,
         run_id,
         {
-            "harness.baseline": comparison.baseline,
+            "harness.baseline": compared.baseline,
             "harness.is_baseline": str(bool(row.get("is_baseline"))).lower(),
-            "harness.comparison": comparison.label,
+            "harness.comparison": compared.label,
             "harness.diagnosis": row.get("diagnosis"),
             "harness.interval": row.get("interval"),
             "harness.seeds": row.get("seeds"),

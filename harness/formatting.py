@@ -26,6 +26,13 @@ def p_value(value):
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def interval(low, high, fmt="+.3f"):
-    """'[low, high]' of a confidence interval, or 'n/a' when there is none."""
-    return f"[{low:{fmt}}, {high:{fmt}}]" if math.isfinite(low) else "n/a"
+def runs_needed(value):
+    """Runs needed as text: the number; 'never' where no number of runs of the design suffices; '-' where
+    it does not apply (there is evidence already, or no estimate)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    if math.isnan(value):
+        return "-"
+    return "never" if math.isinf(value) else str(int(value))

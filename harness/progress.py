@@ -18,25 +18,21 @@ class Progress:
             self.stream.flush()
 
     def start(self, total, skipped=0):
-        self.total, self.skipped, self.started = total, skipped, time.monotonic()
+        self.total, self.skipped, self.began = total, skipped, time.monotonic()
         note = f" ({skipped} already stored, skipped)" if skipped else ""
         self.stream.write(f"{total} run{'s' if total != 1 else ''} to do{note}\n")
         self.stream.flush()
 
-    def begin(self, spec, seed, fold=None):
-        where = f"seed {seed}" if fold is None else f"seed {seed} fold {fold}"
-        self.current, self.epochs = f"{spec.name} {where}", spec.fit["epochs"]
-        self._line(self._prefix() + self.current)
-
-    def group(self, runs, total=None):
-        """A group of runs trained as one program (the vectorized engine) is under way."""
-        names = list(dict.fromkeys(spec.name for spec, *_ in runs))
-        more = f" +{len(names) - 1} more" if len(names) > 1 else ""
-        self.current = f"{names[0]}{more}: {len(runs)} runs as one program"
-        self._line(self._prefix() + self.current)
-
-    def running(self, workers):
-        self.current = f"{workers} workers busy"
+    def started(self, group):
+        """A group went to a place: one run (its epochs follow where it trains here), or many as one program."""
+        spec, seed, fold = group.runs[0]
+        if len(group.runs) == 1:
+            self.current = f"{spec.name} seed {seed}" + ("" if fold is None else f" fold {fold}")
+        else:
+            names = group.names()
+            more = f" +{len(names) - 1} more" if len(names) > 1 else ""
+            self.current = f"{names[0]}{more}: {len(group.runs)} runs as one program"
+        self.epochs = spec.fit["epochs"]
         self._line(self._prefix() + self.current)
 
     def epoch(self, epoch):
@@ -63,7 +59,7 @@ class Progress:
     def finish(self):
         if self.live:
             self._line("")
-        elapsed = time.monotonic() - self.started
+        elapsed = time.monotonic() - self.began
         note = f"; {self.skipped} already stored, skipped (--force re-runs them)" if self.skipped else ""
         self.stream.write(
             f"{self.finished} run{'s' if self.finished != 1 else ''} in {elapsed:.1f} s{note}\n"

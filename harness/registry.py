@@ -100,7 +100,7 @@ def raw_experiments(dirs):
     return found
 
 
-def load(extra_dirs=()):
+def discover(extra_dirs=()):
     """{name: Spec} for every experiment found (a search: its trials); duplicate names and bad specs raise."""
     raws = {}
     for raw, source in raw_experiments(experiment_dirs(extra_dirs)):
@@ -147,7 +147,7 @@ def load(extra_dirs=()):
 
 
 def resolve_one(raw, specs, source=None):
-    """[Spec] for one experiment dict given outside a module (a notebook's), checked as `load` checks a
+    """[Spec] for one experiment dict given outside a module (a notebook's), checked as `discover` checks a
     module's: a variant's base is looked up in `specs`; a search gives its trials."""
     name = raw.get("name") if isinstance(raw, dict) else None
     if not isinstance(name, str):

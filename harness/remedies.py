@@ -129,11 +129,9 @@ def learning_rate(spec):
     opt = spec["compile"]["optimizer"]
     if "learning_rate" in opt:
         return float(opt["learning_rate"])
-    from harness.backend import keras
+    from harness.training import models  # Keras knows its optimizers' defaults
 
-    return float(
-        keras.optimizers.get({"class_name": opt["class_name"], "config": {}}).get_config()["learning_rate"]
-    )
+    return models.default_learning_rate(opt["class_name"])
 
 
 def _with_hidden(spec, change):

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import __version__, compare, results
+from harness import __version__, results
+from harness.comparison import VERSUS, frame_keys
+from harness.formatting import runs_needed as runs_needed_text
 from harness.plots import epoch_stats
 from harness.spec import TRAINING_SECTIONS
 
@@ -28,7 +30,6 @@ VERSION_COLUMNS = [
     ("python_version", "Python"),
     ("numpy_version", "NumPy"),
     ("sklearn_version", "scikit-learn"),
-    ("engine", "engine"),
     ("pipeline", "input pipeline"),
     ("deterministic", "deterministic"),
 ]
@@ -56,7 +57,7 @@ def path_for(root, label):
 
 
 def write(comparison, root, command=None):
-    """Render `comparison` (compare.compute's) and write it atomically; returns the path."""
+    """Render `comparison` (comparison.compute's) and write it atomically; returns the path."""
     path = path_for(root, comparison.label)
     results.atomic_write(path, render(comparison, root, command))
     return path
@@ -85,20 +86,6 @@ def delta_interval(label):
     when only the baseline's do)."""
     found = re.search(r"Δ corrected \((n_test/n_train [^)]*)\)", str(label))
     return f"corrected t ({found[1]})" if found else str(label).split(";")[0]
-
-
-def needed_text(value):
-    """Runs needed as shown: the number, '∞' where no number of runs suffices, '—' where it does not apply."""
-    if not _finite(value):
-        return "∞" if _number_or_nan(value) == math.inf else "—"
-    return str(int(value))
-
-
-def _number_or_nan(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _cell(row, column, digits=DIGITS, sign=False, extra=""):
@@ -251,10 +238,10 @@ def verdict_words(row, metric, lower_is_better):
         return f"{what} {amount} ({interval}{holm}): worse than the baseline."
     needed = row.get(f"{metric}_runs_needed")
     more = (
-        f" About {needed_text(needed)} paired runs would settle a difference of this size."
+        f" About {runs_needed_text(needed)} paired runs would settle a difference of this size."
         if _finite(needed)
         else " No number of paired runs of this design would settle it."
-        if needed_text(needed) == "∞"
+        if runs_needed_text(needed) == "never"
         else ""
     )
     if low <= 0 <= high:
@@ -362,7 +349,7 @@ def _differences_table(frame):
     if others.empty:
         return "<p>Only one experiment: nothing to compare with.</p>"
     rows = []
-    for metric, lower_is_better in compare.VERSUS.items():
+    for metric, lower_is_better in VERSUS.items():
         span = _span(
             [
                 *others[f"{metric}_diff_ci95_low"],
@@ -399,7 +386,7 @@ def _differences_table(frame):
                 + _cell(r, f"{metric}_p_adjusted", DIGITS)
                 + f'<td class="{css}">{_e(verdict)}</td>'
                 + f'<td class="num" data-experiment="{_e(r["experiment"])}" '
-                f'data-column="{_e(metric)}_runs_needed">{needed_text(r[f"{metric}_runs_needed"])}</td>'
+                f'data-column="{_e(metric)}_runs_needed">{runs_needed_text(r[f"{metric}_runs_needed"])}</td>'
                 + _cell(r, f"{metric}_p_value", DIGITS, extra=' style="color:#757575"')
                 + "</tr>"
             )
@@ -429,7 +416,7 @@ def _signed_text(row, column):
 def _verdicts(frame, baseline):
     items = []
     for _, r in frame[~frame["is_baseline"]].iterrows():
-        sentences = [verdict_words(r, m, lower) for m, lower in compare.VERSUS.items()]
+        sentences = [verdict_words(r, m, lower) for m, lower in VERSUS.items()]
         items.append(
             f"<li><b>{_e(r['experiment'])}</b> against {_e(baseline)}:<ul>"
             + "".join(f"<li>{_e(s)}</li>" for s in sentences)
@@ -538,16 +525,14 @@ def _curves(stored, baseline):
 
 
 def render(comparison, root, command=None):
-    """The report page of a compare.compute result, as a string."""
-    frame, baseline, stored = comparison.frame, comparison.baseline, comparison.stored
+    """The report page of a comparison.compute result, as a string."""
+    frame, baseline, stored = comparison.table, comparison.baseline, comparison.stored
     order = {name: i for i, name in enumerate(frame["experiment"])}
     stored = sorted(stored, key=lambda s: order.get(s.name, len(order)))
     intervals = " / ".join(sorted(set(frame["interval"])))
-    pairing = "(seed, fold)" if "fold" in compare.frame_keys(stored) else "seed"
+    pairing = "(seed, fold)" if "fold" in frame_keys(stored) else "seed"
     effect = "the observed size" if comparison.min_effect is None else f"{comparison.min_effect:g}"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    notes = []
-    compare.show(comparison, root, out=lambda line: notes.append(line) if line.startswith("note:") else None)
     body = [
         f"<h1>{_e(comparison.label)}</h1>",
         f"<p class='meta'>{len(frame)} experiment(s) compared with <b>{_e(baseline)}</b> (the baseline); "
@@ -559,7 +544,7 @@ def render(comparison, root, command=None):
         "otherwise there is no evidence either way (not a win), and runs needed says about how many paired "
         f"runs would settle a difference of {effect} (80% power).</p>",
         _verdicts(frame, baseline) or "<p>Only one experiment: nothing to compare with.</p>",
-        "".join(f"<p class='meta'>{_e(n)}</p>" for n in notes),
+        "".join(f"<p class='meta'>note: {_e(n)}</p>" for n in comparison.notes),
         "<h2>Experiments over runs</h2>",
         f"<p>Mean and 95% interval over runs ({_e(intervals)}); the bars share one axis per column. "
         "Where training sets overlap (resplit, k-fold) the interval is Nadeau and Bengio's corrected t.</p>",

@@ -12,7 +12,6 @@ import csv
 import fcntl
 import io
 import json
-import math
 import os
 import signal
 import tempfile
@@ -242,103 +241,71 @@ def check_writable(root, name):
         ) from None
 
 
-def write_spec(root, spec):
-    folder = experiment_dir(root, spec.name)
-    with locked(folder):
-        atomic_write(folder / "spec.json", spec.to_json() + "\n")
-
-
 def run_keys(frame):
     """The columns that identify a run in runs.csv or history.csv rows: seed, and fold with cv."""
     return ["seed", "fold"] if "fold" in frame.columns else ["seed"]
 
 
-def save_run(root, row, history, spec=None, keep_finished=False):
-    """Store one finished run (a dict) and its per-epoch rows, replacing the old rows of its seed
-    (of its seed and fold, when the row has a fold); with `spec`, also its spec.json. Returns the
-    stored row.
-
-    All under the folder's lock. `keep_finished`: if another process stored this run of this spec
-    (ok or diverged) since it was planned, keep that run and store nothing; its row is returned."""
-    folder = experiment_dir(root, row["experiment"])
-    seed, fold = row["seed"], row.get("fold")
-    with locked(folder):
-        if keep_finished:
-            theirs = finished_run(root, row["experiment"], str(row["spec_hash"]), seed, fold)
-            if theirs is not None:
-                return theirs
-        if spec is not None:
-            atomic_write(folder / "spec.json", spec.to_json() + "\n")
-        # history first: runs.csv marks the run done, so a kill between the two writes only means a re-run
-        hist = _replace_run(read_csv(folder / "history.csv"), pd.DataFrame(history), seed, fold)
-        if len(hist.columns):  # nothing to write for a first run that failed before any epoch
-            write_frame(folder / "history.csv", hist.sort_values([*run_keys(hist), "epoch"], kind="stable"))
-        runs = _replace_run(read_csv(folder / "runs.csv"), pd.DataFrame([row]), seed, fold)
-        columns = [*RUN_COLUMNS[:2], "fold", *RUN_COLUMNS[2:]] if "fold" in runs else RUN_COLUMNS
-        write_frame(
-            folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns])
-        )
-    return row
+def _key(seed, fold=None):
+    """A run's identity: (seed, fold); fold None without cross-validation (NaN in a CSV)."""
+    return int(seed), None if fold is None or pd.isna(fold) else int(fold)
 
 
-def save_runs(root, finished, keep_finished=False):
-    """Store many finished runs [(row, history)] at once (a group ends at once): one write of each
-    file per experiment instead of one per run, under the folder's lock; the files come out as
-    `save_run` run by run leaves them. Returns the stored rows (with `keep_finished`, a run another
-    process stored meanwhile is kept and its row returned, as `save_run` does)."""
-    if any("fold" in row for row, _ in finished):  # cross-validation runs are stored run by run
-        return [save_run(root, row, history, keep_finished=keep_finished) for row, history in finished]
-    by_name, stored_rows = {}, []
-    for row, history in finished:
-        by_name.setdefault(row["experiment"], []).append((row, history))
-    for name, pairs in by_name.items():
+def _keys_of(frame):
+    folds = frame["fold"] if "fold" in frame else [None] * len(frame)
+    return [_key(seed, fold) for seed, fold in zip(frame["seed"], folds)]
+
+
+def _replace(old, new, keys):
+    """`old` rows without the runs in `keys`, then `new`, sorted by run (stable)."""
+    frames = [] if old is None or old.empty else [old[[k not in keys for k in _keys_of(old)]]]
+    frames = [f for f in [*frames, new] if not f.empty]
+    if not frames:
+        return new
+    joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return joined.sort_values(run_keys(joined), kind="stable").reset_index(drop=True)
+
+
+def store(root, finished, specs=(), keep_finished=False):
+    """Store finished runs [(row, history rows)]: one write of each file per experiment, under its
+    folder's lock, replacing the stored rows of the same runs (seed, or seed and fold); `specs` also
+    write their spec.json. Returns the stored rows in order.
+
+    `keep_finished`: a run of the same spec another process stored meanwhile (ok or diverged) is kept,
+    and its stored row returned instead, so no run is stored twice."""
+    specs = {spec.name: spec for spec in specs}
+    by_name, out = {}, [None] * len(finished)
+    for i, (row, history) in enumerate(finished):
+        by_name.setdefault(row["experiment"], []).append((i, row, history))
+    for name, items in by_name.items():
         folder = experiment_dir(root, name)
         with locked(folder):
             stored = read_csv(folder / "runs.csv")
-            if stored is not None and "fold" in stored:
-                stored_rows += [save_run(root, row, h, keep_finished=keep_finished) for row, h in pairs]
+            if keep_finished and stored is not None:
+                theirs, fresh = _finished(stored), []
+                for i, row, history in items:
+                    mine = theirs.get((str(row["spec_hash"]), _key(row["seed"], row.get("fold"))))
+                    if mine is None:
+                        fresh.append((i, row, history))
+                    else:
+                        out[i] = mine
+                items = fresh
+            if not items:
                 continue
-            if keep_finished:
-                theirs = [finished_run(root, name, str(row["spec_hash"]), row["seed"]) for row, _ in pairs]
-                stored_rows += [t for t in theirs if t is not None]
-                pairs = [pair for pair, t in zip(pairs, theirs) if t is None]
-            if not pairs:
-                continue
-            seeds = {row["seed"] for row, _ in pairs}
-            new_history = pd.DataFrame([h for _, history in pairs for h in history])
-            hist = _replace_seeds(read_csv(folder / "history.csv"), new_history, seeds)
-            if len(hist.columns):
-                write_frame(folder / "history.csv", hist.sort_values(["seed", "epoch"], kind="stable"))
-            runs = _replace_seeds(stored, pd.DataFrame([row for row, _ in pairs]), seeds)
-            extra = [c for c in runs.columns if c not in RUN_COLUMNS]
-            write_frame(folder / "runs.csv", runs.reindex(columns=RUN_COLUMNS + extra))
-            stored_rows += [row for row, _ in pairs]
-    return stored_rows
-
-
-def _replace_seeds(old, new, seeds):
-    if old is None or old.empty:
-        return new.sort_values("seed", kind="stable").reset_index(drop=True) if not new.empty else new
-    kept = old[~old["seed"].isin(seeds)]
-    if new.empty:
-        return kept
-    frames = [f for f in (kept, new) if not f.empty]
-    return pd.concat(frames, ignore_index=True).sort_values("seed", kind="stable").reset_index(drop=True)
-
-
-def _replace_run(old, new, seed, fold=None):
-    if old is None or old.empty:
-        return new
-    if "fold" in old:
-        same = old["fold"].isna() if fold is None else old["fold"] == fold
-    else:
-        same = fold is None
-    kept = old[~((old["seed"] == seed) & same)]
-    if new.empty:
-        return kept
-    frames = [f for f in (kept, new) if not f.empty]
-    joined = pd.concat(frames, ignore_index=True)
-    return joined.sort_values(run_keys(joined), kind="stable").reset_index(drop=True)
+            if name in specs:
+                atomic_write(folder / "spec.json", specs[name].to_json() + "\n")
+            keys = {_key(row["seed"], row.get("fold")) for _, row, _ in items}
+            # history first: runs.csv marks a run done, so a kill between the two writes only means a re-run
+            history = pd.DataFrame([h for _, _, rows in items for h in rows])
+            hist = _replace(read_csv(folder / "history.csv"), history, keys)
+            if len(hist.columns):  # nothing to write for a first run that failed before any epoch
+                write_frame(folder / "history.csv", hist.sort_values([*run_keys(hist), "epoch"], kind="stable"))
+            runs = _replace(stored, pd.DataFrame([row for _, row, _ in items]), keys)
+            columns = [*RUN_COLUMNS[:2], "fold", *RUN_COLUMNS[2:]] if "fold" in runs else RUN_COLUMNS
+            write_frame(folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns]))
+            for i, row, _ in items:
+                out[i] = row
+    return out
 
 
 def stored_runs(root, name, spec_hash=None):
@@ -374,50 +341,36 @@ def now():
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def failed_row(spec, seed, error, fold=None, **extra):
-    """The runs.csv row of a run that raised: status 'failed' and the first line of its error."""
+def failed_row(spec, seed, fold, error, **extra):
+    """The runs.csv row of a run that raised (`error`: the exception, or its text): status 'failed' and
+    the error's first line, as 'Type: message'."""
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
     return {
         "experiment": spec.name,
         "seed": seed,
         **({} if fold is None else {"fold": fold}),
         "spec_hash": spec.hash,
         "status": "failed",
-        "error": str(error).splitlines()[0][:500] if str(error) else "",
+        "error": text.splitlines()[0][:500] if text else "",
         **extra,
         "finished_at": now(),
     }
 
 
-def finished_seeds(root, name, spec_hash):
-    """Seeds already stored for this exact spec, ok or diverged (a seeded run diverges again);
-    failed runs are tried again."""
-    runs = stored_runs(root, name, spec_hash)
-    return set(runs.loc[runs["status"].isin(["ok", "diverged"]), "seed"].astype(int))
+def _finished(runs):
+    """{(spec hash, (seed, fold)): row} of the finished runs (ok or diverged) among runs.csv rows."""
+    done = runs[runs["status"].isin(["ok", "diverged"])]
+    return {(str(h), k): r for h, k, r in zip(done["spec_hash"], _keys_of(done), done.to_dict("records"))}
 
 
 def finished_runs(root, name, spec_hash):
-    """(seed, fold) of the runs already stored for this exact spec, ok or diverged; fold is None
-    without cross-validation. Failed runs are tried again."""
-    runs = stored_runs(root, name, spec_hash)
-    runs = runs[runs["status"].isin(["ok", "diverged"])]
-    folds = runs["fold"] if "fold" in runs else pd.Series(math.nan, index=runs.index)
-    return {(int(seed), None if pd.isna(fold) else int(fold)) for seed, fold in zip(runs["seed"], folds)}
+    """{(seed, fold): stored row} of the runs already stored for this exact spec, ok or diverged (a
+    seeded run diverges again); fold is None without cross-validation. Failed runs are tried again."""
+    return {k: row for (h, k), row in _finished(stored_runs(root, name)).items() if h == spec_hash}
 
 
 def _is_cv(group):
     return "fold" in group and group["fold"].notna().any()
-
-
-def finished_run(root, name, spec_hash, seed, fold=None):
-    """The stored row (a dict) of a finished (ok or diverged) run of this spec, seed and fold, else None."""
-    runs = stored_runs(root, name, spec_hash)
-    same = (runs["seed"] == seed) & runs["status"].isin(["ok", "diverged"])
-    if "fold" in runs:
-        same &= runs["fold"].isna() if fold is None else runs["fold"] == fold
-    elif fold is not None:
-        return None
-    runs = runs[same]
-    return runs.iloc[-1].to_dict() if len(runs) else None
 
 
 def summary(runs):

@@ -3,7 +3,7 @@
 A spec is a dict with the sections below; `resolve` fills defaults, applies a variant's
 overrides to its base, validates everything that can be checked without Keras and returns
 an immutable `Spec`. Keras names (layers, activations, optimizers, ...) are checked by
-`harness.models.check` once Keras is imported.
+`harness.training.models.check` once Keras is imported.
 """
 
 import copy

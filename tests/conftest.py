@@ -98,7 +98,7 @@ def _no_user_experiment_dirs(monkeypatch):
 @pytest.fixture
 def keras_ready():
     """Keras, brought up the harness's way, for in-process commands that reach it."""
-    from harness import runner  # noqa: F401
+    from harness.training import backend  # noqa: F401
 
 
 @pytest.fixture

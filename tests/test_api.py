@@ -111,8 +111,8 @@ def test_overrides_and_seeds_name_and_pick_like_the_cli():
     )[1]
     assert pickle.loads(pickle.dumps(variant)) == variant and variant.base == "nb_x"
     # a dict may repeat a listed experiment, not redefine it under its name
-    listed = harness.api.registry.load()["iris_baseline"].to_dict()
-    assert [s.hash for s in specs_for(listed)] == [harness.api.registry.load()["iris_baseline"].hash]
+    listed = harness.api.registry.discover()["iris_baseline"].to_dict()
+    assert [s.hash for s in specs_for(listed)] == [harness.api.registry.discover()["iris_baseline"].hash]
     with pytest.raises(
         HarnessError,
         match=(

@@ -267,7 +267,7 @@ def test_show_prints_the_resolved_spec(write_experiments, tiny_spec, capsys):
     )
     assert cli.main(["--experiments", str(d), "show", "tiny_wide"]) == 0
     out = capsys.readouterr().out
-    spec = registry.load([d])["tiny_wide"]
+    spec = registry.discover([d])["tiny_wide"]
     assert json.loads(out[: out.index("\nspec hash:")]) == spec.to_dict()
     assert f"spec hash: {spec.hash}" in out
     assert "variant of tiny, overriding: model.0.units" in out
@@ -436,10 +436,10 @@ def test_set_a_path_value(write_experiments, tiny_spec, tmp_path, capsys, keras_
     escaped = str(path).replace("/", "%2F")
     folder = root / f"tiny[data.dataset=csv,data.path={escaped},data.target=y]"
     assert pd.read_csv(folder / "runs.csv")["status"].tolist() == ["ok"]
-    from harness import compare
+    from harness import comparison
 
     stored = json.loads((folder / "spec.json").read_text())
-    assert compare.run_command(folder.name, root, stored).startswith("python -m harness run tiny --set")
+    assert comparison.run_command(folder.name, root, stored).startswith("python -m harness run tiny --set")
 
 
 def test_run_of_a_cv_experiment_says_over_seeds_x_folds(

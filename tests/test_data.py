@@ -29,7 +29,7 @@ def article_split():
 
 def test_iris_split_is_exactly_the_articles():
     x_train, x_test, y_train, y_test = article_split()
-    split = data.load(data_spec())
+    split = data.load_split(data_spec())
     np.testing.assert_array_equal(split.x_train, x_train.astype(np.float32))
     np.testing.assert_array_equal(split.x_test, x_test.astype(np.float32))
     np.testing.assert_array_equal(split.y_train, y_train)
@@ -43,16 +43,16 @@ def test_iris_split_is_exactly_the_articles():
 def test_the_project_baseline_uses_the_articles_split():
     from harness import registry
 
-    spec = registry.load()["iris_baseline"]
+    spec = registry.discover()["iris_baseline"]
     x_train, x_test, y_train, y_test = article_split()
     for seed in spec.seeds[:2]:  # without resplit, the seed does not change the split
-        split = data.load(spec.data, seed)
+        split = data.load_split(spec.data, seed)
         np.testing.assert_array_equal(split.x_train, x_train.astype(np.float32))
         np.testing.assert_array_equal(split.y_test, y_test)
 
 
 def test_scaler_is_fitted_on_the_training_part_only():
-    split = data.load(data_spec())
+    split = data.load_split(data_spec())
     np.testing.assert_allclose(split.x_train.mean(axis=0), 0, atol=1e-6)
     np.testing.assert_allclose(split.x_train.std(axis=0), 1, atol=1e-5)
     assert np.abs(split.x_test.mean(axis=0)).max() > 1e-3  # the test part is not re-centred
@@ -61,16 +61,16 @@ def test_scaler_is_fitted_on_the_training_part_only():
 def test_minmax_and_no_scaling():
     iris = load_iris()
     x_train, x_test, _, _ = train_test_split(iris.data, iris.target, test_size=0.2, random_state=42)
-    minmax = data.load(data_spec(scale="minmax"))
+    minmax = data.load_split(data_spec(scale="minmax"))
     scaler = MinMaxScaler().fit(x_train)
     np.testing.assert_array_equal(minmax.x_test, scaler.transform(x_test).astype(np.float32))
-    raw = data.load(data_spec(scale=None))
+    raw = data.load_split(data_spec(scale=None))
     np.testing.assert_array_equal(raw.x_train, x_train.astype(np.float32))
 
 
 def test_validation_split_is_stratified_and_carved_from_the_training_part():
-    plain = data.load(data_spec())
-    split = data.load(data_spec(validation_size=0.25))
+    plain = data.load_split(data_spec())
+    split = data.load_split(data_spec(validation_size=0.25))
     assert len(split.x_train) == 90 and len(split.x_val) == 30
     # the test part does not move
     np.testing.assert_array_equal(split.y_test, plain.y_test)
@@ -95,23 +95,23 @@ def test_validation_split_is_stratified_and_carved_from_the_training_part():
 @pytest.mark.parametrize("validation_size", [0.1, 0.2, 0.5])
 def test_test_part_is_unchanged_by_validation_size(validation_size):
     x_train, x_test, y_train, y_test = article_split()
-    split = data.load(data_spec(validation_size=validation_size))
+    split = data.load_split(data_spec(validation_size=validation_size))
     np.testing.assert_array_equal(split.y_test, y_test)
     assert len(split.x_test) == 30
     assert len(split.x_train) + len(split.x_val) == 120
 
 
 def test_train_fraction_keeps_validation_and_test_parts():
-    full = data.load(data_spec(validation_size=0.25))
-    half = data.load(data_spec(validation_size=0.25, train_fraction=0.5))
+    full = data.load_split(data_spec(validation_size=0.25))
+    half = data.load_split(data_spec(validation_size=0.25, train_fraction=0.5))
     assert len(half.x_train) == 45
     np.testing.assert_array_equal(half.y_val, full.y_val)
     np.testing.assert_array_equal(half.y_test, full.y_test)
 
 
 def test_onehot_labels():
-    integer = data.load(data_spec(validation_size=0.25))
-    onehot = data.load(data_spec(validation_size=0.25, labels="onehot"))
+    integer = data.load_split(data_spec(validation_size=0.25))
+    onehot = data.load_split(data_spec(validation_size=0.25, labels="onehot"))
     for ints, hot in (
         (integer.y_train, onehot.y_train),
         (integer.y_val, onehot.y_val),
@@ -125,12 +125,12 @@ def test_onehot_labels():
 
 
 def test_resplit_draws_a_split_per_seed():
-    fixed = [data.load(data_spec(), seed) for seed in (0, 1)]
+    fixed = [data.load_split(data_spec(), seed) for seed in (0, 1)]
     np.testing.assert_array_equal(fixed[0].x_test, fixed[1].x_test)
-    splits = [data.load(data_spec(resplit=True), seed) for seed in (0, 1, 2)]
+    splits = [data.load_split(data_spec(resplit=True), seed) for seed in (0, 1, 2)]
     for a, b in ((0, 1), (0, 2), (1, 2)):
         assert not np.array_equal(splits[a].x_test, splits[b].x_test)
-    again = data.load(data_spec(resplit=True), 1)
+    again = data.load_split(data_spec(resplit=True), 1)
     np.testing.assert_array_equal(again.x_test, splits[1].x_test)  # same seed, same split
     for split in splits:  # stratified: 10 of each class in the test part
         np.testing.assert_array_equal(np.bincount(split.y_test), [10, 10, 10])
@@ -147,7 +147,7 @@ def test_resplit_draws_a_split_per_seed():
 )
 def test_builtin_datasets(name, classes, features):
     assert data.n_classes({"dataset": name}) == classes
-    split = data.load(data_spec(dataset=name))
+    split = data.load_split(data_spec(dataset=name))
     assert split.n_classes == classes and split.n_features == features
     assert set(np.unique(split.y_train)) == set(range(classes))
 
@@ -177,7 +177,7 @@ def test_csv_dataset_with_string_labels(flowers_csv):
         dataset="csv", path=str(flowers_csv), target="species", test_size=0.25, validation_size=0.2
     )
     assert data.n_classes(spec) == 3
-    split = data.load(spec)
+    split = data.load_split(spec)
     assert split.n_classes == 3 and split.n_features == 3  # the target column is not a feature
     assert len(split.x_test) == 15 and len(split.x_train) + len(split.x_val) == 45
     frame = pd.read_csv(flowers_csv)
@@ -192,7 +192,7 @@ def test_csv_dataset_with_string_labels(flowers_csv):
 def test_csv_dataset_in_a_spec(flowers_csv, tiny_spec):
     tiny_spec["data"] = {"dataset": "csv", "path": str(flowers_csv), "target": "species"}
     spec = from_dict(tiny_spec)  # 3 output units match the 3 species
-    assert data.load(spec.data).n_classes == 3
+    assert data.load_split(spec.data).n_classes == 3
     tiny_spec["model"][-1]["units"] = 4
     with pytest.raises(HarnessError, match="csv has 3 classes"):
         from_dict(tiny_spec)
@@ -202,14 +202,14 @@ def test_csv_missing_target_column(flowers_csv):
     with pytest.raises(
         HarnessError, match="no target column 'kind'; columns: length, width, species, height"
     ):
-        data.load(data_spec(dataset="csv", path=str(flowers_csv), target="kind"))
+        data.load_split(data_spec(dataset="csv", path=str(flowers_csv), target="kind"))
 
 
 def test_csv_non_numeric_feature(tmp_path):
     path = tmp_path / "mixed.csv"
     path.write_text("colour,size,label\nred,1,a\nblue,2,b\nred,3,a\nblue,4,b\n")
     with pytest.raises(HarnessError, match="feature columns must be numeric; not numeric: colour"):
-        data.load(data_spec(dataset="csv", path=str(path), target="label"))
+        data.load_split(data_spec(dataset="csv", path=str(path), target="label"))
 
 
 @pytest.mark.parametrize("text", ["", "a,b,label\n1,2,x\n3,4,5,6,7\n"], ids=["empty", "ragged"])
@@ -246,7 +246,7 @@ def test_data_that_cannot_be_trained_on_names_file_column_and_rows(tmp_path, tex
     path = tmp_path / "bad.csv"
     path.write_text(text)
     with pytest.raises(HarnessError) as caught:
-        data.load(data_spec(dataset="csv", path=str(path), target="y"))
+        data.load_split(data_spec(dataset="csv", path=str(path), target="y"))
     assert str(caught.value).startswith(f"{path}: ")
     for fragment in fragments:
         assert fragment in str(caught.value)
@@ -256,7 +256,7 @@ def test_too_few_rows_for_the_splits(tmp_path):
     path = tmp_path / "few.csv"
     path.write_text("a,y\n1,a\n2,b\n3,a\n")
     with pytest.raises(HarnessError) as caught:
-        data.load(data_spec(dataset="csv", path=str(path), target="y", validation_size=0.5))
+        data.load_split(data_spec(dataset="csv", path=str(path), target="y", validation_size=0.5))
     message = str(caught.value)
     assert message.startswith(f"{path}: 3 rows in 2 classes (the smallest has 1) are too few to split")
     assert "test_size=0.2, validation_size=0.5" in message and "add rows or change those fractions" in message
@@ -265,10 +265,10 @@ def test_too_few_rows_for_the_splits(tmp_path):
 def test_a_changed_file_is_read_again(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("a,y\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(20)))
-    assert data.load(data_spec(dataset="csv", path=str(path), target="y")).x_train.max() <= 3
+    assert data.load_split(data_spec(dataset="csv", path=str(path), target="y")).x_train.max() <= 3
     path.write_text("a,y\n" + "".join(f"{i},{'ab'[i % 2]}\nnan,a\n" for i in range(20)))
     with pytest.raises(HarnessError, match="NaN cells"):
-        data.load(data_spec(dataset="csv", path=str(path), target="y"))
+        data.load_split(data_spec(dataset="csv", path=str(path), target="y"))
 
 
 def test_bad_data_in_a_spec_names_the_experiment(tiny_spec, tmp_path):
@@ -292,7 +292,7 @@ def test_cv_tests_each_sample_exactly_once_per_repeat():
     spec = data_spec(cv={"folds": 5, "repeats": 2}, scale=None)
     assert data.folds(spec) == list(range(10)) and data.folds(data_spec()) == [None]
     x, y = load_iris(return_X_y=True)
-    splits = [data.load(spec, seed=0, fold=fold) for fold in range(10)]
+    splits = [data.load_split(spec, seed=0, fold=fold) for fold in range(10)]
     for repeat in range(2):
         tested = [splits[repeat * 5 + k] for k in range(5)]
         assert [len(s.x_test) for s in tested] == [30] * 5
@@ -304,14 +304,14 @@ def test_cv_tests_each_sample_exactly_once_per_repeat():
             np.testing.assert_array_equal(_rows(both), _rows(x))
     # the second repeat draws other folds; the seed does not change them
     assert not np.array_equal(_rows(splits[0].x_test), _rows(splits[5].x_test))
-    np.testing.assert_array_equal(data.load(spec, seed=3, fold=2).x_test, splits[2].x_test)
+    np.testing.assert_array_equal(data.load_split(spec, seed=3, fold=2).x_test, splits[2].x_test)
     with pytest.raises(ValueError, match="folds 0..9"):
-        data.load(spec, seed=0, fold=10)
+        data.load_split(spec, seed=0, fold=10)
 
 
 def test_cv_scales_with_the_training_part_only_and_carves_validation_from_the_rest():
-    raw = data.load(data_spec(cv={"folds": 5}, scale=None, validation_size=0.25), fold=3)
-    scaled = data.load(data_spec(cv={"folds": 5}, validation_size=0.25), fold=3)
+    raw = data.load_split(data_spec(cv={"folds": 5}, scale=None, validation_size=0.25), fold=3)
+    scaled = data.load_split(data_spec(cv={"folds": 5}, validation_size=0.25), fold=3)
     assert (len(raw.x_train), len(raw.x_val), len(raw.x_test)) == (90, 30, 30)
     x, _ = load_iris(return_X_y=True)
     np.testing.assert_array_equal(_rows(np.concatenate([raw.x_train, raw.x_val, raw.x_test])), _rows(x))
@@ -321,10 +321,10 @@ def test_cv_scales_with_the_training_part_only_and_carves_validation_from_the_re
         np.testing.assert_allclose(getattr(scaled, part), expected, atol=1e-5)
     np.testing.assert_allclose(scaled.x_train.mean(axis=0), 0, atol=1e-6)
     assert np.abs(scaled.x_test.mean(axis=0)).max() > 1e-3  # the held-out fold is not re-centred
-    fewer = data.load(data_spec(cv={"folds": 5}, scale=None, train_fraction=0.5), fold=3)
+    fewer = data.load_split(data_spec(cv={"folds": 5}, scale=None, train_fraction=0.5), fold=3)
     assert (len(fewer.x_train), len(fewer.x_test)) == (60, 30)  # same held-out fold, half the rest
     np.testing.assert_array_equal(
-        fewer.x_test, data.load(data_spec(cv={"folds": 5}, scale=None), fold=3).x_test
+        fewer.x_test, data.load_split(data_spec(cv={"folds": 5}, scale=None), fold=3).x_test
     )
 
 
@@ -342,7 +342,7 @@ def test_cv_scales_with_the_training_part_only_and_carves_validation_from_the_re
 )
 def test_split_sizes_are_those_of_the_loaded_split(changes):
     spec = data_spec(**changes)
-    loaded = [data.load(spec, seed=0, fold=fold) for fold in data.folds(spec)]
+    loaded = [data.load_split(spec, seed=0, fold=fold) for fold in data.folds(spec)]
     train, test = data.split_sizes(spec)
     assert train == pytest.approx(np.mean([len(s.x_train) for s in loaded]), abs=0.5)
     assert test == pytest.approx(np.mean([len(s.x_test) for s in loaded]))

@@ -61,7 +61,7 @@ SHIPPED_HASHES = {
 
 
 def test_shipped_experiments_train_what_they_always_did():
-    specs = registry.load()
+    specs = registry.discover()
     assert {name: specs[name].hash for name in SHIPPED_HASHES if name in specs} == SHIPPED_HASHES
 
 
@@ -81,5 +81,5 @@ def test_each_directory_gets_its_own_helper_module(tiny_spec, write_experiments,
             directory=tmp_path / folder,
         )
         (d / "_common.py").write_text(f"WIDTH = {units}\n")
-    specs = registry.load([tmp_path / "a", tmp_path / "b"])
+    specs = registry.discover([tmp_path / "a", tmp_path / "b"])
     assert (specs["a"].model[0]["units"], specs["b"].model[0]["units"]) == (5, 7)

@@ -2,12 +2,13 @@
 
 import pandas as pd
 
-from harness import registry, runner
+from harness import registry
 from harness.diagnosis import training_problems
+from harness.training import per_run
 
 
 def _problems(name):
-    row, epochs = runner.run_seed(registry.load()[name], 0)
+    row, epochs = per_run.run(registry.discover()[name], 0)
     return {f["problem"] for f in training_problems(pd.DataFrame(epochs), row)}
 
 

@@ -85,7 +85,7 @@ def stored(tmp_path):
     exps = tmp_path / "exps"
     exps.mkdir()
     (exps / "rp.py").write_text(EXPERIMENTS)
-    specs = registry.load([str(exps)])
+    specs = registry.discover([str(exps)])
     root = tmp_path / "results"
     for name in ("rp_base", "rp_wide", "rp_same"):
         _write(root, specs[name])
@@ -341,7 +341,7 @@ def test_a_search_report_ranks_its_trials(tmp_path):
         ' "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}],'
         ' "search": {"grid": {"fit.epochs": [5, 10]}}}]\n'
     )
-    specs = registry.load([str(exps)])
+    specs = registry.discover([str(exps)])
     root = tmp_path / "results"
     for name, accs in {"g[epochs=5]": [0.70, 0.72, 0.71], "g[epochs=10]": [0.90, 0.92, 0.91]}.items():
         write_experiment(
@@ -365,7 +365,7 @@ def test_a_cv_report_pairs_by_seed_and_fold_with_corrected_intervals(tmp_path):
         ' "model": [{"class_name": "Dense", "units": 3, "activation": "softmax"}]},'
         ' {"name": "k2", "base": "k", "overrides": {"fit.epochs": 50}, "tags": ["kcv"]}]\n'
     )
-    specs = registry.load([str(exps)])
+    specs = registry.discover([str(exps)])
     root = tmp_path / "results"
     for name, shift in (("k", 0.0), ("k2", 0.01)):
         spec, folder = specs[name], root / name

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from conftest import PYTHON, ROOT
 
-from harness import cli, compare, registry, search
+from harness import cli, comparison, registry, search
 from harness.errors import HarnessError, SpecError
 
 LR = "compile.optimizer.learning_rate"
@@ -25,7 +25,7 @@ def searched(tiny_spec, space, name="tiny_search"):
 def load(write_experiments, *raws):
     """The experiments `raws` declare, loaded (without the project's own)."""
     mine = {raw["name"] for raw in raws}
-    specs = registry.load([write_experiments(list(raws))])
+    specs = registry.discover([write_experiments(list(raws))])
     return {n: s for n, s in specs.items() if n in mine or (search.of(s) and search.of(s).name in mine)}
 
 
@@ -236,7 +236,7 @@ def test_a_bad_search_names_the_experiment_and_the_search_path(
 ):
     d = write_experiments([searched(tiny_spec, space)])
     with pytest.raises(SpecError) as caught:
-        registry.load([d])
+        registry.discover([d])
     check_message(str(caught.value), "tiny_search", path, fragments)
     assert str(d / "exps.py") in str(caught.value)
 
@@ -280,7 +280,7 @@ def two_searches(tiny_spec, write_experiments):
             ),
         ]
     )
-    return d, registry.load([d])
+    return d, registry.discover([d])
 
 
 def names(chosen):
@@ -308,13 +308,13 @@ def test_selecting_a_search_selects_its_trials(two_searches):
 
 def test_compare_selects_a_search_by_name(two_searches, tmp_path):
     _, specs = two_searches
-    chosen, hashes = compare.select(specs, tmp_path, ["lr_grid"])
+    chosen, hashes = comparison.select(specs, tmp_path, ["lr_grid"])
     assert (
         chosen == [n for n in specs if n.startswith("lr_grid[")]
         and hashes[chosen[0]] == specs[chosen[0]].hash
     )
     trial = json.loads(specs[chosen[0]].to_json())
-    assert compare.run_command(chosen[0], "results", trial) == f"python -m harness run '{chosen[0]}'"
+    assert comparison.run_command(chosen[0], "results", trial) == f"python -m harness run '{chosen[0]}'"
 
 
 def test_list_shows_a_search_as_one_line(two_searches, capsys):
@@ -359,7 +359,7 @@ def test_list_with_searches_imports_no_keras(two_searches, harness_env):
 
 
 def test_the_learning_rate_searches():
-    specs = registry.load()
+    specs = registry.discover()
     grid = names(registry.select(specs, ["iris_lr_grid"]))
     assert len(grid) == 12 and "iris_lr_grid[learning_rate=100.0,class_name=sgd]" in grid
     rates = [s.compile["optimizer"]["learning_rate"] for s in registry.select(specs, ["iris_lr_random"])]
@@ -381,14 +381,14 @@ def test_compare_leaves_out_a_trial_whose_runs_all_diverged(two_searches, tmp_pa
     write_experiment(
         tmp_path, trials[-1], [run_row(trials[-1], s, float("nan"), status="diverged") for s in range(3)]
     )
-    chosen, hashes = compare.select(specs, tmp_path, ["lr_grid"])
+    chosen, hashes = comparison.select(specs, tmp_path, ["lr_grid"])
     lines = []
-    frame = compare.main(chosen, tmp_path, plots=False, current_hashes=hashes, out=lines.append)
+    frame = comparison.main(chosen, tmp_path, plots=False, current_hashes=hashes, out=lines.append).table
     assert list(frame["experiment"]) == [t.name for t in trials[:-1]]
     assert any(line.startswith(f"note: {trials[-1].name}: left out") for line in lines)
     with pytest.raises(
         HarnessError, match="no usable runs"
     ):  # alone, or as the baseline, it is still an error
-        compare.main([trials[-1].name], tmp_path, plots=False, out=lines.append)
+        comparison.main([trials[-1].name], tmp_path, plots=False, out=lines.append)
     with pytest.raises(HarnessError, match="no usable runs"):
-        compare.main(chosen, tmp_path, baseline=trials[-1].name, plots=False, out=lines.append)
+        comparison.main(chosen, tmp_path, baseline=trials[-1].name, plots=False, out=lines.append)

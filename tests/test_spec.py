@@ -522,7 +522,7 @@ def test_builtin_data_sets_hash_as_before(tiny_spec):
     assert from_dict(tiny_spec).hash == "f31214811ee5"
     from harness import registry
 
-    assert registry.load()["iris_baseline"].hash == "b83ca0486460"
+    assert registry.discover()["iris_baseline"].hash == "b83ca0486460"
 
 
 def test_a_csv_data_set_hashes_its_contents(tiny_spec, tmp_path):

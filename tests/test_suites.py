@@ -115,7 +115,7 @@ def _training(spec):
 
 @pytest.fixture(scope="module")
 def specs():
-    return registry.load()
+    return registry.discover()
 
 
 @pytest.mark.parametrize("suite, baseline", IRIS_SUITES.items())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import cli, compare, registry
+from harness import cli, comparison, registry
 from harness.errors import HarnessError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def stored(tmp_path):
     exps = tmp_path / "exps"
     exps.mkdir()
     (exps / "toys.py").write_text(EXPERIMENTS)
-    specs = registry.load([str(exps)])
+    specs = registry.discover([str(exps)])
     root = tmp_path / "results"
     base, wide, same = specs["toy_base"], specs["toy_wide"], specs["toy_same"]
     write_experiment(
@@ -105,13 +105,13 @@ def stored(tmp_path):
 
 def test_spec_hash_of_spec_json_equals_spec_hash(stored):
     for spec in stored["specs"].values():
-        assert compare.spec_hash(json.loads(spec.to_json())) == spec.hash
+        assert comparison.spec_hash(json.loads(spec.to_json())) == spec.hash
 
 
 def test_comparison_numbers(stored):
     root = stored["root"]
-    frame = compare.main(["toy_wide", "toy_same", "toy_base"], root, plots=False, out=lambda *a: None)
-    assert list(frame.columns) == compare.columns()
+    frame = comparison.main(["toy_wide", "toy_same", "toy_base"], root, plots=False, out=lambda *a: None).table
+    assert list(frame.columns) == comparison.columns()
     assert list(frame["experiment"]) == ["toy_base", "toy_wide", "toy_same"]  # the declared base comes first
     assert set(frame["baseline"]) == {"toy_base"}
     rows = frame.set_index("experiment")
@@ -165,15 +165,15 @@ def test_comparison_numbers(stored):
     assert same["interval"] == "corrected t (n_test/n_train 0.31); seeds + resplit (repeated hold-out)"
 
     written = pd.read_csv(Path(root) / "comparisons" / "toy_wide+toy_same+toy_base.csv")
-    assert list(written.columns) == compare.columns()
+    assert list(written.columns) == comparison.columns()
     assert written.set_index("experiment").loc["toy_wide", "test_accuracy_diff"] == pytest.approx(0.052)
 
 
 def test_baseline_choice(stored):
-    loaded = [compare.load(stored["root"], n) for n in ("toy_same", "toy_wide")]
-    assert compare.choose_baseline(loaded) == "toy_same"  # nobody's base is selected: the first
-    assert compare.choose_baseline(loaded, "toy_wide") == "toy_wide"
-    frame = compare.main(["toy_wide"], stored["root"], baseline="toy_base", plots=False, out=lambda *a: None)
+    loaded = [comparison.read(stored["root"], n) for n in ("toy_same", "toy_wide")]
+    assert comparison.choose_baseline(loaded) == "toy_same"  # nobody's base is selected: the first
+    assert comparison.choose_baseline(loaded, "toy_wide") == "toy_wide"
+    frame = comparison.main(["toy_wide"], stored["root"], baseline="toy_base", plots=False, out=lambda *a: None).table
     assert list(frame["experiment"]) == ["toy_base", "toy_wide"]  # --baseline joins the comparison
 
 
@@ -185,7 +185,7 @@ def test_stale_rows_alone_are_not_runs(stored, tmp_path):
         HarnessError,
         match=r"toy_base.*1 row\(s\) are from an older spec.*python -m harness run toy_base --results",
     ):
-        compare.load(root, "toy_base")
+        comparison.read(root, "toy_base")
 
 
 def test_cli_suite_in_a_subprocess_imports_no_tensorflow(stored):
@@ -230,29 +230,29 @@ def test_cli_globs_and_missing_runs(stored, capsys):
 def test_cli_compares_stored_only_variants_by_exact_name(stored):
     spec = stored["specs"]["toy_base"].with_overrides({"fit.epochs": 5}, name="toy_base[fit.epochs=5]")
     write_experiment(stored["root"], spec, [run_row(spec, s, 0.5) for s in range(3)])
-    names, hashes = compare.select(
+    names, hashes = comparison.select(
         stored["specs"], stored["root"], ["toy_base[fit.epochs=5]", "toy_base"]
     )  # '[' is literal here
     assert names == ["toy_base[fit.epochs=5]", "toy_base"] and hashes == {
         "toy_base[fit.epochs=5]": None,
         "toy_base": stored["specs"]["toy_base"].hash,
     }
-    frame = compare.main(names, stored["root"], plots=False, out=lambda *a: None)
+    frame = comparison.main(names, stored["root"], plots=False, out=lambda *a: None).table
     assert list(frame["experiment"]) == [
         "toy_base",
         "toy_base[fit.epochs=5]",
     ]  # its spec.json names toy_base as base
-    names, _ = compare.select(stored["specs"], stored["root"], suite="toy")
+    names, _ = comparison.select(stored["specs"], stored["root"], suite="toy")
     assert "toy_base[fit.epochs=5]" not in names  # stored-only variants join only when named
     assert (
-        compare.run_command("toy_base[fit.epochs=5]", "results", json.loads(spec.to_json()))
+        comparison.run_command("toy_base[fit.epochs=5]", "results", json.loads(spec.to_json()))
         == "python -m harness run toy_base --set fit.epochs=5"
     )
 
 
 def test_changed_definition_is_noted(stored):
     lines = []
-    compare.main(
+    comparison.main(
         ["toy_base"],
         stored["root"],
         plots=False,
@@ -263,9 +263,9 @@ def test_changed_definition_is_noted(stored):
 
 
 def test_output_name():
-    assert compare.output_name(["a", "b"]) == "a+b"
-    assert compare.output_name(["a", "b"], suite="toy") == "toy"
-    long = compare.output_name([f"x[fit.callbacks.0={{'k': {i}}}]" * 3 for i in range(5)])
+    assert comparison.output_name(["a", "b"]) == "a+b"
+    assert comparison.output_name(["a", "b"], suite="toy") == "toy"
+    long = comparison.output_name([f"x[fit.callbacks.0={{'k': {i}}}]" * 3 for i in range(5)])
     assert len(long) <= 100 and "+4-more-" in long and "/" not in long
 
 
@@ -279,7 +279,7 @@ def test_trials_of_a_search_are_ranked_by_validation_accuracy_against_the_best(t
                         "search": {"grid": {"fit.epochs": [5, 10, 20]}}}]
     """)
     )
-    specs = registry.load([str(exps)])
+    specs = registry.discover([str(exps)])
     root = tmp_path / "results"
     val = {
         "g[epochs=5]": [0.70, 0.72, 0.71],
@@ -290,8 +290,8 @@ def test_trials_of_a_search_are_ranked_by_validation_accuracy_against_the_best(t
         rows = [dict(run_row(specs[name], s, a), val_accuracy=a) for s, a in enumerate(accs)]
         write_experiment(root, specs[name], rows)
     printed = []
-    names, _ = compare.select(specs, str(root), ["g"])
-    frame = compare.main(names, str(root), plots=False, out=printed.append)
+    names, _ = comparison.select(specs, str(root), ["g"])
+    frame = comparison.main(names, str(root), plots=False, out=printed.append).table
     assert list(frame["experiment"]) == ["g[epochs=10]", "g[epochs=20]", "g[epochs=5]"]
     assert list(frame["rank"]) == [1, 2, 3] and set(frame["baseline"]) == {"g[epochs=10]"}
     assert (Path(root) / "comparisons" / "g.csv").exists()
@@ -309,11 +309,11 @@ def test_spec_hash_of_a_csv_spec_covers_the_file_as_spec_hash_does(tiny_spec, tm
     spec = from_dict(tiny_spec)
     stored = json.loads(spec.to_json())
     before = spec.hash
-    assert compare.spec_hash(stored) == before
+    assert comparison.spec_hash(stored) == before
     path.write_text(path.read_text() + "1,1,a\n")
-    assert compare.spec_hash(stored) == from_dict(tiny_spec).hash != before
+    assert comparison.spec_hash(stored) == from_dict(tiny_spec).hash != before
     path.unlink()
-    assert compare.spec_hash(stored) is None  # compare then takes the latest stored run's hash
+    assert comparison.spec_hash(stored) is None  # compare then takes the latest stored run's hash
 
 
 # -- cross-validation end to end: train (in a subprocess), then compare here --------------
@@ -343,7 +343,7 @@ def test_compare_of_a_cv_experiment_and_a_remedy_uses_corrected_intervals_holm_a
     )
     assert done.returncode == 0, done.stderr
     printed = []
-    frame = compare.main(["iris_cv", "iris_cv[remedy=more_capacity]"], root, plots=False, out=printed.append)
+    frame = comparison.main(["iris_cv", "iris_cv[remedy=more_capacity]"], root, plots=False, out=printed.append).table
     text = "\n".join(printed)
     label = "corrected t (n_test/n_train 0.25); seeds x 5-fold x 2 repeats"  # 30 held out, 120 trained on
     assert label in text and "p Holm" in text and "runs needed" in text and "paired by (seed, fold)" in text
@@ -360,7 +360,7 @@ def test_compare_of_a_cv_experiment_and_a_remedy_uses_corrected_intervals_holm_a
         table["gap_test_loss"] = table["test_loss"] - table["train_loss"]
     assert sorted(runs["iris_cv"].index) == [(0, fold) for fold in range(10)]
     t_975_df9 = 2.2621571627409915
-    for metric in compare.VERSUS:
+    for metric in comparison.VERSUS:
         d = (runs["iris_cv[remedy=more_capacity]"][metric] - runs["iris_cv"][metric]).to_numpy()
         half = t_975_df9 * d.std(ddof=1) * math.sqrt(1 / 10 + 30 / 120)  # Nadeau and Bengio by hand
         assert remedy[f"{metric}_diff"] == pytest.approx(d.mean(), abs=1e-9)

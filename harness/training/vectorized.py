@@ -1,33 +1,28 @@
-"""The vectorized engine: a group of (spec, seed) runs trained as one compiled JAX program.
+"""The vectorized trainer: a group of runs trained as one compiled JAX program.
 
 Each run's variables are stacked on a leading axis; one run's whole training (epochs and
 batches as `jax.lax.scan`, Keras' own stateless `train_step`/`test_step`, which go through
 `model.stateless_call` and `optimizer.stateless_apply`) is wrapped in `jax.vmap` and jit-
 compiled once for the group. Early stopping, the non-finite stop and the health columns are
 computed inside the program per run; a stopped run's updates are masked, so it keeps what
-Keras keeps. Rows come out exactly as `runner.run_seed` makes them.
+Keras keeps. Rows are made by `rows.build`, as the per-run trainer's are.
 
-Needs Keras on JAX in this process (KERAS_BACKEND=jax before `harness.backend` is imported).
+Needs Keras on JAX in this process (KERAS_BACKEND=jax before `harness.training.backend` is imported).
 """
 
-import math
 import os
-import resource
 import time
 from pathlib import Path
 
 import numpy as np
 
 from harness import data as datasets
-from harness import models, results, runner
-from harness.backend import keras
-from harness.health import column_name
+from harness.training import models, rows
+from harness.training.backend import keras
+from harness.training.groups import Unsupported, key
+from harness.training.health import column_name, is_relu, worst_dead_relu
 
 CACHE_ENV = "HARNESS_CACHE"
-
-
-class Unsupported(Exception):
-    """The group cannot be trained as one program; its runs go to the per-run path."""
 
 
 def cache_dir():
@@ -61,7 +56,7 @@ def _values(variables):
 
 def _initial_state(spec, seed, n_features):
     """A run's initial (trainable, non-trainable) values: built exactly as the per-run path builds them."""
-    runner.seed_everything(seed)
+    models.seed_everything(seed)
     model = models.build(spec, n_features)
     return _values(model.trainable_variables), _values(model.non_trainable_variables)
 
@@ -76,7 +71,7 @@ class _Program:
 
     def __init__(self, spec, split):
         self.spec = spec
-        runner.seed_everything(0)
+        models.seed_everything(0)
         model = models.compile_model(models.build(spec, split.n_features), spec)
         batch = spec.fit["batch_size"]
         model._symbolic_build(data_batch=(split.x_train[:batch], split.y_train[:batch]))
@@ -102,12 +97,7 @@ class _Program:
                     for w in layer.weights
                 ]
                 self.layers.append((column_name(i, layer), owned))
-        self.relu_layers = [
-            (i, column_name(i, layer))
-            for i, layer in enumerate(model.layers)
-            if getattr(getattr(layer, "activation", None), "__name__", "") == "relu"
-            or type(layer).__name__ == "ReLU"
-        ]
+        self.relu_layers = [(i, column_name(i, layer)) for i, layer in enumerate(model.layers) if is_relu(layer)]
         self.stopper = self._early_stopping()
         self.has_val = split.x_val is not None
         self.function = None
@@ -308,47 +298,44 @@ def _stack(arrays):
     return [np.stack(a) for a in zip(*arrays)]
 
 
-def run_group(runs):
-    """Train [(spec, seed)] (or (spec, seed, None) triples) as one program; returns
-    [(runs.csv row, history rows)] in the same order.
+def train(group):
+    """Train `group` as one program; yield each run's (runs.csv row, history rows) when it ends.
 
-    The specs must compile to the same program (`harness.groups` plans them so). Raises
+    Its specs must compile to the same program (`groups.form` forms groups so). Raises
     Unsupported, naming the cause, when the program cannot be built, traced or run (a layer
-    that fails under vmap, a schedule, ...): those runs then go to the per-run path."""
+    that fails under vmap, a schedule, ...): those runs then train on the per-run trainer."""
     _check_backend()
     enable_compile_cache()
-    runs = [(run[0], run[1]) for run in runs]  # (spec, seed) or (spec, seed, fold=None)
     try:
-        return _run_group(runs)
+        made = _train(group.runs)
     except Unsupported:
         raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise Unsupported(f"{type(exc).__name__}: {first}"[:300]) from exc
+    yield from made
 
 
-def _run_group(runs):
+def _train(runs):
     import jax
 
-    from harness import groups
-
     spec0 = runs[0][0]
-    if len({groups.key(spec) for spec, _ in runs}) > 1:
-        raise Unsupported("the runs do not compile to one program (harness.groups plans groups)")
-    splits = [datasets.load(spec.data, seed) for spec, seed in runs]
+    if len({key(spec, fold) for spec, _, fold in runs}) > 1:
+        raise Unsupported("the runs do not compile to one program (harness.training.groups forms groups)")
+    splits = [datasets.load_split(spec.data, seed, fold) for spec, seed, fold in runs]
     split0 = splits[0]
     program = _Program(spec0, split0)
     n_features = split0.n_features
-    initial = [_initial_state(spec, seed, n_features) for spec, seed in runs]
+    initial = [_initial_state(spec, seed, n_features) for spec, seed, _ in runs]
     trainable = _stack([t for t, _ in initial])
     non_trainable = _stack([n for _, n in initial])
     optimizer = []
     for i, value in enumerate(program.optimizer_values):
         stacked = np.stack([value] * len(runs))
         if i == program.lr_index:
-            stacked = np.asarray([_learning_rate(spec) for spec, _ in runs], dtype=value.dtype)
+            stacked = np.asarray([_learning_rate(spec) for spec, _, _ in runs], dtype=value.dtype)
         optimizer.append(stacked)
-    seeds = np.asarray([seed for _, seed in runs], dtype=np.uint32)
+    seeds = np.asarray([seed for _, seed, _ in runs], dtype=np.uint32)
 
     def parts(split):
         return [split.x_train, split.y_train, split.x_val, split.y_val, split.x_test, split.y_test]
@@ -363,13 +350,12 @@ def _run_group(runs):
     out = jax.tree_util.tree_map(np.asarray, out)
     seconds = time.perf_counter() - start
     params = int(program.model.count_params())
-    rows = [
-        _rows(program, spec, seed, i, out, seconds / len(runs), params, len(runs))
-        for i, (spec, seed) in enumerate(runs)
+    made = [
+        _rows(program, run, i, out, seconds / len(runs), params, len(runs)) for i, run in enumerate(runs)
     ]
     del program, initial
     keras.backend.clear_session()
-    return rows
+    return made
 
 
 def _same(a, b):
@@ -382,8 +368,9 @@ def _same(a, b):
     )
 
 
-def _rows(program, spec, seed, i, out, fit_seconds, params, size):
-    """runs.csv row and history rows of run `i` of the group, as runner.run_seed makes them."""
+def _rows(program, run, i, out, fit_seconds, params, size):
+    """The rows of run `i` of the group, from the program's outputs."""
+    spec, seed, fold = run
     names = program.log_names + ([f"val_{n}" for n in program.log_names] if program.has_val else [])
     epochs_run = int(np.sum(out["ran"][i]))
     order = sorted(range(len(program.log_names)), key=lambda k: program.log_names[k])  # Keras' order
@@ -398,47 +385,18 @@ def _rows(program, spec, seed, i, out, fit_seconds, params, size):
         part: {program.log_names[k]: out["scores"][i, j, k] for k in order[: len(program.log_names)]}
         for j, part in enumerate(parts)
     }
-    row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "error": ""}
-    row["epochs_run"] = epochs_run
-    row["best_epoch"] = runner.best_epoch(history)
-    penalty = float(out["penalty"][i])
-    for part, values in scores.items():
-        for metric, value in values.items():
-            row[f"{part}_{metric}"] = float(value) - (penalty if metric == "loss" else 0.0)
-    row["loss_penalty"] = penalty
-    if not all(math.isfinite(row.get(f"{p}_loss", 0.0)) for p in ("train", "test")) or out["diverged"][i]:
-        row["status"] = "diverged"
-    if row["status"] == "ok" and program.relu_layers:
-        fractions = out["dead"][i]
-        worst, where = 0.0, ""
-        for fraction, (_, layer) in zip(fractions, program.relu_layers):
-            if float(fraction) > worst or not where:
-                worst, where = float(fraction), layer
-        row["dead_relu_fraction"], row["dead_relu_layer"] = worst, where
-    elif row["status"] == "ok":
-        row["dead_relu_fraction"], row["dead_relu_layer"] = 0.0, ""
-    else:
-        row["dead_relu_fraction"], row["dead_relu_layer"] = math.nan, ""
-    row["seconds_per_epoch"] = round(fit_seconds / max(epochs_run, 1), 5)
-    row.update(
-        fit_seconds=round(fit_seconds, 4),
+    dead = [(float(f), layer) for f, (_, layer) in zip(out["dead"][i], program.relu_layers)]
+    return rows.build(
+        spec,
+        seed,
+        fold,
+        history,
+        scores,
+        penalty=float(out["penalty"][i]),
+        diverged=bool(out["diverged"][i]),
+        dead_relu=lambda: worst_dead_relu(dead),
+        fit_seconds=fit_seconds,
         params=params,
         pipeline=f"jax.vmap group of {size}",
         deterministic=True,
     )
-    row.update(
-        pid=os.getpid(), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    )
-    row.update(runner.versions())
-    row["finished_at"] = results.now()
-    epochs = [
-        {
-            "experiment": spec.name,
-            "seed": seed,
-            "spec_hash": spec.hash,
-            "epoch": e + 1,
-            **{k: v[e] for k, v in history.items()},
-        }
-        for e in range(epochs_run)
-    ]
-    return row, epochs

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from harness import models, registry
-from harness.backend import keras
+from harness import registry
 from harness.errors import SpecError
 from harness.spec import from_dict
+from harness.training import models
+from harness.training.backend import keras
 
 
 def layer_configs(model):
@@ -42,7 +43,7 @@ def test_build_matches_a_hand_built_sequential(tiny_spec):
 
 
 def test_iris_baseline_is_the_articles_network():
-    spec = registry.load()["iris_baseline"]
+    spec = registry.discover()["iris_baseline"]
     built = models.build(spec, 4)
     article = keras.Sequential(
         [
@@ -114,7 +115,7 @@ def test_callbacks_are_fresh_objects(tiny_spec):
 
 
 def test_check_accepts_valid_specs(tiny_spec):
-    models.check(registry.load()["iris_baseline"], 4)
+    models.check(registry.discover()["iris_baseline"], 4)
     tiny_spec["model"].insert(1, {"class_name": "Dropout", "rate": 0.1})
     tiny_spec["model"][0]["kernel_regularizer"] = {"class_name": "L2", "l2": 0.01}
     tiny_spec["data"]["validation_size"] = 0.2

@@ -50,7 +50,7 @@ def test_ray_runs_match_local_runs(engine, tiny_spec, write_experiments, tmp_pat
     d = write_experiments([base, variant])
     local_root, ray_root = tmp_path / "local", tmp_path / "ray"
 
-    specs = registry.select(registry.load([d]), ["rayt*"])
+    specs = registry.select(registry.discover([d]), ["rayt*"])
     assert executor.run(specs, local_root, jobs=1, engine=engine) == []
 
     command = [
@@ -168,7 +168,7 @@ def test_the_readme_cluster_recipe_with_token_authentication(
         [{**copy.deepcopy(tiny_spec), "name": "rayc", "seeds": [0, 1], "fit": {"epochs": 3}}]
     )
     local_root, ray_root = tmp_path / "local", tmp_path / "ray"
-    assert executor.run(registry.select(registry.load([d]), ["rayc"]), local_root, jobs=1) == []
+    assert executor.run(registry.select(registry.discover([d]), ["rayc"]), local_root, jobs=1) == []
 
     port, temp_dir = _free_port(), tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths are short
     ray_bin = os.path.join(os.path.dirname(PYTHON), "ray")

@@ -1,12 +1,12 @@
-"""harness.health and its wiring into runner.run_seed: columns, update ratios, non-finite stop."""
+"""harness.training.health and its wiring into the per-run trainer: columns, update ratios, non-finite stop."""
 
 import copy
 import math
 
 import pytest
 
-from harness import runner
 from harness.spec import from_dict
+from harness.training import per_run
 
 
 def _spec(tiny, **fit):
@@ -18,7 +18,7 @@ def _spec(tiny, **fit):
 def test_health_columns_in_history_and_seconds_per_epoch():
     from conftest import TINY
 
-    row, epochs = runner.run_seed(_spec(TINY), 0)
+    row, epochs = per_run.run(_spec(TINY), 0)
     assert row["status"] == "ok" and row["seconds_per_epoch"] > 0
     cols = [c for c in epochs[0] if c.startswith(("update_ratio.", "weight_norm."))]
     assert any(c.startswith("update_ratio.0.") for c in cols) and any(
@@ -36,7 +36,7 @@ def test_nonfinite_stops_training_and_marks_diverged():
     raw = copy.deepcopy(TINY)
     raw["compile"] = {**raw.get("compile", {}), "optimizer": {"class_name": "SGD", "learning_rate": 1e30}}
     raw["fit"] = {"epochs": 20, "batch_size": 16}
-    row, epochs = runner.run_seed(from_dict(raw), 0)
+    row, epochs = per_run.run(from_dict(raw), 0)
     assert row["status"] == "diverged"
     assert row["epochs_run"] < 20
 
@@ -44,8 +44,8 @@ def test_nonfinite_stops_training_and_marks_diverged():
 def test_update_ratio_and_weight_norm_match_a_hand_computed_sgd_step():
     import numpy as np
 
-    from harness.backend import keras
-    from harness.health import Health
+    from harness.training.backend import keras
+    from harness.training.health import Health
 
     x = np.array([[1.0, 2.0], [0.5, -1.0], [-2.0, 0.0]], dtype="float32")
     y = np.array([[1.0], [0.0], [2.0]], dtype="float32")
@@ -69,8 +69,8 @@ def test_update_ratio_and_weight_norm_match_a_hand_computed_sgd_step():
 def test_dead_relu_counts_units_silent_on_every_input():
     import numpy as np
 
-    from harness.backend import keras
-    from harness.health import dead_relu
+    from harness.training.backend import keras
+    from harness.training.health import dead_relu
 
     model = keras.Sequential(
         [keras.Input((2,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)]

@@ -14,7 +14,7 @@ import math
 import re
 import shlex
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ from harness import diagnosis, registry, results, stats
 from harness.errors import HarnessError
 from harness.formatting import number as _f
 from harness.formatting import p_value as _p
+from harness.formatting import runs_needed as runs_needed_text
 from harness.formatting import text_table
 from harness.spec import set_name, set_text, training_hash
 
@@ -123,7 +124,7 @@ class NoUsableRuns(HarnessError):
         self.not_ok = not_ok
 
 
-def load(root, name):
+def read(root, name):
     """The usable runs of one experiment; raises HarnessError naming the run command when there are none."""
     folder = results.experiment_dir(root, name)
     runs = results.read_csv(folder / "runs.csv")
@@ -396,14 +397,6 @@ def _pm(row, metric, digits=3):
     return f"{centre:.{digits}f} ± {(high - low) / 2:.{digits}f}"
 
 
-def _needed(value):
-    """Runs needed as text: '-' where there is evidence (or no estimate), '∞' where no number of runs
-    suffices."""
-    if not isinstance(value, (int, float)) or math.isnan(value):
-        return "-"
-    return "∞" if math.isinf(value) else str(int(value))
-
-
 def tables(frame):
     """Two narrow text tables: the experiments over seeds, and their paired differences from the baseline."""
     if "rank" in frame:
@@ -450,7 +443,7 @@ def tables(frame):
                     _p(r[f"{metric}_p_value"]),
                     _p(r[f"{metric}_p_adjusted"]),
                     r[f"{metric}_verdict"],
-                    _needed(r[f"{metric}_runs_needed"]),
+                    runs_needed_text(r[f"{metric}_runs_needed"]),
                 ]
             )
     if second:
@@ -499,30 +492,75 @@ def _ranked(frame):
 
 @dataclass
 class Comparison:
-    """A computed comparison: the table (one row per experiment, the CSV's columns) and what it was
-    made of."""
+    """A comparison of stored experiments: `table` has the comparisons CSV's columns (one row per
+    experiment, the baseline first), `summary` the printed first table's numbers, `differences` one
+    row per (experiment, metric) against the baseline with its paired 95% interval and verdict,
+    `notes` what the tables leave out (runs of an older spec, failed runs, experiments left out)."""
 
-    frame: pd.DataFrame
+    table: pd.DataFrame
     stored: list  # Stored, in selection order (a search's: ranked)
     baseline: str
     label: str  # the file name the comparison is written under (no suffix)
     left_out: list  # experiments every run of which failed or diverged
     min_effect: float = None  # the difference "runs needed" is for (None: each observed difference)
+    notes: list = field(default_factory=list)
+
+    @property
+    def summary(self):
+        metrics = ["train_accuracy", "test_accuracy", "test_loss", "gap_test_loss", "fit_seconds"]
+        cols = ["rank", "experiment", "is_baseline", "runs", "diagnosis"]
+        cols += [f"{m}_{s}" for m in metrics for s in ("mean", "ci95_low", "ci95_high")] + ["epochs_run_mean"]
+        return self.table[[c for c in cols if c in self.table]].reset_index(drop=True)
+
+    @property
+    def differences(self):
+        rows = [
+            {
+                "experiment": r["experiment"],
+                "baseline": r["baseline"],
+                "metric": metric,
+                "lower_is_better": lower_is_better,
+                "pairs": r["paired_seeds"],
+                **{name: r[f"{metric}_{column}"] for name, column in DIFFERENCE_COLUMNS.items()},
+                "interval": r["interval"],
+            }
+            for _, r in self.table[~self.table["is_baseline"]].iterrows()
+            for metric, lower_is_better in VERSUS.items()
+        ]
+        columns = ["experiment", "baseline", "metric", "lower_is_better", "pairs", *DIFFERENCE_COLUMNS, "interval"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def text(self):
+        """The tables as `python -m harness compare` prints them."""
+        return tables(self.table)
+
+    def _repr_html_(self):  # a notebook shows the summary table
+        return self.summary.to_html(index=False, float_format=lambda v: f"{v:.4f}")
 
 
-def compute(names, root=DEFAULT_ROOT, baseline=None, suite=None, min_effect=None):
+# The differences' columns: name -> the comparisons CSV's column after "<metric>_".
+DIFFERENCE_COLUMNS = {
+    "diff": "diff",
+    "ci95_low": "diff_ci95_low",
+    "ci95_high": "diff_ci95_high",
+    "p_value": "p_value",
+    "p_adjusted": "p_adjusted",
+    "verdict": "verdict",
+    "runs_needed": "runs_needed",
+}
+
+
+def compute(names, root=DEFAULT_ROOT, baseline=None, suite=None, min_effect=None, current_hashes=None):
     """Load and compare stored experiments; writes and prints nothing.
 
-    `min_effect`: the difference the "runs needed" column is for (default: each observed difference)."""
-    if baseline and baseline not in names:
-        names = [
-            baseline,
-            *names,
-        ]  # --baseline NAME compares against NAME even when the selection leaves it out
+    `min_effect`: the difference the "runs needed" column is for (default: each observed difference);
+    `current_hashes`: {name: the spec hash its definition has now}, to note results of an older one."""
+    if baseline and baseline not in names:  # --baseline NAME compares against NAME even when not selected
+        names = [baseline, *names]
     stored, left_out = [], []
     for name in names:
         try:
-            stored.append(load(root, name))
+            stored.append(read(root, name))
         except NoUsableRuns as exc:  # e.g. a search's trial whose rate diverged: a result, not a mistake
             if len(names) == 1 or name == baseline or not exc.not_ok:
                 raise
@@ -535,69 +573,61 @@ def compute(names, root=DEFAULT_ROOT, baseline=None, suite=None, min_effect=None
     if searched:  # trials of one search: best first, and each compared with the best
         stored = sorted(stored, key=_rank_key)
     chosen = choose_baseline(stored, baseline or (stored[0].name if searched else None))
-    frame = build(stored, chosen, min_effect)
+    table = build(stored, chosen, min_effect)
     if searched:
-        frame = frame.set_index("experiment").loc[[s.name for s in stored]].reset_index()
-        frame.insert(0, "rank", range(1, len(frame) + 1))
-    return Comparison(frame, stored, chosen, output_name(names, suite or searched), left_out, min_effect)
+        table = table.set_index("experiment").loc[[s.name for s in stored]].reset_index()
+        table.insert(0, "rank", range(1, len(table) + 1))
+    label = output_name(names, suite or searched)
+    notes = _notes(stored, left_out, root, current_hashes or {})
+    return Comparison(table, stored, chosen, label, left_out, min_effect, notes)
 
 
-def show(comparison, root=DEFAULT_ROOT, current_hashes=None, out=print):
+def _notes(stored, left_out, root, current_hashes):
+    """What the tables leave out, one sentence each."""
+    notes = [
+        f"{name}: left out, every run of its current spec failed or diverged (runs.csv has the status and error)"
+        for name in left_out
+    ]
+    for s in stored:
+        if s.stale_rows:
+            notes.append(f"{s.name}: ignored {s.stale_rows} stored row(s) of an older spec")
+        if s.not_ok_runs:
+            notes.append(f"{s.name}: left out {s.not_ok_runs} failed or diverged run(s)")
+        wanted = current_hashes.get(s.name)
+        if wanted and wanted != s.spec_hash:
+            notes.append(
+                f"{s.name}: its definition changed since the stored runs (stored spec {s.spec_hash}, now "
+                f"{wanted}); these are the old spec's numbers; refresh with: {run_command(s.name, root)}"
+            )
+    return notes
+
+
+def show(comparison, out=print):
     """Print a comparison's tables and its notes through `out`."""
-    frame, chosen, stored, min_effect = (
-        comparison.frame,
-        comparison.baseline,
-        comparison.stored,
-        comparison.min_effect,
-    )
-    intervals = list(dict.fromkeys(frame["interval"]))
+    table = comparison.table
     out("mean ± 95% CI half-width over runs; * = baseline; intervals (which runs vary, and how):")
-    out("\n".join(f"  {interval}" for interval in intervals) + "\n")
-    out(tables(frame))
-    effect = "the observed Δ" if min_effect is None else f"Δ = {min_effect:g}"
+    out("\n".join(f"  {interval}" for interval in dict.fromkeys(table["interval"])) + "\n")
+    out(tables(table))
+    effect = "the observed Δ" if comparison.min_effect is None else f"Δ = {comparison.min_effect:g}"
     out(
-        f"\nΔ = experiment − baseline ({chosen}), paired by "
-        f"{'(seed, fold)' if 'fold' in frame_keys(stored) else 'seed'} "
+        f"\nΔ = experiment − baseline ({comparison.baseline}), paired by "
+        f"{'(seed, fold)' if 'fold' in frame_keys(comparison.stored) else 'seed'} "
         "on the runs both have; verdicts on Holm-adjusted p over the variants of each metric; 'no evidence' "
         f"(not a win): p Holm ≥ 0.05; runs needed: pairs that would resolve {effect} with 80% power; "
         "loss and gap: lower is better"
     )
-    for name in comparison.left_out:
-        out(
-            f"note: {name}: left out, every run of its current spec failed or diverged "
-            "(runs.csv has the status and error)"
-        )
-    for s in comparison.stored:
-        if s.stale_rows:
-            out(f"note: {s.name}: ignored {s.stale_rows} stored row(s) of an older spec")
-        if s.not_ok_runs:
-            out(f"note: {s.name}: left out {s.not_ok_runs} failed or diverged run(s)")
-        wanted = (current_hashes or {}).get(s.name)
-        if wanted and wanted != s.spec_hash:
-            out(
-                f"note: {s.name}: its definition changed since the stored runs "
-                f"(stored spec {s.spec_hash}, now {wanted}); "
-                f"these are the old spec's numbers; refresh with: {run_command(s.name, root)}"
-            )
+    for note in comparison.notes:
+        out(f"note: {note}")
 
 
-def main(
-    names,
-    root=DEFAULT_ROOT,
-    baseline=None,
-    suite=None,
-    plots=True,
-    current_hashes=None,
-    out=print,
-    min_effect=None,
-):
-    """Load, compare, write the CSV (and plots) and print the tables; returns the comparison DataFrame.
+def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, current_hashes=None, out=print,
+         min_effect=None):
+    """Load, compare, write the CSV (and plots) and print the tables; returns the Comparison.
 
     `min_effect`: the difference the "runs needed" column is for (default: each observed difference)."""
-    comparison = compute(names, root, baseline, suite, min_effect)
-    frame = comparison.frame
-    csv_path = write(frame, root, comparison.label)
-    show(comparison, root, current_hashes, out)
+    comparison = compute(names, root, baseline, suite, min_effect, current_hashes)
+    csv_path = write(comparison.table, root, comparison.label)
+    show(comparison, out)
     written = [csv_path]
     if plots:
         from harness import plots as drawing
@@ -608,23 +638,7 @@ def main(
             )
         histories = {s.name: s.history for s in comparison.stored}
         written.append(
-            drawing.comparison(histories, frame, comparison.baseline, csv_path.with_suffix(".png"))
+            drawing.comparison(histories, comparison.table, comparison.baseline, csv_path.with_suffix(".png"))
         )
     out("\nwrote:\n  " + "\n  ".join(str(p) for p in written))
-    frame.attrs["label"] = comparison.label  # the name its files go under
-    return frame
-
-
-# `harness.compare(...)` from a notebook calls harness.api.compare; `harness.compare.X` is this module.
-import sys  # noqa: E402
-import types  # noqa: E402
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from harness import api
-
-        return api.compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+    return comparison

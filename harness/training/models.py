@@ -5,14 +5,19 @@ A spec writes a Keras object flat, `{"class_name": "Dense", "units": 4}`; Keras 
 (regularizers, initializers) included. `check` builds everything once and turns Keras'
 errors into SpecErrors that name the field.
 
-Keras comes from `harness.backend`, the one place that brings it up.
+Keras comes from `harness.training.backend`, the one place that brings it up.
 """
 
 import inspect
+import random
+import sys
 
-from harness.backend import keras
-from harness.errors import SpecError
+import numpy as np
+
+from harness import data as datasets
+from harness.errors import HarnessError, SpecError
 from harness.spec import did_you_mean, thaw
+from harness.training.backend import keras
 
 
 def keras_config(obj):
@@ -31,6 +36,24 @@ def layer(config):
     if hasattr(keras.layers, serialized["class_name"]):
         serialized["module"] = "keras.layers"
     return keras.layers.deserialize(serialized)
+
+
+def seed_everything(seed):
+    """keras.utils.set_random_seed, without importing TensorFlow into a JAX or torch process."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def build(spec, n_features):
@@ -117,6 +140,23 @@ def check(spec, n_features):
     _check_optimizer(spec)
     _check_loss_and_metrics(spec)
     _check_callbacks(spec)
+
+
+def check_specs(specs):
+    """Check every spec against Keras before anything trains; the first problem raises."""
+    for spec in specs:
+        try:
+            split = datasets.load_split(spec.data, spec.seeds[0], datasets.folds(spec.data)[0])
+        except SpecError:
+            raise
+        except HarnessError as exc:  # data that cannot be split as asked: name the experiment
+            raise SpecError(spec.name, "data", str(exc), spec.source) from None
+        check(spec, split.n_features)
+
+
+def default_learning_rate(class_name):
+    """The learning rate a Keras optimizer takes when a spec gives none."""
+    return float(keras.optimizers.get({"class_name": class_name, "config": {}}).get_config()["learning_rate"])
 
 
 def _check_layers(spec, n_features):

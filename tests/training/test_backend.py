@@ -1,6 +1,6 @@
-"""harness.backend: the deterministic column says whether the run computed on one thread."""
+"""harness.training.backend: the deterministic column says whether the run computed on one thread."""
 
-from harness import backend
+from harness.training import backend
 
 
 def test_single_threaded_by_default_and_not_when_the_environment_says_more(monkeypatch):

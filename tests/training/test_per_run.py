@@ -262,7 +262,7 @@ def test_iris_baseline_reaches_the_articles_accuracy(tmp_path):
     """The full article experiment: 100 epochs, 5 seeds, all cores (a minute or two)."""
     from harness import registry
 
-    spec = registry.load()["iris_baseline"]
+    spec = registry.discover()["iris_baseline"]
     assert executor.run([spec], tmp_path) == []
     runs = read(tmp_path, spec.name, "runs")
     assert runs["seed"].tolist() == [0, 1, 2, 3, 4] and (runs["status"] == "ok").all()
@@ -294,7 +294,7 @@ def test_losses_in_runs_csv_leave_out_the_weight_penalty(tiny_spec):
 
 def test_a_spec_without_cv_gives_the_numbers_of_before(tiny_spec):
     """Measured on TensorFlow before data.cv existed: same hash, same numbers, no fold key."""
-    from harness.backend import keras
+    from harness.training.backend import keras
 
     spec = from_dict(tiny_spec)
     row, history = runner.run_seed(spec, 1)

@@ -78,7 +78,7 @@ def test_a_killed_sweep_resumes_where_it_stopped(tiny_spec, write_experiments, t
     )
     assert f"{len(before)} already stored, skipped (--force re-runs them)" in again.stderr.splitlines()[-1]
 
-    names = [s.name for s in registry.select(registry.load([d]), ["resume"])]
+    names = [s.name for s in registry.select(registry.discover([d]), ["resume"])]
     assert len(names) == 3
     runs = stored_rows(root)
     assert sorted(zip(runs["experiment"], runs["seed"])) == sorted(
@@ -195,7 +195,7 @@ def test_fail_fast_in_worker_processes(tiny_spec, tmp_path):
 
 def test_a_learning_rate_too_high_diverges_and_is_not_a_failure(tmp_path):
     """SGD at learning rate 100 on iris: the loss becomes NaN; the run is stored as diverged."""
-    specs = registry.load()
+    specs = registry.discover()
     spec = specs["iris_lr_grid[learning_rate=100.0,class_name=sgd]"].with_seeds([0])
     assert executor.run([spec], tmp_path, jobs=1) == []
     runs = pd.read_csv(tmp_path / spec.name / "runs.csv")

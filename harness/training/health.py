@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from harness.backend import keras
+from harness.training.backend import keras
 
 
 def column_name(i, layer):
@@ -58,13 +58,25 @@ def dead_relu(model, x):
 
     A unit is dead when its ReLU output is 0 for every input: it passes no gradient, so it
     never learns again. (0.0, '') when the model has no ReLU layer."""
-    worst, where, h = 0.0, "", x
+    fractions, h = [], x
     for i, layer in enumerate(model.layers):
         h = layer(h, training=False)
-        activation = getattr(getattr(layer, "activation", None), "__name__", "")
-        if activation == "relu" or type(layer).__name__ == "ReLU":
+        if is_relu(layer):
             out = np.asarray(h).reshape(len(x), -1)
-            fraction = float(np.mean(np.all(out <= 0, axis=0)))
-            if fraction > worst or not where:
-                worst, where = fraction, column_name(i, layer)
+            fractions.append((float(np.mean(np.all(out <= 0, axis=0))), column_name(i, layer)))
+    return worst_dead_relu(fractions)
+
+
+def worst_dead_relu(fractions):
+    """(largest fraction, its layer) from [(fraction of dead units, layer column name)] per ReLU layer;
+    (0.0, '') without a ReLU layer."""
+    worst, where = 0.0, ""
+    for fraction, layer in fractions:
+        if fraction > worst or not where:
+            worst, where = float(fraction), layer
     return worst, where
+
+
+def is_relu(layer):
+    """Whether a layer's output is a ReLU's (a ReLU activation or a ReLU layer)."""
+    return getattr(getattr(layer, "activation", None), "__name__", "") == "relu" or type(layer).__name__ == "ReLU"

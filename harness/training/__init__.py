@@ -1,0 +1,7 @@
+"""The training side: everything that imports Keras or JAX, and the loop that runs them.
+
+`scheduler.run(specs, options)` trains every run not stored yet: `groups` forms groups of runs,
+a place (`places`: this process or worker processes; `cluster`: Ray tasks) trains each group
+with one of two trainers (`vectorized`: one compiled JAX program; `per_run`: Keras `fit`), and
+`rows` makes a run's rows the same way for both. Importing this package imports nothing heavy.
+"""
