@@ -113,11 +113,11 @@ def selected_specs(args):
 def cmd_run(args):
     from harness import results
     from harness.progress import Progress
-    from harness.training import groups, places, scheduler
+    from harness.training import groups, processes, scheduler
 
     engine = groups.choose(args.engine, args.backend, args.verbose)
     if args.executor == "local" and engine == "per-run" and not args.verbose and args.jobs != 1:
-        places.warm_up(args.backend or groups.default_backend())
+        processes.warm_up(args.backend or groups.default_backend())
     specs = selected_specs(args)
     options = scheduler.RunOptions(
         args.results,
@@ -189,7 +189,9 @@ def _same_selection(args, command):
 def cmd_compare(args):
     from harness import comparison, report  # stored runs only: pandas, scipy, matplotlib; no Keras
 
-    names, hashes = comparison.select(registry.discover(args.experiments), args.results, args.names, args.suite)
+    names, hashes = comparison.select(
+        registry.discover(args.experiments), args.results, args.names, args.suite
+    )
     compared = comparison.main(
         names,
         args.results,

@@ -299,10 +299,14 @@ def store(root, finished, specs=(), keep_finished=False):
             history = pd.DataFrame([h for _, _, rows in items for h in rows])
             hist = _replace(read_csv(folder / "history.csv"), history, keys)
             if len(hist.columns):  # nothing to write for a first run that failed before any epoch
-                write_frame(folder / "history.csv", hist.sort_values([*run_keys(hist), "epoch"], kind="stable"))
+                write_frame(
+                    folder / "history.csv", hist.sort_values([*run_keys(hist), "epoch"], kind="stable")
+                )
             runs = _replace(stored, pd.DataFrame([row for _, row, _ in items]), keys)
             columns = [*RUN_COLUMNS[:2], "fold", *RUN_COLUMNS[2:]] if "fold" in runs else RUN_COLUMNS
-            write_frame(folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns]))
+            write_frame(
+                folder / "runs.csv", runs.reindex(columns=columns + [c for c in runs if c not in columns])
+            )
             for i, row, _ in items:
                 out[i] = row
     return out

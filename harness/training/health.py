@@ -79,4 +79,7 @@ def worst_dead_relu(fractions):
 
 def is_relu(layer):
     """Whether a layer's output is a ReLU's (a ReLU activation or a ReLU layer)."""
-    return getattr(getattr(layer, "activation", None), "__name__", "") == "relu" or type(layer).__name__ == "ReLU"
+    return (
+        getattr(getattr(layer, "activation", None), "__name__", "") == "relu"
+        or type(layer).__name__ == "ReLU"
+    )

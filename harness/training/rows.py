@@ -36,8 +36,21 @@ def best_epoch(history):
     return int(np.nanargmin(values)) + 1
 
 
-def build(spec, seed, fold, history, scores, *, penalty, diverged, dead_relu, fit_seconds, params, pipeline,
-          deterministic):
+def build(
+    spec,
+    seed,
+    fold,
+    history,
+    scores,
+    *,
+    penalty,
+    diverged,
+    dead_relu,
+    fit_seconds,
+    params,
+    pipeline,
+    deterministic,
+):
     """(runs.csv row, history.csv rows) of one finished run.
 
     `history`: {column: per-epoch values} in Keras' order, health columns after; `scores`: {part:
@@ -54,14 +67,26 @@ def build(spec, seed, fold, history, scores, *, penalty, diverged, dead_relu, fi
     row["loss_penalty"] = penalty
     if diverged or not all(math.isfinite(row.get(f"{p}_loss", 0.0)) for p in ("train", "test")):
         row["status"] = "diverged"
-    row["dead_relu_fraction"], row["dead_relu_layer"] = dead_relu() if row["status"] == "ok" else (math.nan, "")
+    row["dead_relu_fraction"], row["dead_relu_layer"] = (
+        dead_relu() if row["status"] == "ok" else (math.nan, "")
+    )
     row["seconds_per_epoch"] = round(fit_seconds / max(row["epochs_run"], 1), 5)
-    row.update(fit_seconds=round(fit_seconds, 4), params=params, pipeline=pipeline, deterministic=deterministic)
-    row.update(pid=os.getpid(), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    row.update(
+        fit_seconds=round(fit_seconds, 4), params=params, pipeline=pipeline, deterministic=deterministic
+    )
+    row.update(
+        pid=os.getpid(), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    )
     row.update(versions())
     row["finished_at"] = results.now()
     epochs = [
-        {"experiment": spec.name, **key, "spec_hash": spec.hash, "epoch": e + 1, **{k: v[e] for k, v in history.items()}}
+        {
+            "experiment": spec.name,
+            **key,
+            "spec_hash": spec.hash,
+            "epoch": e + 1,
+            **{k: v[e] for k, v in history.items()},
+        }
         for e in range(row["epochs_run"])
     ]
     return row, epochs

@@ -1,11 +1,11 @@
 """One loop for every run: plan the runs still to do, form groups, train them at a place, store
 each result one way.
 
-Every path is this loop: groups go to a place (this process, worker processes or Ray tasks; see
-`places`) as it has room, each result goes through `results.store` (a run another invocation
-stored meanwhile is kept unless `force`), progress hears of every run, and with `fail_fast` the
-first failed run stops everything. Ctrl-C, SIGTERM and SIGHUP stop the place at once: stored runs
-are kept, groups in flight are dropped and train again next time.
+Groups go to a place (this process, worker processes or Ray tasks) as it has room; each result goes
+through `results.store` (a run another invocation stored meanwhile is kept unless `force`); progress
+hears of every group and run; with `fail_fast` the first failed run stops everything. Ctrl-C,
+SIGTERM and SIGHUP stop the place at once: stored runs are kept, groups in flight are dropped and
+train again next time.
 """
 
 import dataclasses
@@ -25,7 +25,7 @@ class RunOptions:
     root: str  # where results are stored
     jobs: int = None  # worker processes (Ray: CPUs of a local Ray); None: the number of cores
     backend: str = None  # Keras backend of the per-run trainer; None: $KERAS_BACKEND, else tensorflow
-    engine: str = "auto"  # auto, vectorized or per-run (harness.training.groups.choose)
+    engine: str = "auto"  # auto, vectorized or per-run (groups.choose)
     fast: bool = True  # the harness's input pipeline (False: plain numpy, as the article)
     fail_fast: bool = False  # stop at the first failed run
     verbose: bool = False  # Keras' own epoch lines (one process)
@@ -35,56 +35,56 @@ class RunOptions:
     address: str = None  # with ray: the cluster's head (None: $RAY_ADDRESS, else a local Ray)
 
 
+class _Silent:
+    def __getattr__(self, name):
+        return lambda *args: None
+
+
 def pending(specs, root, force=False):
     """[(spec, seed, fold)] still to run, and how many stored runs were skipped (fold is None unless
     the spec has `data.cv`; then every seed runs on folds 0..K*R-1)."""
     todo, skipped = [], 0
     for spec in specs:
         results.check_readable(root, spec.name)  # a damaged file stops us before anything trains
-        done = set() if force else results.finished_runs(root, spec.name, spec.hash)
-        for seed in spec.seeds:
-            for fold in folds(spec.data):
-                skipped += (seed, fold) in done
-                todo += [] if (seed, fold) in done else [(spec, seed, fold)]
+        done = {} if force else results.finished_runs(root, spec.name, spec.hash)
+        runs = [(spec, seed, fold) for seed in spec.seeds for fold in folds(spec.data)]
+        left = [run for run in runs if run[1:] not in done]
+        todo, skipped = todo + left, skipped + len(runs) - len(left)
     return todo, skipped
 
 
 def run(specs, options):
     """Train every run of `specs` not stored yet under `options.root`; returns the failed runs' rows."""
-    jobs = options.jobs
-    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
-        raise HarnessError(f"jobs={jobs!r}: must be at least 1 (1 runs in this process)")
+    if options.jobs is not None and (type(options.jobs) is not int or options.jobs < 1):
+        raise HarnessError(f"jobs={options.jobs!r}: must be at least 1 (1 runs in this process)")
     todo, skipped = pending(specs, options.root, options.force)
     for spec in specs:
         results.check_writable(options.root, spec.name)
         results.remove_temp_files(options.root, spec.name)  # a killed process's, never a live one's
     queue, notes = groups.form(todo, options.engine, options.backend, options.verbose, options.fast)
-    jobs = 1 if options.verbose else (jobs or os.cpu_count() or 1)
-    progress, stored, checked = options.progress, [], False
+    jobs = 1 if options.verbose else options.jobs or os.cpu_count() or 1
+    progress, stored, checked = options.progress or _Silent(), [], False
     while queue:
-        backend = queue[0].backend
-        batch, queue = [g for g in queue if g.backend == backend], [g for g in queue if g.backend != backend]
-        place = _place(options, backend, min(jobs, len(batch)))
+        batch = [g for g in queue if g.backend == queue[0].backend]
+        queue = [g for g in queue if g.backend != batch[0].backend]
+        place = _place(options, batch[0].backend, min(jobs, len(batch)))
         try:
             if not checked:  # before anything trains: a bad spec prints its error and nothing else
-                problem, checked = place.check(specs), True
+                checked, problem = True, place.check(specs)
                 if problem:
                     raise HarnessError(problem)
-                for note in notes:
-                    print(note, file=sys.stderr)
-                if progress:
-                    progress.start(len(todo), skipped)
-            stop = _train(place, batch, queue, options, stored)
+                print(*notes, sep="\n", file=sys.stderr) if notes else None
+                progress.start(len(todo), skipped)
+            stop = _train(place, batch, queue, options, progress, stored)
         except BaseException:
             place.close(kill=True)
             raise
         place.close(kill=stop)
         if stop:
             break
-    if progress:
-        if not checked:
-            progress.start(0, skipped)
-        progress.finish()
+    if not checked:
+        progress.start(0, skipped)
+    progress.finish()
     return [row for row in stored if row["status"] == "failed"]
 
 
@@ -98,49 +98,47 @@ def _place(options, backend, jobs):
     return places.Pool(jobs, backend)
 
 
-def _train(place, batch, later, options, stored):
-    """Feed `batch` to `place` as it has room, storing each group's runs when it ends; a group the
-    vectorized trainer cannot take goes back as groups of one (to `batch`, or `later` for another
-    backend). Returns True when fail-fast stopped it."""
-    progress, busy, done = options.progress, 0, {}
-    while True:
+def _train(place, batch, later, options, progress, stored):
+    """Feed `batch` to `place` as it has room and store each group's runs when it ends; a group the
+    vectorized trainer cannot take comes back as groups of one (into `later` when they train on
+    another backend). True when fail-fast stopped it."""
+    busy, done = 0, {}
+    while batch or busy:
         while batch and busy < place.slots:
-            group = _unstored(batch.pop(0), options, stored)
+            group = _unstored(batch.pop(0), options, progress, stored)
             if group:
                 place.submit(group)
+                progress.started(group)
                 busy += 1
-                if progress:
-                    progress.started(group)
-        if not busy:
-            return False
         for group, event, value in place.results():
-            if event == "run":
-                done.setdefault(id(group), []).append(value)
-                continue
-            busy -= 1
-            finished = done.pop(id(group), [])
-            if event == "unsupported":
-                print(groups.fallback_note(group, value), file=sys.stderr)
-                for alone in groups.regroup(group, options.backend, options.fast):
-                    (batch if alone.backend == place.backend else later).append(alone)
-            else:  # done, or failed: the runs it did not report fail with its error
-                reported = {(row["experiment"], row["seed"], row.get("fold")) for row, _ in finished}
-                finished += [
-                    (results.failed_row(spec, seed, fold, value, backend=group.backend), [])
-                    for spec, seed, fold in group.runs
-                    if event == "failed" and (spec.name, seed, fold) not in reported
-                ]
-            specs = list({spec.name: spec for spec, _, _ in group.runs}.values())
-            for row in results.store(options.root, finished, specs, keep_finished=not options.force):
-                stored.append(row)
-                if progress:
-                    progress.done(row)
-                if options.fail_fast and row["status"] == "failed":
-                    return True  # runs in flight are dropped, queued ones never start: both run next time
-            break  # room at the place: feed it
+            done.setdefault(id(group), []).append(value)
+            if event != "run":
+                break
+        else:
+            continue
+        busy, finished = busy - 1, done.pop(id(group))[:-1]
+        if event == "unsupported":
+            print(groups.fallback_note(group, value), file=sys.stderr)
+            for alone in groups.regroup(group, options.backend, options.fast):
+                (batch if alone.backend == place.backend else later).append(alone)
+            continue
+        if event == "failed":  # the runs it did not report fail with its error
+            reported = {(row["experiment"], row["seed"], row.get("fold")) for row, _ in finished}
+            finished += [
+                (results.failed_row(spec, seed, fold, value, backend=group.backend), [])
+                for spec, seed, fold in group.runs
+                if (spec.name, seed, fold) not in reported
+            ]
+        specs = {spec.name: spec for spec, _, _ in group.runs}.values()
+        for row in results.store(options.root, finished, specs, keep_finished=not options.force):
+            stored.append(row)
+            progress.done(row)
+            if options.fail_fast and row["status"] == "failed":
+                return True  # runs in flight are dropped, queued ones never start: both run next time
+    return False
 
 
-def _unstored(group, options, stored):
+def _unstored(group, options, progress, stored):
     """`group` without the runs another invocation stored since planning (they count as done)."""
     if options.force:
         return group
@@ -150,8 +148,7 @@ def _unstored(group, options, stored):
         theirs = done[spec.name].get((seed, fold))
         if theirs is None:
             left.append((spec, seed, fold))
-            continue
-        stored.append(theirs)
-        if options.progress:
-            options.progress.done(theirs)
+        else:
+            stored.append(theirs)
+            progress.done(theirs)
     return dataclasses.replace(group, runs=tuple(left)) if left else None
