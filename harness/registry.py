@@ -1,9 +1,9 @@
 """Finds experiment modules and resolves the experiments they declare.
 
 An experiment module is any `*.py` file (not starting with `_`) in an experiments
-directory that defines `EXPERIMENTS`, a list of plain dicts. Directories searched: the
-project's `experiments/`, then those in $HARNESS_EXPERIMENTS (os.pathsep-separated), then
-those given with `--experiments DIR`.
+directory that defines `EXPERIMENTS`, a list of plain dicts. Directories searched: ./experiments
+if there is one, else the experiments shipped with the harness; then those in $HARNESS_EXPERIMENTS
+(os.pathsep-separated), then those given with `--experiments DIR`.
 """
 
 import fnmatch
@@ -19,11 +19,18 @@ from harness.spec import did_you_mean, resolve
 ENV_VAR = "HARNESS_EXPERIMENTS"
 
 
+def shipped_dir():
+    """The experiments shipped with the harness: harness/experiments/ in an installed copy (the wheel
+    puts them there), the repository's experiments/ beside the package in a clone."""
+    package = Path(__file__).resolve().parent
+    installed = package / "experiments"
+    return installed if installed.is_dir() else package.parent / "experiments"
+
+
 def default_dirs():
-    """./experiments if there is one, else the experiments/ beside the harness package."""
+    """./experiments if there is one, else the shipped experiments."""
     here = Path.cwd() / "experiments"
-    beside = Path(__file__).resolve().parent.parent / "experiments"
-    return [here if here.is_dir() else beside]
+    return [here if here.is_dir() else shipped_dir()]
 
 
 def experiment_dirs(extra=()):

@@ -66,9 +66,7 @@ def test_shipped_experiments_train_what_they_always_did():
 
 
 def test_common_helpers_are_not_an_experiment_module():
-    from pathlib import Path
-
-    folder = Path(registry.__file__).resolve().parent.parent / "experiments"
+    folder = registry.shipped_dir()
     assert (folder / "_common.py").is_file()
     assert all(not source.endswith("_common.py") for _, source in registry.raw_experiments([folder]))
 
