@@ -24,7 +24,8 @@ class Progress:
         self.stream.flush()
 
     def started(self, group):
-        """A group went to a place: one run (its epochs follow where it trains here), or many as one program."""
+        """A group went to a place: one run (its epochs follow when it trains here), or many as one
+        program."""
         spec, seed, fold = group.runs[0]
         if len(group.runs) == 1:
             self.current = f"{spec.name} seed {seed}" + ("" if fold is None else f" fold {fold}")
