@@ -216,7 +216,10 @@ def _paired(remedy, base, metric, ratio=0.0):
     """The remedy's change of `metric`, paired by seed (by (seed, fold) with cv); `ratio` corrects for
     overlap."""
     keys = _keys(remedy, base)
-    return stats.paired(remedy.set_index(keys)[metric], base.set_index(keys)[metric], ratio=ratio)
+    scope = "new" if ratio else "this"
+    return stats.paired(
+        remedy.set_index(keys)[metric], base.set_index(keys)[metric], design=stats.Design(ratio), scope=scope
+    )
 
 
 def _runs_needed(remedy, base, metric, ratio=0.0):
