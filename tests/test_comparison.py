@@ -2,16 +2,18 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_row, store_results
 
-from harness import cli, comparison, registry
+from harness import cli, comparison, registry, stats
 from harness.errors import HarnessError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -378,3 +380,83 @@ def test_compare_of_a_cv_experiment_and_a_remedy_uses_corrected_intervals_holm_a
         base["test_accuracy_new_ci95_low"] <= base["test_accuracy_ci95_low"]
         or base["test_accuracy_new_ci95_low"] == 0
     )
+
+
+# -- no interval leaves its metric's range, on every shipped suite --------------------------
+
+
+def _skewed_runs(spec, rng):
+    """Runs of `spec` on its seeds (and folds) with numbers pushed against their bounds: accuracies
+    mostly 1 with a few poor splits, losses spread over three orders of magnitude above 0."""
+    from harness.data import folds
+
+    rows = []
+    for seed in spec.seeds:
+        for fold in folds(spec.data):
+            accuracy = lambda: float(rng.choice([1.0, 1.0, 1.0, 0.967, 0.6]))  # noqa: E731
+            loss = lambda: float(10 ** rng.uniform(-3.5, 0.5))  # noqa: E731
+            rows.append(
+                run_row(
+                    spec,
+                    seed,
+                    fold,
+                    train_accuracy=accuracy(),
+                    val_accuracy=accuracy(),
+                    test_accuracy=accuracy(),
+                    train_loss=loss(),
+                    val_loss=loss(),
+                    test_loss=loss(),
+                    fit_seconds=float(10 ** rng.uniform(-2, 1)),
+                    epochs_run=2,
+                )
+            )
+    return rows
+
+
+def _outside(frame):
+    """(experiment, column, value) of every interval bound in a comparison outside its metric's range."""
+    found = []
+    for column in frame.columns:
+        for metric in [*comparison.METRICS, *comparison.GAPS, "fit_seconds"]:
+            if column.startswith(f"{metric}_") and column.endswith(("_ci95_low", "_ci95_high")):
+                if column.startswith((f"{metric}_diff", f"{metric}_prob_improvement")):
+                    low, high = (
+                        (0.0, 1.0) if "prob_improvement" in column else comparison.diff_bounds(metric)
+                    )
+                else:
+                    low, high = comparison.bounds(metric)
+                values = frame[column].dropna()
+                found += [(e, column, v) for e, v in zip(frame.loc[values.index, "experiment"], values)
+                          if not low <= v <= high]
+    return found
+
+
+def test_no_interval_of_a_shipped_suite_leaves_its_metrics_range(tmp_path):
+    specs = registry.discover()
+    suites = sorted({tag for s in specs.values() for tag in s.tags} - {"iris"})  # "iris": all the others
+    rng = np.random.default_rng(0)
+    root = tmp_path / "results"
+    for spec in specs.values():
+        store_results(root, spec, _skewed_runs(spec, rng))
+    # and a cross-validated variant of a suite, with repeats (no shipped suite uses cv)
+    cv_specs = {}
+    for spec in (s for s in specs.values() if "iris_overfitting" in s.tags):
+        name = f"{spec.name}[cv]"
+        cv = {"data.cv": {"folds": 3, "repeats": 2}, "data.resplit": False}
+        cv_specs[name] = spec.with_overrides(cv, name=name).with_seeds([0, 1])
+        store_results(root, cv_specs[name], _skewed_runs(cv_specs[name], rng))
+    checked = plain_t_outside = 0
+    for suite in [*suites, None]:
+        names = list(cv_specs) if suite is None else [s.name for s in specs.values() if suite in s.tags]
+        compared = comparison.compute(names, root, suite=suite)
+        assert _outside(compared.table) == [], suite
+        for _, row in compared.table.iterrows():  # the test has teeth: a t interval would have left [0, 1]
+            half = stats.t_quantile(row["runs"]) * row["test_accuracy_std"] / math.sqrt(row["runs"])
+            plain_t_outside += row["test_accuracy_mean"] + half > 1
+        first = compared.text().split("\n\n")[0].splitlines()[2:]  # and what the table prints
+        for line in first:
+            cells = re.split(r"\s{2,}", line)
+            accuracy, loss = (list(map(float, re.findall(r"-?\d+\.\d+", cell))) for cell in cells[4:6])
+            assert all(0 <= v <= 1 for v in accuracy) and all(v >= 0 for v in loss), line
+        checked += len(names)
+    assert checked >= 70 and plain_t_outside > 10
