@@ -602,11 +602,10 @@ def headline(frame):
                     parts.append(f"{len(names)} {verdict} in {WORDS[metric]} ({', '.join(names)})")
         return parts
 
-    here = Counter(scope_name(s) for s in others["scope"]).most_common(1)[0][0]
+    scope = Counter(others["scope"]).most_common(1)[0][0]
+    here = scope_name(scope)
     units = int(others["paired_units"].max()) if others["paired_units"].notna().any() else 0
-    unit = {"this data set": "splits", "this split": "seeds"}.get(here, "draws")
-    if here == "this data set" and any("partition" in s for s in others["scope"]):
-        unit = "draws"
+    unit = "splits" if scope == SCOPES["resplit"] else "draws" if "partition" in scope else "seeds"
     this = found("verdict")
     text = (
         f"Against {baseline} ({len(others)} variant{'s' if len(others) != 1 else ''}, {units} {unit} each): "

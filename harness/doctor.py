@@ -349,7 +349,7 @@ def _outcome(effect, gone, new=False):
     return effect + ("" if not gone else " (problem absent)")
 
 
-def verdict_words(outcome, new_outcome, scope):
+def outcome_words(outcome, new_outcome, scope):
     """The outcome in words per scope, e.g. 'removed on this data set; not shown for new data'."""
     here = comparison.scope_name(scope)
     if new_outcome is None:
@@ -411,7 +411,7 @@ def verdict_row(problem, name, base, remedy, design=stats.Design(), scope=compar
             else nan
         ),
         "new_outcome": new_outcome or "",
-        "verdict": verdict_words(outcome, new_outcome, scope),
+        "verdict": outcome_words(outcome, new_outcome, scope),
         "scope": scope,
         "scope_new": comparison.SCOPE_NEW if new is not None else "",
         "overlap_ratio": design.ratio,
