@@ -307,6 +307,18 @@ def combined(base, first, second, seeds):
     )
 
 
+def pair(base, chosen, seeds):
+    """The best two remedies that combine into something new, together (None if no two do): a pair whose
+    second undoes the first (an L2 penalty replaces an L1 one on the same layers) trains one of them again
+    and is skipped for the next best pair."""
+    for i in range(len(chosen)):
+        for j in range(i + 1, len(chosen)):
+            both = combined(base, chosen[i], chosen[j], seeds)
+            if both and both.spec.hash not in (chosen[i].spec.hash, chosen[j].spec.hash):
+                return both
+    return None
+
+
 def _keys(remedy, base):
     return ["seed", "fold"] if "fold" in remedy and "fold" in base else ["seed"]
 
@@ -523,8 +535,7 @@ def main(
         return pd.DataFrame()
     chosen, scores = choose(root, base, treated, base_select, select_seeds, run, out)
     arms = [replace(arm, spec=arm.spec.with_seeds(verify_seeds)) for arm in chosen]
-    if len(chosen) >= 2:
-        arms += [both for both in [combined(base, chosen[0], chosen[1], verify_seeds)] if both]
+    arms += [both for both in [pair(base, chosen, verify_seeds)] if both]
     out(
         f"\nverifying {len(arms)} arms against the baseline on seeds {_seeds(verify_seeds)}, "
         "which took no part in choosing the problem or the strengths: "

@@ -154,6 +154,15 @@ def test_two_remedies_together_build_the_second_on_the_first():
     assert "dropout at rate 0.3" in both.words and "L2 weight penalty of 0.01" in both.words
 
 
+def test_a_pair_whose_second_undoes_the_first_is_skipped_for_the_next():
+    base = from_dict(DEEP)
+    arms = {a.label: a for a in doctor.candidates(base, ["overfitting"], SEEDS)}
+    # L2 on the hidden layers replaces L1 there: "l1+l2" would train l2 again
+    both = doctor.pair(base, [arms["l1=0.01"], arms["l2=0.01"], arms["dropout=0.3"]], [0, 1])
+    assert both.label == "l1=0.01+dropout=0.3"
+    assert doctor.pair(base, [arms["l1=0.01"], arms["l2=0.01"]], [0, 1]) is None
+
+
 def test_a_validation_part_is_added_when_the_spec_has_none():
     raw = copy.deepcopy(DEEP)
     raw["data"] = {"dataset": "iris"}
