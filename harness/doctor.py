@@ -564,7 +564,7 @@ def main(
     out("\n" + textwrap.fill(said, 110))
     for p in treated:
         out(f"  {p}: metric {CRITERIA[p].label}; a seed has it when {CRITERIA[p].rule}")
-    out("\n" + summary(rows))
+    out("\n" + "\n".join(textwrap.fill(line, 110) for line in summary(rows).splitlines()))
     note(f"wrote: {path}")
     return frame
 
