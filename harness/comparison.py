@@ -49,7 +49,7 @@ SCOPE_NEW = "new data of this size"
 METHODS = {
     "mean": "t on the logit (accuracy) or log (loss, seconds) scale, back-transformed, so inside the "
     "metric's range",
-    "this": "paired t over the independent draws (seeds; with cv, repeats)",
+    "this": "paired t over the independent draws",
     "new": "Nadeau and Bengio's corrected resampled t",
     "improved": "Wilson score interval",
 }
