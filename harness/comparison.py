@@ -589,7 +589,8 @@ def headline(frame):
     if others.empty:
         return "Only one experiment: nothing to compare with."
     baseline = frame["baseline"].iloc[0]
-    short = lambda name: name[len(baseline) + 1 :] if name.startswith(baseline + "_") else name  # noqa: E731
+    shared = all(name.startswith(baseline + "_") for name in others["experiment"])  # iris_overfit_l2 -> l2
+    short = lambda name: name[len(baseline) + 1 :] if shared else name  # noqa: E731
 
     def found(column):
         parts = []
