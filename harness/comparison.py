@@ -11,6 +11,7 @@ of the baseline.
 import glob
 import hashlib
 import math
+import os
 import re
 import shlex
 import textwrap
@@ -589,8 +590,13 @@ def headline(frame):
     if others.empty:
         return "Only one experiment: nothing to compare with."
     baseline = frame["baseline"].iloc[0]
-    shared = all(name.startswith(baseline + "_") for name in others["experiment"])  # iris_overfit_l2 -> l2
-    short = lambda name: name[len(baseline) + 1 :] if shared else name  # noqa: E731
+    names = list(others["experiment"])
+    if all(name.startswith(baseline + "_") for name in names):  # iris_overfit_l2 -> l2
+        prefix = baseline + "_"
+    else:  # overfit_baseline, overfit_l2 -> l2
+        common = os.path.commonprefix([baseline, *names])
+        prefix = common[: common.rfind("_") + 1]
+    short = lambda name: name[len(prefix) :] or name  # noqa: E731
 
     def found(column):
         parts = []
