@@ -11,8 +11,10 @@ of the baseline.
 import glob
 import hashlib
 import math
+import os
 import re
 import shlex
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,18 +38,74 @@ GAPS = {
 }
 # Compared with the baseline run by run: metric -> lower is better.
 VERSUS = {"test_accuracy": False, "test_loss": True, "train_accuracy": False, "gap_test_loss": True}
-# What the runs of a spec vary, and so what its intervals cover: fixed split, resplit or k-fold.
-INTERVALS = {
-    "fixed": "paired t; seeds (init+shuffle), fixed split",
-    "resplit": "corrected t (n_test/n_train {ratio:.2f}); seeds + resplit (repeated hold-out)",
-    "cv": "corrected t (n_test/n_train {ratio:.2f}); seeds x {folds}-fold x {repeats} repeats",
+# What "this" scope covers, by what the runs vary (docs/statistics.md); "new" exists where the split varies.
+SCOPES = {
+    "fixed": "this split; seeds vary initialisation and order",
+    "resplit": "this data set; each seed its own split",
+    "cv": "this data set; each repeat of the {folds}-fold its own partition",
+    "cv1": "this partition ({folds}-fold, 1 repeat); seeds vary initialisation and order",
+}
+SCOPE_NEW = "new data of this size"
+# The intervals, said once in a table's header.
+METHODS = {
+    "mean": "t on the logit (accuracy) or log (loss, seconds) scale, back-transformed, so inside the "
+    "metric's range",
+    "this": "paired t over the independent draws",
+    "new": "Nadeau and Bengio's corrected resampled t",
+    "improved": "Wilson score interval",
 }
 SUMMARY_STATS = ("mean", "std", "ci95_low", "ci95_high")
+# Per scope, the columns of a compared metric: name -> the CSV column after "<metric>_".
+SCOPE_COLUMNS = {
+    "this": {
+        "ci95_low": "diff_ci95_low",
+        "ci95_high": "diff_ci95_high",
+        "p_value": "p_value",
+        "p_adjusted": "p_adjusted",
+        "verdict": "verdict",
+        "runs_needed": "runs_needed",
+    },
+    "new": {
+        "ci95_low": "diff_new_ci95_low",
+        "ci95_high": "diff_new_ci95_high",
+        "p_value": "new_p_value",
+        "p_adjusted": "new_p_adjusted",
+        "verdict": "new_verdict",
+        "runs_needed": "new_runs_needed",
+    },
+}
+IMPROVEMENT_COLUMNS = (
+    "wins",
+    "ties",
+    "losses",
+    "prob_improvement",
+    "prob_improvement_ci95_low",
+    "prob_improvement_ci95_high",
+)
 DEFAULT_ROOT = "results"
 
 
+def bounds(metric):
+    """The range a per-run metric can take: accuracies [0, 1], losses and seconds [0, inf), the accuracy
+    gap [-1, 1], loss gaps unbounded."""
+    if metric == "gap_accuracy":
+        return (-1.0, 1.0)
+    if metric.endswith("accuracy"):
+        return (0.0, 1.0)
+    if metric.endswith("loss") and not metric.startswith("gap_") or metric == "fit_seconds":
+        return (0.0, math.inf)
+    return stats.UNBOUNDED
+
+
+def diff_bounds(metric):
+    """The range a difference of `metric` between two runs can take (e.g. [-1, 1] for accuracies)."""
+    low, high = bounds(metric)
+    return (low - high, high - low) if math.isfinite(low) and math.isfinite(high) else stats.UNBOUNDED
+
+
 def columns():
-    """The columns of the comparison CSV, in order."""
+    """The columns of the comparison CSV, in order. Names with "new" are the new-data scope; the others
+    of a compared metric are the scope the row's `scope` column names (this data set, or this split)."""
     cols = [
         "experiment",
         "baseline",
@@ -57,27 +115,26 @@ def columns():
         "seeds",
         "stale_rows",
         "not_ok_runs",
-        "interval",
+        "scope",
+        "scope_new",
+        "overlap_ratio",
         "diagnosis",
         "diagnosis_counts",
     ]
-    cols += [f"{m}_{s}" for m in [*METRICS, *GAPS] for s in SUMMARY_STATS]
+    cols += [f"{m}_{s}" for m in [*METRICS, *GAPS] for s in (*SUMMARY_STATS, "new_ci95_low", "new_ci95_high")]
     cols += [
         "epochs_run_mean",
         "best_epoch_mean",
         *[f"fit_seconds_{s}" for s in SUMMARY_STATS],
         "paired_seeds",
+        "paired_units",
+        "diff_overlap_ratio",
     ]
     for m in VERSUS:
-        cols += [
-            f"{m}_diff",
-            f"{m}_diff_ci95_low",
-            f"{m}_diff_ci95_high",
-            f"{m}_p_value",
-            f"{m}_p_adjusted",
-            f"{m}_verdict",
-            f"{m}_runs_needed",
-        ]
+        cols.append(f"{m}_diff")
+        for scope in stats.SCOPES:
+            cols += [f"{m}_{c}" for c in SCOPE_COLUMNS[scope].values()]
+        cols += [f"{m}_verdict_words", *[f"{m}_{c}" for c in IMPROVEMENT_COLUMNS]]
     return cols
 
 
@@ -205,27 +262,39 @@ def choose_baseline(stored, requested=None):
     return names[0]
 
 
-def _ratio(spec):
-    """n_test / n_train of a stored spec's runs when their training sets overlap (resplit, cv), else 0."""
+def _design(spec):
+    """How a stored spec's runs were drawn: its n_test / n_train where the split varies (resplit, cv; 0
+    for a fixed split or an unreadable spec) and its folds per repeat with cv."""
     from harness.data import overlap_ratio
     from harness.spec import DEFAULTS
 
     data = {**DEFAULTS["data"], **(spec.get("data") or {})}
     try:
-        return overlap_ratio(data)
-    except Exception:  # an unreadable stored spec: the plain interval, as before
-        return 0.0
+        ratio = overlap_ratio(data)
+    except Exception:  # an unreadable stored spec: the fixed split's interval, as before
+        ratio = 0.0
+    return stats.Design(ratio, int(data["cv"]["folds"]) if data.get("cv") else 0)
 
 
-def _interval(spec, ratio=None):
-    """The label of the interval a stored spec's runs get (what they vary, and the correction)."""
-    data = spec.get("data") or {}
-    ratio = _ratio(spec) if ratio is None else ratio
-    if data.get("cv"):
-        return INTERVALS["cv"].format(
-            ratio=ratio, folds=data["cv"]["folds"], repeats=data["cv"].get("repeats", 1)
-        )
-    return INTERVALS["resplit" if data.get("resplit") else "fixed"].format(ratio=ratio)
+def _pair_design(spec, base_spec):
+    """The design of a variant's differences from the baseline: the training sets of the two overlap as
+    much as the more overlapping one's do; folds when both are cross-validated alike."""
+    mine, theirs = _design(spec), _design(base_spec)
+    return stats.Design(max(mine.ratio, theirs.ratio), mine.folds if mine.folds == theirs.folds else 0)
+
+
+def scope_of(*specs):
+    """What the "this" scope of runs of `specs` (an experiment, or a variant and its baseline) covers."""
+    datas = [s.get("data") or {} for s in specs]
+    cv = next((d["cv"] for d in datas if d.get("cv")), None)
+    if cv:
+        return SCOPES["cv" if cv.get("repeats", 1) > 1 else "cv1"].format(folds=cv["folds"])
+    return SCOPES["resplit" if any(d.get("resplit") for d in datas) else "fixed"]
+
+
+def scope_name(scope):
+    """The short name of a scope label: 'this split', 'this data set', 'this partition'."""
+    return scope.split(";")[0].split(" (")[0]
 
 
 def _by_run(runs, metric):
@@ -237,26 +306,46 @@ def _by_run(runs, metric):
     return pd.Series(values.to_numpy(), index=pd.MultiIndex.from_arrays([runs["seed"].astype(int), folds]))
 
 
+def verdict_words(this, new, scope):
+    """A metric's verdict in words per scope, e.g. 'better on this data set; not shown for new data'
+    (`new` None: the runs have one scope, `scope`'s)."""
+    here = scope_name(scope)
+    if new is None:
+        return f"{this} on {here}"
+    if this == new:
+        return (
+            f"{this} on {here} or for new data"
+            if this == "no evidence"
+            else f"{this} on {here} and for new data"
+        )
+    return f"{this} on {here}; " + (
+        "not shown for new data" if new == "no evidence" else f"{new} for new data"
+    )
+
+
 def _row(s, base):
     """The comparison row of one experiment against the baseline's stored runs (its verdicts are
-    decided later, by `build`, on the p-values adjusted over all variants)."""
-    ratio = _ratio(s.spec)
+    decided later, by `decide`, on the p-values adjusted over all variants)."""
+    design = _design(s.spec)
+    is_base = s.name == base.name
     row = {
         "experiment": s.name,
         "baseline": base.name,
-        "is_baseline": s.name == base.name,
+        "is_baseline": is_base,
         "spec_hash": s.spec_hash,
         "runs": len(s.runs),
         "seeds": " ".join(str(int(x)) for x in dict.fromkeys(s.runs["seed"])),
         "stale_rows": s.stale_rows,
         "not_ok_runs": s.not_ok_runs,
-        "interval": _interval(s.spec, ratio),
+        "scope": scope_of(s.spec) if is_base else scope_of(s.spec, base.spec),
+        "scope_new": SCOPE_NEW if design.ratio or _design(base.spec).ratio else "",
+        "overlap_ratio": design.ratio,
         "diagnosis": diagnosis.majority(s.diagnoses["label"]),
         "diagnosis_counts": diagnosis.counts(s.diagnoses["label"]),
     }
-    for metric in [*METRICS, *GAPS]:
-        values = pd.to_numeric(s.runs[metric], errors="coerce")
-        low, high = stats.ci(values, ratio=ratio)
+    for metric in [*METRICS, *GAPS, "fit_seconds"]:
+        values = _by_run(s.runs, metric)
+        low, high = stats.ci(values, design=design, bounds=bounds(metric))
         row.update(
             {
                 f"{metric}_mean": stats.mean(values),
@@ -265,44 +354,46 @@ def _row(s, base):
                 f"{metric}_ci95_high": high,
             }
         )
-    low, high = stats.ci(pd.to_numeric(s.runs["fit_seconds"], errors="coerce"))
-    row.update(
-        fit_seconds_std=stats.std(pd.to_numeric(s.runs["fit_seconds"], errors="coerce")),
-        fit_seconds_ci95_low=low,
-        fit_seconds_ci95_high=high,
-    )
-    for metric in ("epochs_run", "best_epoch", "fit_seconds"):
+        if metric != "fit_seconds":
+            low, high = stats.ci(values, design=design, scope="new", bounds=bounds(metric))
+            row.update({f"{metric}_new_ci95_low": low, f"{metric}_new_ci95_high": high})
+    for metric in ("epochs_run", "best_epoch"):
         row[f"{metric}_mean"] = stats.mean(pd.to_numeric(s.runs[metric], errors="coerce"))
-    for metric in VERSUS:
-        if s.name == base.name:
+    if is_base:
+        row.update(paired_seeds=len(s.runs), paired_units=math.nan, diff_overlap_ratio=math.nan)
+        for metric in VERSUS:
+            row[f"{metric}_verdict"] = row[f"{metric}_verdict_words"] = "baseline"
+        return row
+    pair = _pair_design(s.spec, base.spec)
+    row["diff_overlap_ratio"] = pair.ratio
+    for metric, lower_is_better in VERSUS.items():
+        mine, theirs = _by_run(s.runs, metric), _by_run(base.runs, metric)
+        for scope in pair.scopes:
+            result = stats.paired(mine, theirs, design=pair, scope=scope, bounds=diff_bounds(metric))
+            names = SCOPE_COLUMNS[scope]
             row.update(
                 {
-                    f"{metric}_diff": math.nan,
-                    f"{metric}_diff_ci95_low": math.nan,
-                    f"{metric}_diff_ci95_high": math.nan,
-                    f"{metric}_p_value": math.nan,
-                    f"{metric}_p_adjusted": math.nan,
-                    f"{metric}_verdict": "baseline",
-                    f"{metric}_runs_needed": math.nan,
+                    f"{metric}_diff": result.diff,
+                    f"{metric}_{names['ci95_low']}": result.ci_low,
+                    f"{metric}_{names['ci95_high']}": result.ci_high,
+                    f"{metric}_{names['p_value']}": result.p_value,
+                    f"_{metric}_{scope}": result,  # for decide(): Holm, verdict and runs needed
                 }
             )
-            continue
-        # the training sets of the two specs' runs overlap as much as the more overlapping one's do
-        paired_ratio = max(ratio, _ratio(base.spec))
-        result = stats.paired(_by_run(s.runs, metric), _by_run(base.runs, metric), ratio=paired_ratio)
-        row["paired_seeds"] = max(row.get("paired_seeds", 0), result.n)
+            if scope == "this":
+                row["paired_seeds"] = max(row.get("paired_seeds", 0), result.n)
+                row["paired_units"] = result.units
+        better = stats.improvement(mine, theirs, lower_is_better, pair)
         row.update(
             {
-                f"{metric}_diff": result.diff,
-                f"{metric}_diff_ci95_low": result.ci_low,
-                f"{metric}_diff_ci95_high": result.ci_high,
-                f"{metric}_p_value": result.p_value,
-                f"_{metric}_paired": result,  # for build(): Holm, verdict and runs needed
+                f"{metric}_wins": better.wins,
+                f"{metric}_ties": better.ties,
+                f"{metric}_losses": better.n - better.wins - better.ties,
+                f"{metric}_prob_improvement": better.share,
+                f"{metric}_prob_improvement_ci95_low": better.low,
+                f"{metric}_prob_improvement_ci95_high": better.high,
             }
         )
-        if paired_ratio != ratio:
-            row["interval"] += f"; Δ corrected (n_test/n_train {paired_ratio:.2f})"
-    row.setdefault("paired_seeds", len(s.runs) if s.name == base.name else 0)
     return row
 
 
@@ -333,29 +424,36 @@ def _rank_key(s):
 
 
 def decide(rows, min_effect=None, level=stats.LEVEL):
-    """Per VERSUS metric, over the variants' rows (one family: one baseline, its variants, one metric):
-    Holm-adjusted p-values, the verdicts decided on them, and for each "no evidence" the runs that would
-    resolve a difference of the observed size (or `min_effect`) with 80% power at the family's level."""
-    variants = [row for row in rows if f"_{next(iter(VERSUS))}_paired" in row]
+    """Per VERSUS metric and scope, over the variants' rows (one family: one baseline, its variants, one
+    metric, one scope): Holm-adjusted p-values, the verdicts decided on them, and for each "no evidence" the
+    runs that would resolve a difference of the observed size (or `min_effect`) with 80% power at the
+    family's level; then each metric's verdict in words over both scopes."""
     for metric, lower_is_better in VERSUS.items():
-        results_ = [row[f"_{metric}_paired"] for row in variants]
-        adjusted = stats.holm([r.p_value for r in results_])
-        family = sum(math.isfinite(p) for p in adjusted)
-        for row, result, p in zip(variants, results_, adjusted):
-            verdict = result.verdict(lower_is_better, p_value=p)
-            effect = abs(result.diff) if min_effect is None else abs(min_effect)
-            # at the level Holm needs for the smallest p-value of the family (Bonferroni's):
-            # reaching it decides
-            needed = stats.runs_needed(
-                result.sd, effect, level=1 - (1 - level) / max(family, 1), ratio=result.ratio
-            )
-            row.update(
-                {
-                    f"{metric}_p_adjusted": p,
-                    f"{metric}_verdict": verdict,
-                    f"{metric}_runs_needed": needed if verdict == "no evidence" else math.nan,
-                }
-            )
+        for scope in stats.SCOPES:
+            names = SCOPE_COLUMNS[scope]
+            family = [row for row in rows if f"_{metric}_{scope}" in row]
+            results_ = [row.pop(f"_{metric}_{scope}") for row in family]
+            adjusted = stats.holm([r.p_value for r in results_])
+            size = sum(math.isfinite(p) for p in adjusted)
+            for row, result, p in zip(family, results_, adjusted):
+                verdict = result.verdict(lower_is_better, p_value=p)
+                effect = abs(result.diff) if min_effect is None else abs(min_effect)
+                # at the level Holm needs for the smallest p-value of the family (Bonferroni's):
+                # reaching it decides
+                needed = stats.runs_needed(
+                    result.sd, effect, level=1 - (1 - level) / max(size, 1), ratio=result.ratio
+                )
+                row.update(
+                    {
+                        f"{metric}_{names['p_adjusted']}": p,
+                        f"{metric}_{names['verdict']}": verdict,
+                        f"{metric}_{names['runs_needed']}": needed if verdict == "no evidence" else math.nan,
+                    }
+                )
+        for row in rows:
+            if not row["is_baseline"]:
+                new = row.get(f"{metric}_new_verdict") if row["scope_new"] else None
+                row[f"{metric}_verdict_words"] = verdict_words(row[f"{metric}_verdict"], new, row["scope"])
     return rows
 
 
@@ -387,69 +485,143 @@ def _short(name, width=44):
     return name if len(name) <= width else f"{name[: width // 2 - 1]}…{name[-(width - width // 2) :]}"
 
 
-def _pm(row, metric, digits=3):
-    """'mean ± CI half-width' (or the mean alone when there is no interval)."""
+def _mean_ci(row, metric, digits=3):
+    """'mean [low, high]' of a metric's "this" interval (the mean alone, or '-', when there is none)."""
     centre, low, high = row[f"{metric}_mean"], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
     if not math.isfinite(centre):
         return "-"
     if not math.isfinite(low):
-        return f"{centre:.{digits}f} ± n/a"
-    return f"{centre:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+        return f"{centre:.{digits}f}"
+    return f"{centre:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _interval(low, high):
+    return f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) and math.isfinite(high) else "n/a"
+
+
+def improved_text(row, metric):
+    """('19/20' or '14/20, 2 tied', '0.95 [0.76, 0.99]'): on how many units the variant beat the baseline,
+    and the probability of improvement with its interval ('-' for the baseline)."""
+    wins, ties, losses = (row[f"{metric}_{c}"] for c in ("wins", "ties", "losses"))
+    if not math.isfinite(row[f"{metric}_prob_improvement"]):
+        return "-", "-"
+    count = f"{int(wins)}/{int(wins + ties + losses)}" + (f", {int(ties)} tied" if ties else "")
+    low, high = row[f"{metric}_prob_improvement_ci95_low"], row[f"{metric}_prob_improvement_ci95_high"]
+    return count, f"{row[f'{metric}_prob_improvement']:.2f} " + _interval_plain(low, high)
+
+
+def _interval_plain(low, high):
+    return f"[{low:.2f}, {high:.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
 
 
 def tables(frame):
-    """Two narrow text tables: the experiments over seeds, and their paired differences from the baseline."""
+    """The text tables: the experiments over runs, then per compared metric each variant's difference from
+    the baseline in each scope, with its verdicts and probability of improvement."""
     if "rank" in frame:
         return _ranked(frame)
-    first = []
-    for _, r in frame.iterrows():
-        first.append(
-            [
-                _short(r["experiment"]) + (" *" if r["is_baseline"] else ""),
-                r["runs"],
-                r["diagnosis"],
-                _f(r["train_accuracy_mean"]),
-                _pm(r, "test_accuracy"),
-                _pm(r, "test_loss"),
-                _pm(r, "gap_test_loss"),
-                _f(r["epochs_run_mean"], ".0f"),
-                _pm(r, "fit_seconds", 1),
-            ]
-        )
-    head = [
-        "experiment",
-        "n",
-        "diagnosis",
-        "train acc",
-        "test acc ± CI",
-        "test loss ± CI",
-        "test-train loss ± CI",
-        "epochs",
-        "fit s ± CI",
+    first = [
+        [
+            _short(r["experiment"]) + (" *" if r["is_baseline"] else ""),
+            r["runs"],
+            r["diagnosis"],
+            _f(r["train_accuracy_mean"]),
+            _mean_ci(r, "test_accuracy"),
+            _mean_ci(r, "test_loss"),
+            _mean_ci(r, "gap_test_loss"),
+            _f(r["epochs_run_mean"], ".0f"),
+            _f(r["fit_seconds_mean"], ".1f"),
+        ]
+        for _, r in frame.iterrows()
     ]
+    head = ["experiment", "n", "diagnosis", "train acc", "test acc [95% CI]", "test loss [95% CI]"]
+    head += ["test-train loss [95% CI]", "epochs", "fit s"]
     text = [text_table(head, first)]
-    second = []
-    for _, r in frame[~frame["is_baseline"]].iterrows():
-        for metric in VERSUS:
-            low, high = r[f"{metric}_diff_ci95_low"], r[f"{metric}_diff_ci95_high"]
-            interval = f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else "n/a"
-            second.append(
-                [
-                    _short(r["experiment"]),
-                    r["paired_seeds"],
-                    metric,
-                    _f(r[f"{metric}_diff"], "+.3f"),
-                    interval,
-                    _p(r[f"{metric}_p_value"]),
-                    _p(r[f"{metric}_p_adjusted"]),
-                    r[f"{metric}_verdict"],
-                    runs_needed_text(r[f"{metric}_runs_needed"]),
-                ]
-            )
-    if second:
-        head = ["experiment", "pairs", "metric", "Δ", "95% CI of Δ", "p", "p Holm", "verdict", "runs needed"]
-        text += ["", text_table(head, second)]
+    others = frame[~frame["is_baseline"]]
+    if others.empty:
+        return "\n".join(text)
+    here = " / ".join(dict.fromkeys(scope_name(s) for s in others["scope"]))
+    new = bool(others["scope_new"].astype(bool).any())
+    for metric, lower_is_better in VERSUS.items():
+        lines = [_difference_line(r, metric, new) for _, r in others.iterrows()]
+        head = ["experiment", "Δ", "95% CI", "p Holm", "verdict", "runs"]
+        groups = [(here, 2, 5)]
+        if new:
+            head += ["95% CI", "p Holm", "verdict", "runs"]
+            groups.append((SCOPE_NEW, 6, 9))
+        head += ["improved on", "P(improved)"]
+        title = f"{WORDS[metric]} ({metric}; {'lower' if lower_is_better else 'higher'} is better)"
+        text += ["", title, text_table(head, lines, groups)]
     return "\n".join(text)
+
+
+def _difference_line(r, metric, new):
+    """One variant's line of a metric's differences table (`new`: the table has new-data columns)."""
+    line = [
+        _short(r["experiment"]),
+        _f(r[f"{metric}_diff"], "+.3f"),
+        _interval(r[f"{metric}_diff_ci95_low"], r[f"{metric}_diff_ci95_high"]),
+        _p(r[f"{metric}_p_adjusted"]),
+        r[f"{metric}_verdict"],
+        runs_needed_text(r[f"{metric}_runs_needed"]),
+    ]
+    if new and r["scope_new"]:
+        line += [
+            _interval(r[f"{metric}_diff_new_ci95_low"], r[f"{metric}_diff_new_ci95_high"]),
+            _p(r[f"{metric}_new_p_adjusted"]),
+            r[f"{metric}_new_verdict"],
+            runs_needed_text(r[f"{metric}_new_runs_needed"]),
+        ]
+    elif new:
+        line += ["-", "-", "-", "-"]
+    return [*line, *improved_text(r, metric)]
+
+
+WORDS = {
+    "test_accuracy": "test accuracy",
+    "test_loss": "test loss",
+    "train_accuracy": "train accuracy",
+    "gap_test_loss": "test − train loss gap",
+}
+
+
+def headline(frame):
+    """One sentence: which variants differ from the baseline with evidence, per scope and metric."""
+    others = frame[~frame["is_baseline"]]
+    if others.empty:
+        return "Only one experiment: nothing to compare with."
+    baseline = frame["baseline"].iloc[0]
+    names = list(others["experiment"])
+    if all(name.startswith(baseline + "_") for name in names):  # iris_overfit_l2 -> l2
+        prefix = baseline + "_"
+    else:  # overfit_baseline, overfit_l2 -> l2
+        common = os.path.commonprefix([baseline, *names])
+        prefix = common[: common.rfind("_") + 1]
+    short = lambda name: name[len(prefix) :] or name  # noqa: E731
+
+    def found(column):
+        parts = []
+        for verdict in ("better", "worse"):
+            for metric in VERSUS:
+                names = [
+                    short(r["experiment"]) for _, r in others.iterrows() if r[f"{metric}_{column}"] == verdict
+                ]
+                if names:
+                    parts.append(f"{len(names)} {verdict} in {WORDS[metric]} ({', '.join(names)})")
+        return parts
+
+    scope = Counter(others["scope"]).most_common(1)[0][0]
+    here = scope_name(scope)
+    units = int(others["paired_units"].max()) if others["paired_units"].notna().any() else 0
+    unit = "splits" if scope == SCOPES["resplit"] else "draws" if "partition" in scope else "seeds"
+    this = found("verdict")
+    text = (
+        f"Against {baseline} ({len(others)} variant{'s' if len(others) != 1 else ''}, {units} {unit} each): "
+        f"on {here}, " + ("; ".join(this) if this else "no variant differs with evidence")
+    )
+    if others["scope_new"].astype(bool).any():
+        new = found("new_verdict")
+        text += "; for new data of this size, " + ("; ".join(new) if new else "none is shown to differ")
+    return text + " (Holm-adjusted, 95%)."
 
 
 def _ranked(frame):
@@ -462,9 +634,9 @@ def _ranked(frame):
             label(r["experiment"]) + (" *" if r["is_baseline"] else ""),
             r["runs"],
             r["diagnosis"],
-            _pm(r, "val_accuracy"),
-            _pm(r, "val_loss"),
-            _pm(r, "test_accuracy"),
+            _mean_ci(r, "val_accuracy"),
+            _mean_ci(r, "val_loss"),
+            _mean_ci(r, "test_accuracy"),
             r["test_accuracy_verdict"] if not r["is_baseline"] else "best",
             _f(r["fit_seconds_mean"], ".1f"),
         ]
@@ -478,9 +650,9 @@ def _ranked(frame):
                 "trial",
                 "n",
                 "diagnosis",
-                "val acc ± CI",
-                "val loss ± CI",
-                "test acc ± CI",
+                "val acc [95% CI]",
+                "val loss [95% CI]",
+                "test acc [95% CI]",
                 "test acc vs best",
                 "fit s",
             ],
@@ -521,14 +693,15 @@ class Comparison:
                 "metric": metric,
                 "lower_is_better": lower_is_better,
                 "pairs": r["paired_seeds"],
+                "units": r["paired_units"],
+                "scope": r["scope"],
                 **{name: r[f"{metric}_{column}"] for name, column in DIFFERENCE_COLUMNS.items()},
-                "interval": r["interval"],
             }
             for _, r in self.table[~self.table["is_baseline"]].iterrows()
             for metric, lower_is_better in VERSUS.items()
         ]
-        columns = ["experiment", "baseline", "metric", "lower_is_better", "pairs", *DIFFERENCE_COLUMNS, "interval"]
-        return pd.DataFrame(rows, columns=columns)
+        columns = ["experiment", "baseline", "metric", "lower_is_better", "pairs", "units", "scope"]
+        return pd.DataFrame(rows, columns=[*columns, *DIFFERENCE_COLUMNS])
 
     def text(self):
         """The tables as `python -m harness compare` prints them."""
@@ -538,15 +711,14 @@ class Comparison:
         return self.summary.to_html(index=False, float_format=lambda v: f"{v:.4f}")
 
 
-# The differences' columns: name -> the comparisons CSV's column after "<metric>_".
+# The differences' columns: name -> the comparisons CSV's column after "<metric>_" ("new_": the new-data
+# scope; the others: the row's scope).
 DIFFERENCE_COLUMNS = {
     "diff": "diff",
-    "ci95_low": "diff_ci95_low",
-    "ci95_high": "diff_ci95_high",
-    "p_value": "p_value",
-    "p_adjusted": "p_adjusted",
-    "verdict": "verdict",
-    "runs_needed": "runs_needed",
+    **SCOPE_COLUMNS["this"],
+    **{f"new_{name}": column for name, column in SCOPE_COLUMNS["new"].items()},
+    "verdict_words": "verdict_words",
+    **{name: name for name in IMPROVEMENT_COLUMNS},
 }
 
 
@@ -585,7 +757,8 @@ def compute(names, root=DEFAULT_ROOT, baseline=None, suite=None, min_effect=None
 def _notes(stored, left_out, root, current_hashes):
     """What the tables leave out, one sentence each."""
     notes = [
-        f"{name}: left out, every run of its current spec failed or diverged (runs.csv has the status and error)"
+        f"{name}: left out, every run of its current spec failed or diverged "
+        "(runs.csv has the status and error)"
         for name in left_out
     ]
     for s in stored:
@@ -602,26 +775,63 @@ def _notes(stored, left_out, root, current_hashes):
     return notes
 
 
+def methods(frame):
+    """The intervals of a comparison, said once: one line per kind of number."""
+    others = frame[~frame["is_baseline"]]
+    ratios = sorted({round(r, 2) for r in others["diff_overlap_ratio"] if math.isfinite(r) and r > 0})
+    lines = [f"means: {METHODS['mean']}"]
+    scopes = list(dict.fromkeys(frame["scope"] if others.empty else others["scope"]))
+    lines += [f"Δ on {scope}: {METHODS['this']}" for scope in scopes]
+    if ratios:
+        lines.append(
+            f"Δ for {SCOPE_NEW}: {METHODS['new']} (n_test/n_train {', '.join(f'{r:.2f}' for r in ratios)})"
+        )
+    if not others.empty:
+        lines.append(
+            "P(improved): the share of the draws on which the variant beats the baseline (ties count half), "
+            f"{METHODS['improved']}"
+        )
+        lines.append(f"p Holm: adjusted per metric and scope over the {len(others)} variant(s)")
+    return lines
+
+
 def show(comparison, out=print):
-    """Print a comparison's tables and its notes through `out`."""
+    """Print a comparison's tables and its notes through `out` (prose wrapped at 110 columns)."""
     table = comparison.table
-    out("mean ± 95% CI half-width over runs; * = baseline; intervals (which runs vary, and how):")
-    out("\n".join(f"  {interval}" for interval in dict.fromkeys(table["interval"])) + "\n")
-    out(tables(table))
-    effect = "the observed Δ" if comparison.min_effect is None else f"Δ = {comparison.min_effect:g}"
-    out(
-        f"\nΔ = experiment − baseline ({comparison.baseline}), paired by "
-        f"{'(seed, fold)' if 'fold' in frame_keys(comparison.stored) else 'seed'} "
-        "on the runs both have; verdicts on Holm-adjusted p over the variants of each metric; 'no evidence' "
-        f"(not a win): p Holm ≥ 0.05; runs needed: pairs that would resolve {effect} with 80% power; "
-        "loss and gap: lower is better"
-    )
+    out("mean [95% CI] over runs; * = baseline. Intervals:")
+    indent = {"initial_indent": "  ", "subsequent_indent": "    "}
+    out("\n".join(textwrap.fill(text, 110, **indent) for text in methods(table)))
+    out("\n" + tables(table))
+    if "rank" not in table and len(table) > 1:
+        effect = "the observed Δ" if comparison.min_effect is None else f"Δ = {comparison.min_effect:g}"
+        said = [
+            f"Δ = experiment − baseline ({comparison.baseline}), paired by "
+            f"{'(seed, fold)' if 'fold' in frame_keys(comparison.stored) else 'seed'} on the runs both have; "
+            "verdicts on p Holm < 0.05, 'no evidence' (not a win) otherwise; "
+            f"runs: the independent draws that would resolve {effect} with 80% power."
+        ]
+        if table["scope_new"].astype(bool).any():
+            said.append(
+                "Runs for new data is 'never' where the observed Δ is below what n_test/n_train allows: the "
+                "corrected error never falls below sd·sqrt(n_test/n_train), as more seeds re-split the same "
+                "data."
+            )
+        said.append(headline(table))
+        out("\n" + "\n\n".join(textwrap.fill(text, 110) for text in said))
     for note in comparison.notes:
         out(f"note: {note}")
 
 
-def main(names, root=DEFAULT_ROOT, baseline=None, suite=None, plots=True, current_hashes=None, out=print,
-         min_effect=None):
+def main(
+    names,
+    root=DEFAULT_ROOT,
+    baseline=None,
+    suite=None,
+    plots=True,
+    current_hashes=None,
+    out=print,
+    min_effect=None,
+):
     """Load, compare, write the CSV (and plots) and print the tables; returns the Comparison.
 
     `min_effect`: the difference the "runs needed" column is for (default: each observed difference)."""

@@ -2,36 +2,39 @@
 
 import math
 
+from harness.comparison import scope_name
 from harness.formatting import number, p_value, runs_needed, text_table
 from harness.remedies import CRITERIA
 
 
 def selection_table(frame, baseline_score):
-
+    """Every strength tried per remedy with its mean validation loss: * the chosen, = a tie with it (the
+    smallest of tied strengths is chosen); a note for remedies still chosen at an end of what was tried."""
     lines = []
     for remedy, group in frame.groupby("remedy", sort=False):
         tried = [
-            f"{'*' if r['chosen'] else ''}{r['arm'].split('=', 1)[-1] if '=' in r['arm'] else r['arm']} "
+            f"{'*' if r['chosen'] else '=' if r['tied'] else ''}"
+            f"{r['arm'].split('=', 1)[-1] if '=' in r['arm'] else r['arm']} "
             f"{number(r['val_loss'])}" + (f" ({r['failed']} failed)" if r["failed"] else "")
             for _, r in group.iterrows()
         ]
         lines.append([remedy, group["problem"].iloc[0], ",  ".join(tried)])
 
-    def at_edge(group):  # chosen at an end of the grid and strictly better than its neighbour
-        loss, chosen = group["val_loss"].to_numpy(), group["chosen"].to_numpy()
-        return len(group) > 1 and ((chosen[0] and loss[0] < loss[1]) or (chosen[-1] and loss[-1] < loss[-2]))
+    def at_edge(group):  # chosen at an end of what was tried and strictly better than its neighbour
+        chosen, tied = group["chosen"].to_numpy(), group["tied"].to_numpy()
+        return len(group) > 1 and (chosen[0] or chosen[-1]) and not tied.any()
 
     edges = [remedy for remedy, group in frame.groupby("remedy", sort=False) if at_edge(group)]
-    note = (
-        f"\n(chosen at an end of the grid, a strength beyond it might do better: {', '.join(edges)})"
-        if edges
-        else ""
-    )
+    notes = []
+    if frame["tied"].any():
+        notes.append("= ties with the chosen (the same validation loss): the smallest strength is chosen")
+    if edges:
+        notes.append(f"still chosen at an end of the strengths tried (a limit reached): {', '.join(edges)}")
     return (
         f"baseline validation loss {number(baseline_score[1])}; per remedy, the mean validation loss at each "
         "strength (* chosen: the lowest):\n"
         + text_table(["remedy", "targets", "strength val_loss"], lines)
-        + note
+        + "".join(f"\n({note})" for note in notes)
     )
 
 
@@ -43,32 +46,47 @@ def _interval(low, high):
 
 
 def table(rows):
-
-    lines = [
-        [
+    """The verdict table: per arm the problem's metric, its change with an interval per scope, the seeds
+    that have the problem, on how many it did better, the verdict in words, and what it cost."""
+    new = any(r.get("scope_new") for r in rows)
+    here = " / ".join(dict.fromkeys(scope_name(r["scope"]) for r in rows))
+    lines = []
+    for r in rows:
+        line = [
             r["remedy"],
             r["problem"],
             f"{number(r['baseline_mean'])} -> {number(r['remedy_mean'])}",
-            f"{number(r['diff'], '+.3f')} {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}",
+            number(r["diff"], "+.3f"),
+            _interval(r["diff_ci95_low"], r["diff_ci95_high"]),
             p_value(r["p_value"]),
+        ]
+        if new:
+            line.append(_interval(r["diff_new_ci95_low"], r["diff_new_ci95_high"]) if r["scope_new"] else "-")
+        needed = runs_needed(r.get("runs_needed"))
+        needed += f" / {runs_needed(r.get('new_runs_needed'))}" if new else ""
+        line += [
             f"{r.get('baseline_showing', '?')} -> {r['still_showing']}",
-            r["outcome"],
-            runs_needed(r.get("runs_needed")),
+            f"{r['wins']}/{r['units']}",
+            r["verdict"],
+            needed,
             f"{number(r['test_accuracy_diff'], '+.3f')} "
             f"{_interval(r['test_accuracy_ci95_low'], r['test_accuracy_ci95_high'])}",
             number(r.get("train_accuracy_diff", math.nan), "+.3f"),
             number(r["fit_seconds"], ".1f"),
             r["other_problems"],
         ]
-        for r in rows
-    ]
-    headers = ["remedy", "targets", "metric: base -> remedy", "Δ [95% CI]", "p", "has it: base -> remedy"]
-    headers += ["verdict", "runs needed", "test acc Δ [95% CI]", "train acc Δ", "fit s", "other problems"]
+        lines.append(line)
+    headers = ["remedy", "targets", "metric: base -> remedy", "Δ", f"{here}: 95% CI", "p"]
+    if new:
+        headers.append("new data: 95% CI")
+    headers += ["has it: base -> remedy", "better on", "verdict"]
+    headers += ["runs needed" + (" (this/new)" if new else "")]
+    headers += ["test acc Δ [95% CI]", "train acc Δ", "fit s", "other problems"]
     return text_table(headers, lines)
 
 
 def summary(rows):
-    """What to change, by how much it helped (with its interval) and what it cost, in words."""
+    """What to change, by how much it helped (with its interval per scope) and what it cost, in words."""
     if not rows:
         return "No remedy could be measured."
 
@@ -78,6 +96,7 @@ def summary(rows):
     def harms(r):  # test accuracy lower with evidence: the problem's metric improved at the user's expense
         return r["test_accuracy_ci95_high"] < 0
 
+    here = scope_name(rows[0]["scope"])
     helped = sorted(
         (r for r in rows if r["effect"] == "better"),
         key=lambda r: (harms(r), r["outcome"] != "removed", -gain(r)),
@@ -89,7 +108,8 @@ def summary(rows):
             f"What to change: {r['change']} ({r['remedy']}). "
             f"On {r['seeds']} seeds that took no part in choosing it, "
             f"{CRITERIA[r['problem']].label} went from {r['baseline_mean']:.3f} to {r['remedy_mean']:.3f} "
-            f"(Δ {r['diff']:+.3f}, 95% CI {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}); "
+            f"(Δ {r['diff']:+.3f}, 95% CI on {here} {_interval(r['diff_ci95_low'], r['diff_ci95_high'])}; "
+            f"better on {r['wins']} of {r['units']}); "
             f"{r['still_showing']} seeds still have {r['problem']} (baseline {r['baseline_showing']})."
         )
         ratio = r["fit_seconds"] / r["baseline_fit_seconds"] if r["baseline_fit_seconds"] else math.nan
@@ -107,6 +127,14 @@ def summary(rows):
                 + (why if r["problem"] == "overfitting" else "")
                 + "."
             )
+        removed = [h for h in helped if h["outcome"] == "removed"]
+        if removed:
+            problems = " and ".join(dict.fromkeys(h["problem"] for h in removed))
+            lines.append(
+                f"Removes {problems} on {here}: "
+                + ", ".join(f"{h['remedy']} ({h['still_showing']} seeds still have it)" for h in removed)
+                + "."
+            )
         if len(helped) > 1:
             lines.append(
                 "Also with evidence: "
@@ -118,11 +146,24 @@ def summary(rows):
                 + "."
             )
     else:
-        lines.append("No remedy helped with evidence on the verification seeds.")
+        lines.append(f"No remedy helped with evidence on {here} (the verification seeds).")
+    if any(r.get("scope_new") for r in rows):
+        shown = [r["remedy"] for r in rows if r.get("new_effect") == "better"]
+        size = f"new data of this size ({rows[0]['training_samples']} training samples)"
+        lines.append(
+            f"For {size}: "
+            + (
+                f"shown for {', '.join(shown)}."
+                if shown
+                else "no remedy is shown. Its interval (Nadeau and Bengio's corrected t, n_test/n_train "
+                f"{rows[0]['overlap_ratio']:.2f}) counts the luck of the split, which no number of seeds "
+                "averages away; only more data per run narrows it."
+            )
+        )
     unresolved = [r for r in rows if r["effect"] == "no evidence"]
     if unresolved:
         lines.append(
-            "No evidence either way: "
+            f"No evidence either way on {here}: "
             + "; ".join(
                 f"{r['remedy']} (Δ {number(r['diff'], '+.3f')}"
                 + (

@@ -2,7 +2,8 @@
 with cv).
 
 A parent carries the experiment's spec (flattened, as params), its means and 95% interval bounds
-and its paired differences from the baseline (metrics), and its spec hash, diagnosis and verdicts
+and its paired differences from the baseline in both scopes (this data set or split; new data of this
+size) with the probability of improvement (metrics), and its spec hash, diagnosis, scopes and verdicts
 (tags); artifacts: spec.json, its learning curves and the comparison's HTML report. A child
 carries one run's final numbers and its per-epoch history as metric steps. Runs are found again
 by tags (experiment, spec hash, seed, fold), so exporting twice updates them and adds none; a run
@@ -161,11 +162,13 @@ def _tags(client, run_id, values):
 
 
 def _parent_metrics(row):
-    """The comparison row's numbers: means, spreads and interval bounds, and the paired differences
-    with their raw and Holm-adjusted p and runs needed."""
-    keep = [c for c in comparison.columns() if c.endswith(("_mean", "_std", "_ci95_low", "_ci95_high"))]
-    keep += [c for c in comparison.columns() if c.endswith(("_diff", "_p_value", "_p_adjusted", "_runs_needed"))]
-    keep += ["runs", "paired_seeds"]
+    """The comparison row's numbers: means, spreads and interval bounds in both scopes, the paired
+    differences with their raw and Holm-adjusted p and runs needed per scope, and the probability of
+    improvement with its interval and counts."""
+    numbers = ("_mean", "_std", "_ci95_low", "_ci95_high", "_diff", "_p_value", "_p_adjusted", "_runs_needed")
+    numbers += ("_wins", "_ties", "_losses", "_prob_improvement")
+    keep = [c for c in comparison.columns() if c.endswith(numbers)]
+    keep += ["runs", "paired_seeds", "paired_units", "overlap_ratio", "diff_overlap_ratio"]
     return {c: row.get(c) for c in keep if c in row}
 
 
@@ -250,7 +253,9 @@ def _export_parent(client, experiment_id, stored, row, root, compared):
         run_id, created, existing_params, existing_metrics = run.info.run_id, 1, {}, {}
     _params(client, run_id, params_of(stored.spec), existing_params)
     _metrics(client, run_id, _parent_metrics(row), last, existing_metrics)
-    verdicts = {f"harness.verdict.{m}": row.get(f"{m}_verdict") for m in comparison.VERSUS}
+    verdicts = {f"harness.verdict.{m}": row.get(f"{m}_verdict_words") for m in comparison.VERSUS}
+    verdicts.update({f"harness.verdict.{m}.this": row.get(f"{m}_verdict") for m in comparison.VERSUS})
+    verdicts.update({f"harness.verdict.{m}.new": row.get(f"{m}_new_verdict") for m in comparison.VERSUS})
     _tags(
         client,
         run_id,
@@ -259,7 +264,8 @@ def _export_parent(client, experiment_id, stored, row, root, compared):
             "harness.is_baseline": str(bool(row.get("is_baseline"))).lower(),
             "harness.comparison": compared.label,
             "harness.diagnosis": row.get("diagnosis"),
-            "harness.interval": row.get("interval"),
+            "harness.scope": row.get("scope"),
+            "harness.scope_new": row.get("scope_new") or None,
             "harness.seeds": row.get("seeds"),
             "harness.tags": ",".join(stored.spec.get("tags") or []),
             "harness.version": __version__,

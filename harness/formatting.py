@@ -6,12 +6,21 @@ Plain Python (no pandas), so `list` and `show` stay fast.
 import math
 
 
-def text_table(headers, rows):
-    """A plain aligned table: a header line, a rule, then one line per row."""
+def text_table(headers, rows, groups=()):
+    """A plain aligned table: a header line, a rule, then one line per row. `groups`: (label, first column,
+    last column) spans named on a line above the headers."""
     rows = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+    lines = [line(headers), line(["-" * w for w in widths]), *map(line, rows)]
+    if groups:
+        starts = [sum(widths[:i]) + 2 * i for i in range(len(widths))]
+        above = ""
+        for label, first, last in groups:
+            span = starts[last] + widths[last] - starts[first]
+            above = above.ljust(starts[first]) + f" {label} ".center(span, "-")
+        lines.insert(0, above)
+    return "\n".join(lines)
 
 
 def number(value, fmt=".3f"):

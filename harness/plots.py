@@ -186,7 +186,7 @@ def comparison(histories, frame, baseline, path, title=None):
         tick.set_color(colors[name])
         if name == baseline:
             tick.set_fontweight("bold")
-    right.set_xlabel("test accuracy: mean and 95% t CI over seeds")
+    right.set_xlabel("test accuracy: mean and 95% interval over runs (this data set or split)")
     right.grid(axis="x", alpha=0.3)
     if title:
         figure.suptitle(title, fontsize=9)

@@ -3,7 +3,9 @@ each at a few strengths, as overrides of a spec dict.
 
 A remedy builds, from the plain spec dict and one strength, the overrides of a variant, or
 None where it does not apply (no hidden layer, already Adam, ...). The doctor tries every
-strength on selection seeds and keeps the one with the best validation loss.
+strength on selection seeds and keeps the one with the best validation loss; when that is at an
+end of the grid it tries strengths beyond it (`Remedy.beyond`, up to the remedy's limits) and
+then one between the best two (`Remedy.between`).
 """
 
 import math
@@ -16,16 +18,44 @@ from harness import diagnosis
 @dataclass(frozen=True)
 class Remedy:
     """One remedy: its name, strengths to try, `build(spec_dict, strength)` -> overrides or None,
-    and `words(spec_dict, strength)` -> what it changes, for the summary."""
+    and `words(spec_dict, strength)` -> what it changes, for the summary. `limits` (inclusive), `log` and
+    `integer` say how the grid may grow beyond its ends and be refined between two strengths."""
 
     name: str
     strengths: tuple
     build: Callable
     words: Callable
+    limits: tuple = (0.0, math.inf)
+    log: bool = True
+    integer: bool = False
 
     def label(self, strength):
         """The remedy at a strength as it appears in names and tables, e.g. 'l2=0.01'."""
         return self.name if strength is None else f"{self.name}={strength:g}"
+
+    @property
+    def graded(self):
+        """Whether its strengths lie on a scale the grid can extend (not a remedy without strengths)."""
+        return len(self.strengths) > 1 and None not in self.strengths
+
+    def _round(self, value):
+        return int(round(value)) if self.integer else float(f"{value:.2g}")
+
+    def beyond(self, end, neighbour):
+        """The next strength past `end`, away from `neighbour`, one grid step on (the ratio of the two on a
+        log scale, their difference on a linear one), at most to the limit; None when `end` is the limit."""
+        step = end * (end / neighbour) if self.log else end + (end - neighbour)
+        low, high = self.limits
+        value = self._round(min(max(step, low), high))
+        if self.integer and value == end:
+            value = end + (1 if end > neighbour else -1)
+        return value if low <= value <= high and value != end else None
+
+    def between(self, a, b):
+        """A strength halfway between `a` and `b` (geometric mean on a log scale), rounded to two significant
+        digits (integers: the nearest); None when it rounds to either."""
+        value = self._round(math.sqrt(a * b) if self.log else (a + b) / 2)
+        return value if value not in (a, b) else None
 
 
 _T = diagnosis.THRESHOLDS
@@ -258,18 +288,21 @@ LOWER_LR = Remedy(
     (3, 10, 30),
     lambda s, k: _optimizer(s, learning_rate=learning_rate(s) / k),
     lambda s, k: f"a {k:g}x lower learning rate ({learning_rate(s) / k:g} instead of {learning_rate(s):g})",
+    limits=(1.5, 1000),
 )
 ADAM = Remedy(
     "adam",
     (1e-4, 1e-3, 1e-2),
     _adam,
     lambda s, r: f"Adam at learning rate {r:g} instead of {s['compile']['optimizer']['class_name']}",
+    limits=(1e-6, 1.0),
 )
 CLIPNORM = Remedy(
     "clipnorm",
     (0.1, 1.0),
     lambda s, c: _optimizer(s, clipnorm=c),
     lambda s, c: f"gradient clipping (clipnorm={c:g})",
+    limits=(1e-3, 100),
 )
 
 # The article's remedies per problem (diagnosis.REMEDIES says them), in the order they are listed.
@@ -305,6 +338,8 @@ REMEDIES = {
             (2, 4, 8),
             lambda s, k: _with_hidden(s, lambda layer: {**layer, "units": int(layer["units"]) * k}),
             lambda s, k: f"hidden layers {k:g}x wider ({_units(s)} -> {_units(s, lambda u: u * k)} units)",
+            limits=(2, 64),
+            integer=True,
         ),
         ADAM,
         Remedy(
@@ -312,12 +347,15 @@ REMEDIES = {
             (2, 3, 5),
             lambda s, k: {"fit.epochs": int(s["fit"]["epochs"]) * k},
             lambda s, k: f"{int(s['fit']['epochs']) * k} epochs instead of {s['fit']['epochs']}",
+            limits=(2, 20),
+            integer=True,
         ),
         Remedy(
             "higher_lr",
             (3, 10, 30),
             lambda s, k: _optimizer(s, learning_rate=learning_rate(s) * k),
             lambda s, k: f"a {k:g}x higher learning rate ({learning_rate(s) * k:g})",
+            limits=(1.5, 1000),
         ),
         Remedy(
             "less_regularisation",
@@ -342,36 +380,47 @@ REMEDIES = {
             lambda s, k: (
                 f"hidden layers {k:g}x narrower ({_units(s)} -> {_units(s, lambda u: u // k)} units)"
             ),
+            limits=(2, math.inf),
+            integer=True,
         ),
         Remedy(
             "shallower",
             (1, 2),
             _shallower,
             lambda s, k: f"{k:g} hidden layer(s) instead of {len(hidden(s['model']))}",
+            limits=(1, math.inf),
+            log=False,
+            integer=True,
         ),
         Remedy(
             "l2",
             (1e-4, 1e-3, 1e-2, 1e-1),
             _penalty("L2"),
             lambda s, f: f"an L2 weight penalty of {f:g} on each hidden layer",
+            limits=(1e-7, 10),
         ),
         Remedy(
             "l1",
             (1e-4, 1e-3, 1e-2),
             _penalty("L1"),
             lambda s, f: f"an L1 weight penalty of {f:g} on each hidden layer",
+            limits=(1e-7, 10),
         ),
         Remedy(
             "dropout",
             (0.1, 0.3, 0.5),
             lambda s, r: _after_hidden(s, {"class_name": "Dropout", "rate": r}),
             lambda s, r: f"dropout at rate {r:g} after each hidden layer",
+            limits=(0.05, 0.9),
+            log=False,
         ),
         Remedy(
             "early_stopping",
             (2, 5, 10),
             _early_stopping,
             lambda s, p: f"early stopping on the validation loss (patience {p:g}, best weights restored)",
+            limits=(1, math.inf),
+            integer=True,
         ),
     ],
 }

@@ -9,14 +9,13 @@ cell carries `data-experiment` and `data-column`, the comparisons CSV's row and 
 import html
 import json
 import math
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from harness import __version__, results
-from harness.comparison import VERSUS, frame_keys
+from harness.comparison import SCOPE_NEW, VERSUS, WORDS, frame_keys, headline, methods, scope_name
 from harness.formatting import runs_needed as runs_needed_text
 from harness.plots import epoch_stats
 from harness.spec import TRAINING_SECTIONS
@@ -41,12 +40,6 @@ SUMMARY = [
     ("test − train loss", "gap_test_loss", True),
     ("fit seconds", "fit_seconds", True),
 ]
-WORDS = {
-    "test_accuracy": "test accuracy",
-    "test_loss": "test loss",
-    "train_accuracy": "train accuracy",
-    "gap_test_loss": "test − train loss gap",
-}
 TRAIN, VAL = "#1f77b4", "#e8710a"
 BASE_COLOR, OTHER_COLOR = "#c62828", "#37474f"
 
@@ -78,14 +71,6 @@ def _num(value, digits=DIGITS, sign=False):
     if not _finite(value):
         return "n/a"
     return f"{float(value):{'+' if sign else ''}.{digits}f}"
-
-
-def delta_interval(label):
-    """The test behind a row's differences, from its CSV `interval` label: 'paired t', or 'corrected t
-    (n_test/n_train X)' when either side's training sets overlap (compare appends 'Δ corrected ...'
-    when only the baseline's do)."""
-    found = re.search(r"Δ corrected \((n_test/n_train [^)]*)\)", str(label))
-    return f"corrected t ({found[1]})" if found else str(label).split(";")[0]
 
 
 def _cell(row, column, digits=DIGITS, sign=False, extra=""):
@@ -124,8 +109,11 @@ def _span(values, pad=0.05, include=()):
     return low - margin, high + margin
 
 
-def interval_bar(centre, low, high, span, width=150, height=18, zero=None, color=OTHER_COLOR, title=""):
-    """A small SVG: the interval [low, high] as a bar and the centre as a dot, on the axis `span`."""
+def interval_bar(
+    centre, low, high, span, width=150, height=18, zero=None, color=OTHER_COLOR, title="", outer=None
+):
+    """A small SVG: the interval [low, high] as a bar and the centre as a dot, on the axis `span`; `outer`
+    (low, high), a wider interval (the new-data scope's), as a thin line behind it."""
     lo, hi = span
     x = lambda v: 4 + (float(v) - lo) / (hi - lo) * (width - 8)  # noqa: E731
     parts = [
@@ -137,6 +125,12 @@ def interval_bar(centre, low, high, span, width=150, height=18, zero=None, color
         parts.append(
             f'<line x1="{x(zero):.1f}" y1="1" x2="{x(zero):.1f}" y2="{height - 1}" stroke="#757575" '
             'stroke-dasharray="2,2"/>'
+        )
+    if outer and _finite(outer[0]) and _finite(outer[1]):
+        left, right = max(lo, float(outer[0])), min(hi, float(outer[1]))
+        parts.append(
+            f'<line class="outer" x1="{x(left):.1f}" y1="{height / 2}" x2="{x(right):.1f}" y2="{height / 2}" '
+            f'stroke="{color}" stroke-width="1.5" stroke-opacity="0.55"/>'
         )
     if _finite(low) and _finite(high):
         parts.append(
@@ -210,50 +204,56 @@ def curves_svg(history, title, width=360, height=230):
     return "".join(out)
 
 
-# -- words ----------------------------------------------------------------------------------
+# -- verdicts at a glance ------------------------------------------------------------------
+
+MARKS = {"better": ("●", "better"), "worse": ("●", "worse"), "no evidence": ("○", "none")}
 
 
-def verdict_words(row, metric, lower_is_better):
-    """One sentence: how `row` differs from the baseline on `metric`, and whether the data show it."""
-    what = WORDS.get(metric, metric)
-    diff, low, high = row[f"{metric}_diff"], row[f"{metric}_diff_ci95_low"], row[f"{metric}_diff_ci95_high"]
-    verdict, pairs = row[f"{metric}_verdict"], int(row["paired_seeds"]) if _finite(row["paired_seeds"]) else 0
-    unit = "paired (seed, fold) runs" if "fold" in str(row.get("interval", "")) else "paired seeds"
-    if not _finite(diff):
-        return f"{what}: no run in common with the baseline, so no paired comparison."
-    shown = round(diff, DIGITS)
-    direction = "higher" if shown > 0 else "lower"
-    amount = f"{direction} by {abs(diff):.{DIGITS}f}" if shown else "the same on average"
-    if not (_finite(low) and _finite(high)):
-        return (
-            f"{what} {amount} on {pairs} paired seed(s): "
-            "too few seeds for an interval, no evidence either way."
-        )
-    interval = f"95% CI of the difference {low:+.{DIGITS}f} to {high:+.{DIGITS}f} over {pairs} {unit}"
-    adjusted = row.get(f"{metric}_p_adjusted")
-    holm = f"; p Holm {_p_text(adjusted)}" if _finite(adjusted) else ""
-    if verdict == "better":
-        return f"{what} {amount} ({interval}{holm}): better than the baseline."
-    if verdict == "worse":
-        return f"{what} {amount} ({interval}{holm}): worse than the baseline."
-    needed = row.get(f"{metric}_runs_needed")
-    more = (
-        f" About {runs_needed_text(needed)} paired runs would settle a difference of this size."
-        if _finite(needed)
-        else " No number of paired runs of this design would settle it."
-        if runs_needed_text(needed) == "never"
-        else ""
+def _mark(verdict, new=False):
+    """A verdict as a coloured mark and a word ('not shown' for no evidence in the new-data scope)."""
+    mark, css = MARKS.get(verdict, ("·", "none"))
+    word = "not shown" if new and verdict == "no evidence" else verdict
+    return f'<span class="mark {css}">{mark}</span> <span class="{css}">{_e(word)}</span>'
+
+
+def _verdict_table(frame):
+    """Variant x metric: a coloured mark and a word per scope, the Δ and on how many draws it improved."""
+    others = frame[~frame["is_baseline"]]
+    new = bool(others["scope_new"].astype(bool).any())
+    here = " / ".join(dict.fromkeys(scope_name(s) for s in others["scope"]))
+    scopes = [here, "new data"] if new else [here]
+    top = "".join(
+        f'<th colspan="{len(scopes)}">{_e(WORDS[m])}{" (lower is better)" if lower else ""}</th>'
+        for m, lower in VERSUS.items()
     )
-    if low <= 0 <= high:
-        return f"{what} {amount}, but the {interval} contains 0: no evidence of a difference.{more}"
+    sub = "".join(f"<th>{_e(s)}</th>" for _ in VERSUS for s in scopes)
+    rows = []
+    for _, r in others.iterrows():
+        cells = [f"<td>{_e(r['experiment'])}</td>"]
+        for metric in VERSUS:
+            wins, ties, losses = (r[f"{metric}_{c}"] for c in ("wins", "ties", "losses"))
+            count = f"{int(wins)}/{int(wins + ties + losses)}" if _finite(wins) else ""
+            count += f", {int(ties)} tied" if count and ties else ""
+            cells.append(
+                f'<td data-experiment="{_e(r["experiment"])}" data-column="{metric}_verdict" '
+                f'title="{_e(r[f"{metric}_verdict_words"])}">{_mark(r[f"{metric}_verdict"])}'
+                f"<br><small>Δ {_num(r[f'{metric}_diff'], 3, sign=True)}"
+                + (f" · won {count}" if count else "")
+                + "</small></td>"
+            )
+            if new and r["scope_new"]:
+                cells.append(
+                    f'<td data-experiment="{_e(r["experiment"])}" data-column="{metric}_new_verdict">'
+                    f"{_mark(r[f'{metric}_new_verdict'], new=True)}</td>"
+                )
+            elif new:
+                cells.append("<td class='none'>—</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
     return (
-        f"{what} {amount} ({interval}), but adjusted for the variants compared (Holm) p is "
-        f"{_p_text(adjusted)} ≥ 0.05: no evidence of a difference.{more}"
+        '<div class="wide"><table id="verdicts"><thead>'
+        f'<tr><th rowspan="2">variant</th>{top}</tr><tr>{sub}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
-
-
-def _p_text(value):
-    return "n/a" if not _finite(value) else "<0.0001" if float(value) < 0.0001 else f"{float(value):.4f}"
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -271,7 +271,13 @@ th,td{padding:3px 6px;border-bottom:1px solid #eee;text-align:left;vertical-alig
 th{background:#fafafa;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.baseline td{background:#fff8f8}tr.baseline td:first-child{font-weight:600}
 .better{color:#1b5e20;font-weight:600}.worse{color:#b71c1c;font-weight:600}.none{color:#616161}
-ul.verdicts li{margin:3px 0}small{color:#616161}#versions td:last-child{white-space:nowrap}\
+.mark{font-size:15px}\
+p.headline{font-size:15px;background:#f1f8e9;border-left:4px solid #558b2f;padding:6px 10px}
+#verdicts td{border-left:1px solid #eee}#verdicts th{text-align:center}\
+td.verdict,#verdicts td{white-space:nowrap}
+small.new{color:#9e9e9e}\
+ul.methods{color:#424242;font-size:13px;margin:4px 0 8px}
+small{color:#616161}#versions td:last-child{white-space:nowrap}\
 .curves{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0 0 14px}
 figcaption{font-size:12px;color:#616161}svg text.ax{font-size:10px;fill:#616161}\
 svg text.ct{font-size:12px;font-weight:600;fill:#212121}
@@ -285,30 +291,38 @@ def _summary_table(frame):
         for _, metric, drawn in SUMMARY
         if drawn
     }
+    scoped = len(set(frame["scope"])) > 1  # a suite that mixes fixed and varying splits names each row's
     head = ["#"] if "rank" in frame else []
-    head += ["experiment", "n", "interval (what the runs vary)", "diagnosis"]
+    head += ["experiment", "n", *(["scope"] if scoped else []), "diagnosis"]
     for label, _, drawn in SUMMARY:
-        head += [f"{label} mean [95% CI]", "interval"] if drawn else [f"{label} mean"]
+        head += [f"{label} mean [95% CI]", ""] if drawn else [f"{label} mean"]
     head += ["epochs"]
     rows = []
     for _, r in frame.iterrows():
         is_base = bool(r["is_baseline"])
         cells = [f'<td class="num">{int(r["rank"])}</td>'] if "rank" in frame else []
-        cells += [
-            f"<td>{_e(r['experiment'])}{' (baseline)' if is_base else ''}</td>",
-            _cell(r, "runs", 0),
-            f'<td data-experiment="{_e(r["experiment"])}" data-column="interval">{_e(r["interval"])}</td>',
-            f"<td>{_e(r['diagnosis'])}</td>",
-        ]
+        cells += [f"<td>{_e(r['experiment'])}{' (baseline)' if is_base else ''}</td>", _cell(r, "runs", 0)]
+        if scoped:
+            where = f'data-experiment="{_e(r["experiment"])}" data-column="scope"'
+            cells.append(f"<td {where}>{_e(r['scope'])}</td>")
+        cells.append(f"<td>{_e(r['diagnosis'])}</td>")
         for label, metric, drawn in SUMMARY:
             digits = 2 if metric == "fit_seconds" else DIGITS
             if not drawn:
                 cells.append(_cell(r, f"{metric}_mean", digits))
                 continue
+            new = f"{metric}_new_ci95_low" in r and _finite(r[f"{metric}_new_ci95_low"])
             cells.append(
                 f"<td class='num'>{_cell_text(r, f'{metric}_mean', digits)}<br><small>"
                 f"[{_cell_text(r, f'{metric}_ci95_low', digits)}, "
-                f"{_cell_text(r, f'{metric}_ci95_high', digits)}]</small></td>"
+                f"{_cell_text(r, f'{metric}_ci95_high', digits)}]</small>"
+                + (
+                    f"<br><small class='new'>new data [{_cell_text(r, f'{metric}_new_ci95_low', digits)}, "
+                    f"{_cell_text(r, f'{metric}_new_ci95_high', digits)}]</small>"
+                    if new
+                    else ""
+                )
+                + "</td>"
             )
             title = f"{r['experiment']}: {label} {_num(r[f'{metric}_mean'], digits)}"
             cells.append(
@@ -348,29 +362,29 @@ def _differences_table(frame):
     others = frame[~frame["is_baseline"]]
     if others.empty:
         return "<p>Only one experiment: nothing to compare with.</p>"
+    new = bool(others["scope_new"].astype(bool).any())
     rows = []
     for metric, lower_is_better in VERSUS.items():
         span = _span(
             [
                 *others[f"{metric}_diff_ci95_low"],
                 *others[f"{metric}_diff_ci95_high"],
+                *(others[f"{metric}_diff_new_ci95_low"] if new else []),
+                *(others[f"{metric}_diff_new_ci95_high"] if new else []),
                 *others[f"{metric}_diff"],
             ],
             include=[0.0],
         )
-        for _, r in others.iterrows():
+        for i, (_, r) in enumerate(others.iterrows()):
             verdict = r[f"{metric}_verdict"]
-            css = {"better": "better", "worse": "worse"}.get(verdict, "none")
             color = {"better": "#2e7d32", "worse": "#c62828"}.get(verdict, OTHER_COLOR)
-            rows.append(
-                "<tr>"
-                f"<td>{_e(WORDS[metric])}{' (lower is better)' if lower_is_better else ''}</td>"
-                f"<td>{_e(r['experiment'])}</td>"
-                + _cell(r, "paired_seeds", 0)
-                + _cell(r, f"{metric}_diff", DIGITS, sign=True)
-                + f"<td class='num'>[{_signed_text(r, f'{metric}_diff_ci95_low')}, "
-                f"{_signed_text(r, f'{metric}_diff_ci95_high')}]</td>"
-                + "<td>"
+            has_new = new and bool(r["scope_new"])
+            lower = " (lower is better)" if lower_is_better else ""
+            cells = [
+                f"<td rowspan='{len(others)}'>{_e(WORDS[metric])}{lower}</td>" if i == 0 else "",
+                f"<td>{_e(r['experiment'])}</td>",
+                _cell(r, f"{metric}_diff", 3, sign=True),
+                "<td>"
                 + interval_bar(
                     r[f"{metric}_diff"],
                     r[f"{metric}_diff_ci95_low"],
@@ -379,50 +393,79 @@ def _differences_table(frame):
                     zero=0.0,
                     color=color,
                     title=f"{r['experiment']}: difference in {WORDS[metric]}",
+                    outer=(
+                        (r[f"{metric}_diff_new_ci95_low"], r[f"{metric}_diff_new_ci95_high"])
+                        if has_new
+                        else None
+                    ),
                 )
-                + "</td>"
-                + f'<td data-experiment="{_e(r["experiment"])}" data-column="interval" '
-                f'title="{_e(r["interval"])}">{_e(delta_interval(r["interval"]))}</td>'
-                + _cell(r, f"{metric}_p_adjusted", DIGITS)
-                + f'<td class="{css}">{_e(verdict)}</td>'
-                + f'<td class="num" data-experiment="{_e(r["experiment"])}" '
-                f'data-column="{_e(metric)}_runs_needed">{runs_needed_text(r[f"{metric}_runs_needed"])}</td>'
-                + _cell(r, f"{metric}_p_value", DIGITS, extra=' style="color:#757575"')
-                + "</tr>"
-            )
-    head = [
-        "metric",
-        "experiment",
-        "pairs",
-        "Δ vs baseline",
-        "95% CI of Δ",
-        "interval (dashed: 0)",
-        "test",
-        "p Holm",
-        "verdict",
-        "runs needed",
-        "p raw",
-    ]
+                + "</td>",
+                _interval_cell(r, f"{metric}_diff"),
+                _p_cell(r, f"{metric}_p_adjusted"),
+                f"<td class='verdict'>{_mark(verdict)}</td>",
+                _needed_cell(r, f"{metric}_runs_needed"),
+            ]
+            if has_new:
+                cells += [
+                    _interval_cell(r, f"{metric}_diff_new"),
+                    _p_cell(r, f"{metric}_new_p_adjusted"),
+                    f"<td class='verdict'>{_mark(r[f'{metric}_new_verdict'], new=True)}</td>",
+                    _needed_cell(r, f"{metric}_new_runs_needed"),
+                ]
+            elif new:
+                cells += ["<td class='none'>—</td>"] * 4
+            cells.append(_improved_cell(r, metric))
+            rows.append(f"<tr>{''.join(cells)}</tr>")
+    here = " / ".join(dict.fromkeys(scope_name(s) for s in others["scope"]))
+    head = ["metric", "experiment", "Δ", "interval (dashed: 0)", f"{here}: 95% CI", "p Holm", "verdict"]
+    head += ["runs needed"]
+    if new:
+        head += [f"{SCOPE_NEW}: 95% CI", "p Holm", "verdict", "runs needed"]
+    head += ["improved on"]
     return _table(head, rows, "differences")
 
 
-def _signed_text(row, column):
+def _interval_cell(row, prefix):
+    """'[low, high]' of the CSV columns <prefix>_ci95_low and _high, signed."""
     return (
-        f'<span data-experiment="{_e(row["experiment"])}" data-column="{_e(column)}">'
-        f"{_num(row[column], DIGITS, sign=True)}</span>"
+        f"<td class='num'>[{_signed_text(row, f'{prefix}_ci95_low')}, "
+        f"{_signed_text(row, f'{prefix}_ci95_high')}]</td>"
     )
 
 
-def _verdicts(frame, baseline):
-    items = []
-    for _, r in frame[~frame["is_baseline"]].iterrows():
-        sentences = [verdict_words(r, m, lower) for m, lower in VERSUS.items()]
-        items.append(
-            f"<li><b>{_e(r['experiment'])}</b> against {_e(baseline)}:<ul>"
-            + "".join(f"<li>{_e(s)}</li>" for s in sentences)
-            + "</ul></li>"
-        )
-    return f'<ul class="verdicts">{"".join(items)}</ul>' if items else ""
+def _p_cell(row, column):
+    """A p-value to 4 decimals, '<0.0001' below that."""
+    value = row[column]
+    text = "n/a" if not _finite(value) else "<0.0001" if float(value) < 0.0001 else f"{float(value):.4f}"
+    return f'<td class="num" data-experiment="{_e(row["experiment"])}" data-column="{_e(column)}">{text}</td>'
+
+
+def _needed_cell(row, column):
+    return (
+        f'<td class="num" data-experiment="{_e(row["experiment"])}" data-column="{_e(column)}">'
+        f"{runs_needed_text(row[column])}</td>"
+    )
+
+
+def _improved_cell(row, metric):
+    """'19/20 (P 0.95 [0.76, 0.99])': the draws the variant won, and the probability of improvement."""
+    wins, ties, losses = (row[f"{metric}_{c}"] for c in ("wins", "ties", "losses"))
+    if not _finite(row[f"{metric}_prob_improvement"]):
+        return "<td>—</td>"
+    tied = f", {int(ties)} tied" if ties else ""
+    return (
+        f"<td class='num'>{int(wins)}/{int(wins + ties + losses)}{tied}<br><small>P "
+        f"{_cell_text(row, f'{metric}_prob_improvement', 2)} "
+        f"[{_cell_text(row, f'{metric}_prob_improvement_ci95_low', 2)}, "
+        f"{_cell_text(row, f'{metric}_prob_improvement_ci95_high', 2)}]</small></td>"
+    )
+
+
+def _signed_text(row, column, digits=3):
+    return (
+        f'<span data-experiment="{_e(row["experiment"])}" data-column="{_e(column)}">'
+        f"{_num(row[column], digits, sign=True)}</span>"
+    )
 
 
 def flatten(value, prefix=""):
@@ -529,31 +572,41 @@ def render(comparison, root, command=None):
     frame, baseline, stored = comparison.table, comparison.baseline, comparison.stored
     order = {name: i for i, name in enumerate(frame["experiment"])}
     stored = sorted(stored, key=lambda s: order.get(s.name, len(order)))
-    intervals = " / ".join(sorted(set(frame["interval"])))
     pairing = "(seed, fold)" if "fold" in frame_keys(stored) else "seed"
     effect = "the observed size" if comparison.min_effect is None else f"{comparison.min_effect:g}"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    compared = len(frame) > 1 and "rank" not in frame
+    never = (
+        " Runs needed for new data is often 'never': the corrected error never falls below "
+        "sd·sqrt(n_test/n_train), as more seeds re-split the same data; only more data per run narrows it."
+        if frame["scope_new"].astype(bool).any()
+        else ""
+    )
     body = [
         f"<h1>{_e(comparison.label)}</h1>",
         f"<p class='meta'>{len(frame)} experiment(s) compared with <b>{_e(baseline)}</b> (the baseline); "
         f"written {now} by harness {__version__} from the runs stored in <code>{_e(root)}</code>.</p>",
         f"<p class='meta'>Remake it: <code>{_e(command)}</code></p>" if command else "",
+        f"<p class='headline'>{_e(headline(frame))}</p>" if compared else "",
+        "<p class='meta'>Intervals (95%):</p><ul class='methods'>"
+        + "".join(f"<li>{_e(line)}</li>" for line in methods(frame))
+        + "</ul>",
         "<h2>Verdicts</h2>",
-        f"<p>Each experiment against the baseline, paired by {pairing}. A difference counts only when its "
-        "p-value, adjusted by Holm's method over the variants compared on that metric, is below 0.05; "
-        "otherwise there is no evidence either way (not a win), and runs needed says about how many paired "
-        f"runs would settle a difference of {effect} (80% power).</p>",
-        _verdicts(frame, baseline) or "<p>Only one experiment: nothing to compare with.</p>",
+        f"<p>Each variant against the baseline, paired by {pairing}, per metric and scope: "
+        "<span class='mark better'>●</span> better, <span class='mark worse'>●</span> worse, "
+        "<span class='mark none'>○</span> no evidence either way (not a win), on Holm-adjusted p < 0.05. "
+        "Δ: the mean difference; won: the draws on which the variant beat the baseline.</p>",
+        _verdict_table(frame) if compared else "<p>Only one experiment: nothing to compare with.</p>",
         "".join(f"<p class='meta'>note: {_e(n)}</p>" for n in comparison.notes),
         "<h2>Experiments over runs</h2>",
-        f"<p>Mean and 95% interval over runs ({_e(intervals)}); the bars share one axis per column. "
-        "Where training sets overlap (resplit, k-fold) the interval is Nadeau and Bengio's corrected t.</p>",
+        "<p>Mean and 95% interval over runs (the scope above; the new-data one below it in grey where the "
+        "split varies); the bars share one axis per column.</p>",
         _summary_table(frame),
         "<h2>Differences from the baseline</h2>",
-        f"<p>Δ = experiment − {_e(baseline)} on the runs both have; dashed line: no difference. "
-        "test: the interval and p of Δ (corrected t where either side's training sets overlap, else paired "
-        "t); the verdict rests on p Holm, p raw is before the adjustment; runs needed only for "
-        "'no evidence'.</p>",
+        f"<p>Δ = experiment − {_e(baseline)} on the runs both have. The bar is the first scope's interval, "
+        "the thin line behind it the new-data one; dashed: no difference. Runs needed (only for 'no "
+        "evidence'): "
+        f"about how many independent draws would settle a difference of {effect} with 80% power.{never}</p>",
         _differences_table(frame),
         "<h2>Learning curves</h2>",
         _curves(stored, baseline),

@@ -69,6 +69,73 @@ def write_experiments(tmp_path):
     return write
 
 
+# -- stored results without training: one runs.csv row, its history, a results folder ----------
+
+
+def run_row(spec, seed, fold=None, spec_hash=None, **values):
+    """A runs.csv row of `spec` (a Spec, or an experiment name) for `seed` (and `fold`): status ok and
+    plausible numbers, any of them replaced by `values`."""
+    name = spec if isinstance(spec, str) else spec.name
+    row = {
+        "experiment": name,
+        "seed": seed,
+        "spec_hash": spec_hash or (getattr(spec, "hash", None) or "abc123"),
+        "status": "ok",
+        "error": "",
+        "epochs_run": 10,
+        "best_epoch": 8,
+        "train_loss": 0.20,
+        "train_accuracy": 0.95,
+        "val_loss": 0.25,
+        "val_accuracy": 0.90,
+        "test_loss": 0.30,
+        "test_accuracy": 0.90,
+        "fit_seconds": 1.5,
+        **({} if fold is None else {"fold": fold}),
+    }
+    row.update(values)
+    return row
+
+
+def history_rows(row, epochs=None, **curves):
+    """history.csv rows for a runs.csv `row`: per epoch e, loss 1/e, accuracy 0.95, val_loss 1.2/e and
+    val_accuracy 0.9, or `curves` {column: function of e}."""
+    curves = curves or {
+        "loss": lambda e: 1.0 / e,
+        "accuracy": lambda e: 0.95,
+        "val_loss": lambda e: 1.2 / e,
+        "val_accuracy": lambda e: 0.9,
+    }
+    keys = {k: row[k] for k in ("experiment", "seed", "spec_hash", "fold") if k in row}
+    return [
+        {**keys, "epoch": e, **{column: f(e) for column, f in curves.items()}}
+        for e in range(1, (epochs or int(row.get("epochs_run", 10))) + 1)
+    ]
+
+
+def store_results(root, spec, rows, history=None):
+    """Write `spec`'s folder under `root` as a run would: spec.json, runs.csv (`rows`) and history.csv
+    (`history`, default: `history_rows` of each row); returns the folder."""
+    import pandas as pd
+
+    folder = Path(root) / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.json").write_text(spec.to_json())
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+    history = history if history is not None else [h for r in rows for h in history_rows(r)]
+    pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def fake_results():
+    """The helpers that write results without training: .row (run_row), .history (history_rows) and
+    .store (store_results)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(row=run_row, history=history_rows, store=store_results)
+
+
 # What the harness itself writes to stderr; other lines there are other libraries'.
 OWN_LINE_STARTS = ("error:", "note:", "Traceback", "interrupted")
 # TensorFlow's and abseil's start-up lines, which harness.backend keeps off the terminal.

@@ -64,14 +64,16 @@ def test_compare_two_variants_returns_tables_and_prints_nothing(notebook, capsys
     assert set(diffs["verdict"]) <= {"better", "worse", "no evidence"}
     row = diffs.set_index("metric").loc["test_accuracy"]
     assert row["diff"] == pytest.approx(table.set_index("experiment").loc["nb_wide", "test_accuracy_diff"])
-    # one variant is a family of one: Holm leaves its p-value as it is; the interval is the fixed split's
+    # one variant is a family of one: Holm leaves its p-value as it is; a fixed split has one scope
     assert row["p_adjusted"] == pytest.approx(row["p_value"])
-    assert row["interval"] == "paired t; seeds (init+shuffle), fixed split"
+    assert row["scope"] == "this split; seeds vary initialisation and order"
+    assert math.isnan(row["new_p_value"])
+    assert row["verdict_words"] == f"{row['verdict']} on this split"
     assert math.isnan(row["runs_needed"]) == (
         row["verdict"] != "no evidence"
     )  # only an open question has one
     # the CLI's own tables from the same numbers, and nothing written unless asked
-    assert "nb_wide" in result.text() and "test acc ± CI" in result.text()
+    assert "nb_wide" in result.text() and "test acc [95% CI]" in result.text()
     assert not Path(notebook["root"], "comparisons", "nb_tiny+nb_wide.csv").exists()
     assert "<table" in result._repr_html_()
 

@@ -154,6 +154,15 @@ def test_two_remedies_together_build_the_second_on_the_first():
     assert "dropout at rate 0.3" in both.words and "L2 weight penalty of 0.01" in both.words
 
 
+def test_a_pair_whose_second_undoes_the_first_is_skipped_for_the_next():
+    base = from_dict(DEEP)
+    arms = {a.label: a for a in doctor.candidates(base, ["overfitting"], SEEDS)}
+    # L2 on the hidden layers replaces L1 there: "l1+l2" would train l2 again
+    both = doctor.pair(base, [arms["l1=0.01"], arms["l2=0.01"], arms["dropout=0.3"]], [0, 1])
+    assert both.label == "l1=0.01+dropout=0.3"
+    assert doctor.pair(base, [arms["l1=0.01"], arms["l2=0.01"]], [0, 1]) is None
+
+
 def test_a_validation_part_is_added_when_the_spec_has_none():
     raw = copy.deepcopy(DEEP)
     raw["data"] = {"dataset": "iris"}
@@ -314,12 +323,13 @@ def test_doctor_end_to_end_chooses_on_selection_seeds_and_verifies_on_others(
     assert cli.main([*argv, "--seeds", "2", "--selection-seeds", "1"]) == 0
     captured = capsys.readouterr()
     out = captured.out
+    batches = captured.err.count(" runs to do")
     assert "crawl has no validation part; the doctor diagnoses it with data.validation_size 0.2" in out
     assert "crawl: problems per seed: underfitting 1/1 (on the selection seeds 2)" in out
     base = "crawl[data.validation_size=0.2]"
     selection = pd.read_csv(tmp_path / "r" / "comparisons" / "doctor_crawl_selection.csv")
     assert set(selection["remedy"]) == {"more_capacity", "adam", "more_epochs", "higher_lr"}
-    assert len(selection) == 12 and selection.groupby("remedy")["chosen"].sum().eq(1).all()
+    assert len(selection) >= 12 and selection.groupby("remedy")["chosen"].sum().eq(1).all()
     table = pd.read_csv(tmp_path / "r" / "comparisons" / "doctor_crawl.csv")
     assert set(table["remedy"]) == set(selection.loc[selection["chosen"], "arm"]) | {table["remedy"].iloc[-1]}
     assert "+" in table["remedy"].iloc[-1] and (table["seeds"] == 2).all()
@@ -329,9 +339,10 @@ def test_doctor_end_to_end_chooses_on_selection_seeds_and_verifies_on_others(
         assert sorted(runs["seed"]) == ([0, 1, 2] if chosen else [2])
     assert "What to change: " in out or "No remedy helped with evidence" in out
     assert "verifying 5 arms against the baseline on seeds 0, 1, which took no part" in out
-    # a second doctor reuses every stored run, in three batches
+    # a second doctor reuses every stored run, in as many batches (the baseline, the grid, a batch per
+    # step beyond an end of the grid, the verification)
     assert cli.main([*argv, "--seeds", "2", "--selection-seeds", "1"]) == 0
-    assert capsys.readouterr().err.count("0 runs to do") == 3
+    assert capsys.readouterr().err.count("0 runs to do") == batches >= 3
 
 
 SLOW = {
@@ -462,7 +473,7 @@ def test_doctor_needs_two_verification_seeds(write_experiments, tiny_spec, tmp_p
     )
 
 
-def test_selection_table_marks_the_choice_and_a_choice_at_the_end_of_its_grid():
+def test_selection_table_marks_the_choice_ties_and_a_choice_still_at_an_end():
     frame = pd.DataFrame(
         {
             "problem": "overfitting",
@@ -475,16 +486,110 @@ def test_selection_table_marks_the_choice_and_a_choice_at_the_end_of_its_grid():
                 "early_stopping=5",
                 "early_stopping=10",
             ],
+            "strength": [0.0001, 0.001, 0.01, 2, 5, 10],
             "failed": [0, 0, 1, 0, 0, 0],
             "val_loss": [0.3, 0.2, 0.1, 0.2, 0.2, 0.2],
             "chosen": [False, False, True, True, False, False],
+            "tied": [False, False, False, True, True, True],
         }
     )
     text = doctor.selection_table(frame, (0, 0.5))
     assert "baseline validation loss 0.500" in text
-    assert "0.0001 0.300,  0.001 0.200,  *0.01 0.100 (1 failed)" in text and "*2 0.200,  5 0.200" in text
+    assert "0.0001 0.300,  0.001 0.200,  *0.01 0.100 (1 failed)" in text
+    assert "*2 0.200,  =5 0.200,  =10 0.200" in text
+    assert "(= ties with the chosen (the same validation loss): the smallest strength is chosen)" in text
     # l1's strongest strength won outright; early stopping's patiences tie, so no stronger one is hinted at
-    assert text.endswith("a strength beyond it might do better: l1)")
+    assert text.endswith("still chosen at an end of the strengths tried (a limit reached): l1)")
+
+
+def _fake_selection(monkeypatch, losses):
+    """doctor.per_seed answering with the validation loss `losses(label)` on every seed (a gap of 0.5 for
+    the baseline), so that selection alone is exercised."""
+
+    def fake_per_seed(root, s):
+        label = s.name.partition("[remedy=")[2].rstrip("]")
+        loss = 0.5 if not label else losses(label)
+        return pd.DataFrame(
+            {
+                "seed": list(s.seeds),
+                "problems": [{"overfitting"}] * len(s.seeds),
+                "val_loss": loss,
+                "gap_test_loss": loss,
+                "train_loss": 0.01,
+                "test_loss": 0.01 + loss,
+                "train_accuracy": 1.0,
+                "test_accuracy": 0.9,
+                "fit_seconds": 1.0,
+            }
+        )
+
+    monkeypatch.setattr(doctor, "per_seed", fake_per_seed)
+
+
+def test_patiences_that_tie_on_validation_loss_are_a_tie_and_the_smallest_is_chosen(monkeypatch):
+    # restore_best_weights: patience 2, 5 and 10 that all passed the same best epoch restore the same
+    # weights; the float sums of the engine may differ in the last bits
+    restored = {"early_stopping=2": 0.3, "early_stopping=5": 0.3 + 1e-9, "early_stopping=10": 0.3 - 1e-9}
+    _fake_selection(monkeypatch, lambda label: restored.get(label, 0.45))
+    base = from_dict(DEEP)
+    arms = [a for a in doctor.candidates(base, ["overfitting"], SEEDS) if a.label.startswith("early")]
+    chosen, scores = doctor.select("r", arms, None, len(SEEDS))
+    assert [a.label for a in chosen] == ["early_stopping=2"]
+    assert scores["tied"].all() and list(scores["chosen"]) == [True, False, False]
+    # the hint is not followed for a tie: no strength beyond the grid is tried
+    batches = []
+    _, _, path = doctor.extend("r", base, arms, None, SEEDS, batches.append)
+    assert batches == [] and path == []
+
+
+def test_the_doctor_follows_its_hint_beyond_the_end_of_the_grid_and_refines(monkeypatch):
+    """l2's best of 1e-4..1e-1 is the strongest; beyond it 1 is worse (bracketed), then the doctor tries
+    the geometric middle of the best two, 0.32, which wins. Dropout keeps improving up to the limit."""
+    l2 = {0.0001: 0.48, 0.001: 0.45, 0.01: 0.4, 0.1: 0.3, 1.0: 0.35, 0.32: 0.28}
+    dropout = {0.1: 0.45, 0.3: 0.4, 0.5: 0.35, 0.7: 0.3, 0.9: 0.25}
+
+    def losses(label):
+        name, _, strength = label.partition("=")
+        table = {"l2": l2, "dropout": dropout}.get(name)
+        return table[float(strength)] if table else 0.45  # the others tie: nothing to follow
+
+    _fake_selection(monkeypatch, losses)
+    base = from_dict(DEEP)
+    arms = doctor.candidates(base, ["overfitting"], SEEDS)
+    batches = []
+    chosen, scores, path = doctor.extend("r", base, arms, None, SEEDS, batches.append)
+    assert [[s.name.rsplit("=", 1)[1].rstrip("]") for s in batch] for batch in batches] == [
+        ["1", "0.7"],  # one step beyond each end, each remedy's strongest
+        ["0.32", "0.9"],  # l2 bracketed: between 0.1 and 1; dropout one more step
+    ]  # and the dropout limit (0.9) ends it
+    assert {a.label for a in chosen} >= {"l2=0.32", "dropout=0.9"}
+    assert path == [
+        "  l2: beyond 0.1: 1; between 0.1 and 1: 0.32 -> chose 0.32 (bracketed)",
+        "  dropout: beyond 0.5: 0.7; beyond 0.7: 0.9 -> chose 0.9 "
+        "(still at an end: the limit of steps or strengths reached)",
+    ]
+    l2_rows = scores[scores["remedy"] == "l2"]
+    assert list(l2_rows["strength"]) == [0.0001, 0.001, 0.01, 0.1, 0.32, 1.0]  # in strength order
+
+
+def test_verdicts_in_both_scopes_where_the_split_varies():
+    base = _seeds([1.0, 1.2, 0.1, 0.9, 1.4, 0.2], [{"overfitting"}] * 6)
+    remedy = _seeds([0.05, 0.35, 0.05, 0.04, 0.1, 0.02], [set()] * 6)
+    design = doctor.stats.Design(ratio=30 / 27)
+    scope = "this data set; each seed its own split"
+    row = doctor.verdict_row("overfitting", "l2=0.01", base, remedy, design, scope)
+    d = remedy["gap_test_loss"] - base["gap_test_loss"]
+    t5 = 2.5705818366147395
+    assert row["diff_ci95_high"] == pytest.approx(d.mean() + t5 * d.std() / math.sqrt(6))
+    assert row["diff_new_ci95_high"] == pytest.approx(d.mean() + t5 * d.std() * math.sqrt(1 / 6 + 30 / 27))
+    assert row["outcome"] == "removed" and row["new_outcome"] == "not shown"
+    assert row["verdict"] == "removed on this data set; not shown for new data"
+    assert (row["wins"], row["units"]) == (6, 6) and row["new_runs_needed"] == math.inf
+    text = doctor.summary([{**row, "change": "an L2 penalty", "training_samples": 27}])
+    assert "Removes overfitting on this data set: l2=0.01 (1/6 seeds still have it)." in text
+    assert "For new data of this size (27 training samples): no remedy is shown." in text
+    fixed = doctor.verdict_row("overfitting", "l2=0.01", base, remedy)
+    assert fixed["verdict"] == "removed on this split" and fixed["scope_new"] == ""
 
 
 def test_summary_recommends_what_helps_without_lowering_test_accuracy():

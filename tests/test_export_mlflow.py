@@ -15,7 +15,12 @@ from harness import cli, export_mlflow
 
 SUITE = [
     {**copy.deepcopy(TINY), "name": "ml_base", "tags": ["mlsuite"], "seeds": 2},
-    {"name": "ml_wide", "base": "ml_base", "overrides": {"model.0.units": 12}, "tags": ["mlsuite"]},
+    {  # a new split per seed: its differences have both scopes, this data set and new data
+        "name": "ml_wide",
+        "base": "ml_base",
+        "overrides": {"model.0.units": 12, "data.resplit": True},
+        "tags": ["mlsuite"],
+    },
 ]
 
 
@@ -83,8 +88,24 @@ def test_one_parent_per_experiment_with_spec_params_interval_metrics_and_verdict
             assert metrics[column] == pytest.approx(row[column]), column
         assert metrics["runs"] == 2
         assert parent.data.tags["harness.baseline"] == "ml_base"
-        assert parent.data.tags["harness.verdict.test_accuracy"] == row["test_accuracy_verdict"]
+        assert parent.data.tags["harness.verdict.test_accuracy"] == row["test_accuracy_verdict_words"]
+        assert parent.data.tags["harness.scope"] == row["scope"]
     wide = parents[1]
+    assert wide.data.tags["harness.scope"] == "this data set; each seed its own split"
+    assert wide.data.tags["harness.scope_new"] == "new data of this size"
+    verdicts = table.loc["ml_wide", ["test_accuracy_verdict", "test_accuracy_new_verdict"]]
+    tags = wide.data.tags
+    assert [tags[f"harness.verdict.test_accuracy.{scope}"] for scope in ("this", "new")] == list(verdicts)
+    for column in (  # both scopes' intervals of the difference, and the probability of improvement
+        "test_accuracy_diff_ci95_low",
+        "test_accuracy_diff_new_ci95_high",
+        "gap_test_loss_new_p_adjusted",
+        "test_accuracy_prob_improvement",
+        "test_accuracy_prob_improvement_ci95_low",
+        "test_accuracy_wins",
+        "test_accuracy_new_ci95_low",
+    ):
+        assert wide.data.metrics[column] == pytest.approx(table.loc["ml_wide", column]), column
     assert wide.data.params["base"] == "ml_base"
     assert wide.data.metrics["test_accuracy_diff"] == pytest.approx(
         table.loc["ml_wide", "test_accuracy_diff"]

@@ -371,16 +371,14 @@ def test_the_learning_rate_searches():
         )  # Keras refuses an int rate
 
 
-def test_compare_leaves_out_a_trial_whose_runs_all_diverged(two_searches, tmp_path):
-    from test_compare import run_row, write_experiment
-
+def test_compare_leaves_out_a_trial_whose_runs_all_diverged(two_searches, tmp_path, fake_results):
     _, specs = two_searches
     trials = [specs[n] for n in specs if n.startswith("lr_grid[")]
     for trial in trials[:-1]:
-        write_experiment(tmp_path, trial, [run_row(trial, s, 0.9) for s in range(3)])
-    write_experiment(
-        tmp_path, trials[-1], [run_row(trials[-1], s, float("nan"), status="diverged") for s in range(3)]
-    )
+        fake_results.store(tmp_path, trial, [fake_results.row(trial, s) for s in range(3)])
+    nan = float("nan")
+    diverged = [fake_results.row(trials[-1], s, test_accuracy=nan, status="diverged") for s in range(3)]
+    fake_results.store(tmp_path, trials[-1], diverged)
     chosen, hashes = comparison.select(specs, tmp_path, ["lr_grid"])
     lines = []
     frame = comparison.main(chosen, tmp_path, plots=False, current_hashes=hashes, out=lines.append).table

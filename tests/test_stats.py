@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -103,8 +104,15 @@ def test_corrected_mean_interval_widens_by_the_correction():
     # 1..5: std sqrt(2.5); with n_test / n_train = 30 / 120 the error is sqrt(2.5) * sqrt(1/5 + 1/4)
     half = T_975_DF4 * math.sqrt(2.5) * math.sqrt(0.45)
     assert half == pytest.approx(2.944865, abs=1e-6)
-    assert stats.ci([1, 2, 3, 4, 5], ratio=30 / 120) == pytest.approx((3 - half, 3 + half), rel=1e-12)
-    assert stats.ci([1, 2, 3, 4, 5], ratio=0.0) == pytest.approx(stats.ci([1, 2, 3, 4, 5]))
+    new = stats.Design(ratio=30 / 120)
+    assert stats.ci([1, 2, 3, 4, 5], design=new, scope="new") == pytest.approx(
+        (3 - half, 3 + half), rel=1e-12
+    )
+    # "this" scope: the plain t over the same five independent draws
+    assert stats.ci([1, 2, 3, 4, 5], design=new) == pytest.approx(stats.ci([1, 2, 3, 4, 5]))
+    assert all(
+        math.isnan(v) for v in stats.ci([1, 2, 3, 4, 5], scope="new")
+    )  # a fixed split has no such scope
 
 
 def test_corrected_paired_difference_matches_hand_computation():
@@ -114,8 +122,8 @@ def test_corrected_paired_difference_matches_hand_computation():
     # corrected variance of the mean: 6.2e-4 * (1/5 + 30/120) = 2.79e-4
     se = math.sqrt(2.79e-4)
     t = 0.032 / se  # 1.91581
-    result = stats.paired(a, b, ratio=0.25)
-    assert (result.n, result.ratio) == (5, 0.25)
+    result = stats.paired(a, b, design=stats.Design(ratio=0.25), scope="new")
+    assert (result.n, result.ratio, result.df) == (5, 0.25, 4)
     assert result.sd == pytest.approx(math.sqrt(6.2e-4))
     assert result.ci_low == pytest.approx(0.032 - T_975_DF4 * se)
     assert result.ci_high == pytest.approx(0.032 + T_975_DF4 * se)
@@ -123,6 +131,7 @@ def test_corrected_paired_difference_matches_hand_computation():
     assert result.p_value == pytest.approx(2 * (1 - t_cdf_df4(t)), rel=1e-9)
     # the plain paired t on the same numbers says "better" (p = 0.045); corrected there is no evidence
     assert stats.paired(a, b).verdict() == "better"
+    assert stats.paired(a, b, design=stats.Design(ratio=0.25)).verdict() == "better"  # "this" scope
     assert result.verdict() == "no evidence"
 
 
@@ -163,3 +172,142 @@ def test_runs_needed_is_the_closed_form_normal_approximation():
     assert stats.runs_needed(0.5, 10.0) == 2  # never fewer than the two a t interval needs
     assert stats.runs_needed(0.05, 0.0) == math.inf
     assert math.isnan(stats.runs_needed(math.nan, 0.02))
+
+
+# -- intervals inside a metric's range --------------------------------------------------------
+
+
+def test_an_accuracy_interval_is_the_t_on_the_logit_scale_and_stays_below_1():
+    values = [1.0, 1.0, 0.9, 1.0, 0.8]  # mean 0.94, skewed against the bound
+    m, sd = 0.94, stats.std(values)
+    half = T_975_DF4 * sd / math.sqrt(5)
+    assert m + half > 1  # the plain t interval would leave the range
+    logit = math.log(m / (1 - m))
+    spread = half / (m * (1 - m))  # the delta method: d logit / dm = 1 / (m (1 - m))
+    expected = tuple(1 / (1 + math.exp(-(logit + sign * spread))) for sign in (-1, 1))
+    low, high = stats.ci(values, bounds=(0, 1))
+    assert (low, high) == pytest.approx(expected, rel=1e-12)
+    assert 0 < low < m < high < 1
+    assert stats.ci([1.0, 1.0, 1.0], bounds=(0, 1)) == (1.0, 1.0)  # every run perfect: no spread
+
+
+def test_a_loss_interval_is_the_t_on_the_log_scale_and_stays_above_0():
+    values = [0.05, 0.02, 0.03, 2.4, 0.04]  # one split's few hard samples dominate
+    m, sd = stats.mean(values), stats.std(values)
+    half = T_975_DF4 * sd / math.sqrt(5)
+    assert m - half < 0
+    low, high = stats.ci(values, bounds=(0, math.inf))
+    assert (low, high) == pytest.approx((m * math.exp(-half / m), m * math.exp(half / m)), rel=1e-12)
+    assert 0 < low < m < high
+    new = stats.ci(values, design=stats.Design(ratio=1.11), scope="new", bounds=(0, math.inf))
+    assert 0 < new[0] < low and new[1] > high  # the corrected interval is wider, and still above 0
+
+
+def test_a_difference_interval_is_cut_to_the_range_of_a_difference():
+    a, b = pd.Series([1.0, 1.0, 0.0]), pd.Series([0.0, 0.0, 0.0])  # wild spread on 3 pairs
+    plain = stats.paired(a, b)
+    assert plain.ci_high > 1
+    cut = stats.paired(a, b, bounds=(-1, 1))
+    assert (cut.ci_low, cut.ci_high) == (plain.ci_low, 1) and cut.p_value == plain.p_value
+
+
+# -- cross-validation: the repeats are the units ---------------------------------------------
+
+
+def _cv(values_by_seed, folds):
+    """A (seed, fold) Series from {seed: [value per fold]}."""
+    keys = [(seed, fold) for seed, row in values_by_seed.items() for fold in range(len(row))]
+    return pd.Series(
+        [v for row in values_by_seed.values() for v in row], index=pd.MultiIndex.from_tuples(keys)
+    )
+
+
+def test_one_seed_of_a_repeated_k_fold_rests_on_its_repeats():
+    # 2 folds x 3 repeats: repeat means 0.5, 0.7, 0.9 -> mean 0.7, sd 0.2 over 3 units
+    values = _cv({0: [0.4, 0.6, 0.6, 0.8, 0.8, 1.0]}, 2)
+    design = stats.Design(ratio=0.5, folds=2)
+    est = stats.estimate(values, design)
+    assert (est.n, est.mean, est.df) == (3, pytest.approx(0.7), 2)
+    assert est.se == pytest.approx(0.2 / math.sqrt(3))
+    new = stats.estimate(values, design, "new")  # the corrected t over all 6 (seed, fold) runs
+    assert (new.n, new.df) == (6, 5) and new.se == pytest.approx(stats.std(values) * math.sqrt(1 / 6 + 0.5))
+
+
+def test_seeds_crossed_with_repeats_add_both_variances():
+    # 2 seeds x 2 repeats (1 fold each, for clarity): cells 1, 2 / 3, 5
+    values = _cv({0: [1.0, 2.0], 1: [3.0, 5.0]}, 1)
+    est = stats.estimate(values, stats.Design(ratio=0.2, folds=1))
+    seed_means, repeat_means = [1.5, 4.0], [2.0, 3.5]
+    a, b = stats.std(seed_means) ** 2 / 2, stats.std(repeat_means) ** 2 / 2  # 1.5625, 0.5625
+    assert est.n == 4 and est.mean == pytest.approx(2.75)
+    assert est.se == pytest.approx(math.sqrt(a + b))
+    assert est.df == pytest.approx((a + b) ** 2 / (a**2 + b**2))  # Satterthwaite, 1 df each
+
+
+# -- probability of improvement ----------------------------------------------------------------
+
+
+def test_wilson_interval_by_hand():
+    z = Z_975
+    # 19 of 20: centre (0.95 + z^2/40) / (1 + z^2/20), half z/(1 + z^2/20) sqrt(0.95*0.05/20 + z^2/1600)
+    centre = (0.95 + z * z / 40) / (1 + z * z / 20)
+    half = z / (1 + z * z / 20) * math.sqrt(0.95 * 0.05 / 20 + z * z / 1600)
+    assert stats.wilson(19, 20) == pytest.approx((centre - half, centre + half))
+    assert stats.wilson(19, 20) == pytest.approx((0.7639, 0.9911), abs=1e-4)
+    low, high = stats.wilson(20, 20)
+    assert high == 1.0 and low == pytest.approx(0.8389, abs=1e-4)  # not degenerate at n/n
+    assert all(math.isnan(v) for v in stats.wilson(0, 0))
+
+
+def test_improvement_is_paired_by_seed_and_counts_ties_half():
+    base = pd.Series([0.5, 0.6, 0.4, 0.7], index=[3, 1, 2, 0])
+    remedy = pd.Series([0.2, 0.6, 0.1, 0.9, 0.3], index=[3, 1, 2, 0, 9])  # seed 9 has no pair
+    found = stats.improvement(remedy, base, lower_is_better=True)
+    assert (found.n, found.wins, found.ties) == (4, 2, 1)  # seeds 3 and 2 lower, seed 1 equal, seed 0 higher
+    assert found.share == pytest.approx(2.5 / 4)
+    assert (found.low, found.high) == pytest.approx(stats.wilson(2.5, 4))
+    assert stats.improvement(remedy, base).wins == 1  # higher is better: only seed 0
+
+
+# -- coverage by simulation: synthetic paired runs where the truth is known ----------------------
+
+
+def test_the_this_data_set_interval_covers_the_finite_population_mean():
+    """A data set has a finite population of splits; each split has its own true paired difference
+    (skewed, as the iris gap is), and each run adds initialisation noise. The estimand of "this data set"
+    is the mean difference over the population of splits. The plain paired t over 20 random (split,
+    seed) draws covers it at about 95%; the corrected interval (n_test/n_train 1.11) is wider on every
+    draw, so it covers at least as often."""
+    rng = np.random.default_rng(0)
+    population = rng.gamma(2.0, 0.25, size=5000) - 0.3  # per split: the true difference, skewed
+    truth = population.mean()
+    design = stats.Design(ratio=30 / 27)
+    covered = covered_new = 0
+    trials = 2000
+    for _ in range(trials):
+        d = population[rng.integers(0, len(population), 20)] + rng.normal(0, 0.1, 20)
+        this = stats.interval(stats.estimate(d, design))
+        new = stats.interval(stats.estimate(d, design, "new"))
+        assert new[1] - new[0] > this[1] - this[0]
+        covered += this[0] <= truth <= this[1]
+        covered_new += new[0] <= truth <= new[1]
+    assert 0.93 <= covered / trials <= 0.97, covered / trials
+    assert covered_new >= covered
+
+
+def test_the_crossed_cv_interval_covers_the_mean_over_partitions_and_seeds():
+    """2 seeds x 4 repeats of a 3-fold cv: a seed's initialisation and a repeat's partition each shift
+    the difference; the interval over the (seed, repeat) cells covers the true mean at least at 95%."""
+    rng = np.random.default_rng(1)
+    folds, seeds, repeats, trials = 3, 2, 4, 300
+    covered = 0
+    for _ in range(trials):
+        seed_effect = rng.normal(0, 0.2, seeds)[:, None, None]
+        repeat_effect = rng.normal(0, 0.3, repeats)[None, :, None]
+        d = 1.0 + seed_effect + repeat_effect + rng.normal(0, 0.2, (seeds, repeats, folds))
+        index = pd.MultiIndex.from_tuples(
+            [(s, r * folds + f) for s in range(seeds) for r in range(repeats) for f in range(folds)]
+        )
+        low, high = stats.ci(pd.Series(d.ravel(), index=index), design=stats.Design(0.5, folds))
+        covered += low <= 1.0 <= high
+    assert covered / trials >= 0.93, covered / trials
