@@ -1,41 +1,59 @@
-"""The package's import graph: no cycle, and no module uses another's private (`_name`) names."""
+"""The package's import graph (harness/*.py and harness/training/*.py): no cycle, no module using
+another's private (`_name`) names, and the commands that do not train import neither Keras nor JAX."""
 
 import ast
+import copy
+import subprocess
 from pathlib import Path
 
+import pandas as pd
+import pytest
+from conftest import PYTHON, ROOT, TINY
+
 import harness
+from harness import results
+from harness.spec import from_dict
 
 PACKAGE = Path(harness.__file__).parent
 
 
 def modules():
-    return {f"harness.{p.stem}": ast.parse(p.read_text(), str(p)) for p in sorted(PACKAGE.glob("*.py"))}
+    """{module name: syntax tree} of every module of the package, its subpackage's included."""
+    found = {}
+    for path in sorted([*PACKAGE.glob("*.py"), *PACKAGE.glob("training/*.py")]):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = ast.parse(
+            path.read_text(), str(path)
+        )
+    return found
 
 
-def harness_imports(tree):
-    """[(imported harness module, names taken from it, local alias)] for every import, at any depth."""
+def harness_imports(tree, known):
+    """[(imported harness module, names taken from it, local alias)] for every import, at any depth;
+    `from harness.training import groups` imports the module harness.training.groups."""
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out += [(a.name, [], a.asname or a.name) for a in node.names if a.name.startswith("harness.")]
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness"):
-            if node.module == "harness":  # `from harness import data as datasets`: modules
-                out += [(f"harness.{a.name}", [], a.asname or a.name) for a in node.names]
-            else:
-                out.append((node.module, [a.name for a in node.names], None))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "harness":
+            names = []
+            for a in node.names:
+                if f"{node.module}.{a.name}" in known:  # a module: `from harness import data as datasets`
+                    out.append((f"{node.module}.{a.name}", [], a.asname or a.name))
+                else:
+                    names.append(a.name)
+            if names:
+                out.append((node.module, names, None))
     return out
-
-
-# The one import allowed to close a cycle: `harness.compare(...)` in a notebook is harness.api.compare,
-# so the module compare calls into api when called (api imports compare). Keep this list short.
-ALLOWED = {("harness.compare", "harness.api")}
 
 
 def graph():
     known = modules()
+    packages = {name for name in known if (PACKAGE.parent / name.replace(".", "/") / "__init__.py").exists()}
+    # a module's import always imports its packages first: an import of a package is not an edge
     return {
         name: {
-            m for m, _, _ in harness_imports(tree) if m in known and m != name and (name, m) not in ALLOWED
+            m for m, _, _ in harness_imports(tree, known) if m in known and m not in packages and m != name
         }
         for name, tree in known.items()
     }
@@ -69,18 +87,21 @@ def test_find_cycle_finds_one():
 
 def test_no_import_cycle():
     edges = graph()
-    assert edges["harness.cli"] >= {"harness.registry", "harness.compare"}  # imports are seen, local ones too
+    # imports are seen, local ones and those of the subpackage too
+    assert edges["harness.cli"] >= {"harness.registry", "harness.comparison", "harness.training.scheduler"}
+    assert edges["harness.training.scheduler"] >= {"harness.results", "harness.training.groups"}
     assert find_cycle(edges) is None
 
 
-def private_uses(name, tree):
+def private_uses(name, tree, known):
     """'module: how' for each private name this module takes from another harness module."""
-    found = []
-    aliases = {}
-    for module, names, alias in harness_imports(tree):
-        found += [f"{name}: from {module} import {n}" for n in names if n.startswith("_")]
+    found, aliases, attributes = [], {}, []
+    for module, names, alias in harness_imports(tree, known):
+        found += [
+            f"{name}: from {module} import {n}" for n in names if n.startswith("_") and not n.startswith("__")
+        ]
         if alias:
-            aliases[alias.split(".")[-1] if "." not in alias else alias] = module
+            aliases[alias] = module
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Attribute)
@@ -90,18 +111,88 @@ def private_uses(name, tree):
             and not node.attr.startswith("__")
             and aliases[node.value.id] != name
         ):
-            found.append(f"{name}: {node.value.id}.{node.attr} (line {node.lineno})")
-    return found
+            attributes.append((node.lineno, f"{name}: {node.value.id}.{node.attr} (line {node.lineno})"))
+    return found + [use for _, use in sorted(attributes)]
 
 
 def test_private_uses_are_found():
-    tree = ast.parse("from harness import compare\nfrom harness.diagnosis import _layers\ncompare._f(1)\n")
-    assert private_uses("harness.doctor", tree) == [
+    tree = ast.parse(
+        "from harness import comparison\nfrom harness.diagnosis import _layers\n"
+        "from harness.training import places\ncomparison._f(1)\nplaces._worker\n"
+    )
+    assert private_uses("harness.doctor", tree, modules()) == [
         "harness.doctor: from harness.diagnosis import _layers",
-        "harness.doctor: compare._f (line 3)",
+        "harness.doctor: comparison._f (line 4)",
+        "harness.doctor: places._worker (line 5)",
     ]
 
 
 def test_no_module_uses_another_modules_private_names():
-    found = [use for name, tree in modules().items() for use in private_uses(name, tree)]
-    assert found == []
+    known = modules()
+    assert [use for name, tree in known.items() for use in private_uses(name, tree, known)] == []
+
+
+# -- what the commands that do not train import ---------------------------------------------------------
+
+
+@pytest.fixture
+def stored_pair(tmp_path, write_experiments):
+    """An experiments dir with tiny and its variant tiny_wide, and a results dir with 3 fake runs of each."""
+    d = write_experiments([TINY, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}])
+    root = tmp_path / "results"
+    for raw, shift in ((copy.deepcopy(TINY), 0.0), (None, 0.05)):
+        spec = (
+            from_dict(raw) if raw else from_dict(TINY).with_overrides({"model.0.units": 8}, name="tiny_wide")
+        )
+        finished = []
+        for seed in range(3):
+            row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "error": ""}
+            row.update(epochs_run=2, best_epoch=2, train_loss=0.5 - shift, train_accuracy=0.8 + shift)
+            row.update(
+                test_loss=0.6 - shift + seed / 100, test_accuracy=0.7 + shift + seed / 100, finished_at="t"
+            )
+            history = [
+                {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "epoch": e, "loss": 1 / e}
+                for e in (1, 2)
+            ]
+            finished.append((row, history))
+        results.store(root, finished, [spec])
+    assert len(pd.read_csv(root / "tiny_wide" / "runs.csv")) == 3
+    return d, root
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compare", "tiny", "tiny_wide"],
+        ["report", "tiny", "tiny_wide"],
+        ["export", "mlflow", "tiny", "tiny_wide"],
+    ],
+    ids=["compare", "report", "export"],
+)
+def test_commands_that_do_not_train_import_neither_keras_tensorflow_nor_jax(
+    command, stored_pair, tmp_path, harness_env
+):
+    if command[0] == "export":
+        pytest.importorskip("mlflow")  # only a guard: the test command installs the mlflow extra
+    d, root = stored_pair
+    extra = ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"] if command[0] == "export" else []
+    done = subprocess.run(
+        [PYTHON, "-X", "importtime", "-m", "harness", "--experiments", str(d), *command]
+        + ["--results", str(root), *extra],
+        cwd=ROOT,
+        env=harness_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert done.returncode == 0, [
+        line for line in done.stderr.splitlines() if not line.startswith("import time:")
+    ]
+    assert {"harness", "pandas"} <= imported  # the import times were read
+    assert not imported & {"keras", "tensorflow", "jax", "jaxlib", "torch"}

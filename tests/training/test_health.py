@@ -1,4 +1,4 @@
-"""harness.training.health and its wiring into the per-run trainer: columns, update ratios, non-finite stop."""
+"""harness.training.health, wired into the per-run trainer: columns, update ratios, the non-finite stop."""
 
 import copy
 import math
