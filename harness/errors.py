@@ -15,3 +15,6 @@ class SpecError(HarnessError):
             where += f" ({source})"
         field = f"{path}: " if path else ""
         super().__init__(f"{where}: {field}{message}")
+
+    def __reduce__(self):  # so that a worker's spec check sends it back as it is
+        return (SpecError, (self.experiment, self.path, self.message, self.source))

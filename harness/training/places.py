@@ -1,8 +1,8 @@
 """Where groups train: this process (`Here`) or worker processes (`Pool`); Ray tasks are the third
-(`cluster.RayTasks`). One interface: `slots` (groups at once), `check(specs)` (a spec problem as
-text, or None), `submit(group)`, `results()` (yields (group, event, value) as they come), `close(kill)`.
-Events: ("run", (row, history)) per run, then ("done", None), ("unsupported", reason) or ("failed",
-error text), which ends the group.
+(`cluster.RayTasks`). One interface: `slots` (groups at once), `check(specs)` (a spec problem, a
+HarnessError returned so that it crosses from a worker, or None), `submit(group)`, `results()`
+(yields (group, event, value) as they come), `close(kill)`. Events: ("run", (row, history)) per
+run, then ("done", None), ("unsupported", reason) or ("failed", error text), which ends the group.
 """
 
 import atexit
@@ -33,14 +33,14 @@ def work(group, put, on_epoch=None):
 
 
 def check(specs, backend):
-    """Check `specs` against Keras on `backend` in this process: the first problem as text, or None."""
+    """Check `specs` against Keras on `backend` in this process: the first problem, or None."""
     keras_here(backend)
     from harness.training import models
 
     try:
         models.check_specs(specs)
-    except HarnessError as exc:  # as text: a SpecError does not pickle
-        return str(exc)
+    except HarnessError as exc:  # returned: from a worker it comes back pickled
+        return exc
 
 
 def keras_here(backend):

@@ -72,7 +72,7 @@ def run(specs, options):
             if not checked:  # before anything trains: a bad spec prints its error and nothing else
                 checked, problem = True, place.check(specs)
                 if problem:
-                    raise HarnessError(problem)
+                    raise problem
                 print(*notes, sep="\n", file=sys.stderr) if notes else None
                 progress.start(len(todo), skipped)
             stop = _train(place, batch, queue, options, progress, stored)
@@ -130,11 +130,12 @@ def _train(place, batch, later, options, progress, stored):
                 if (spec.name, seed, fold) not in reported
             ]
         specs = {spec.name: spec for spec, _, _ in group.runs}.values()
-        for row in results.store(options.root, finished, specs, keep_finished=not options.force):
+        kept = results.store(options.root, finished, specs, keep_finished=not options.force)
+        for row in kept:
             stored.append(row)
             progress.done(row)
-            if options.fail_fast and row["status"] == "failed":
-                return True  # runs in flight are dropped, queued ones never start: both run next time
+        if options.fail_fast and any(row["status"] == "failed" for row in kept):
+            return True  # runs in flight are dropped, queued ones never start: both run next time
     return False
 
 
