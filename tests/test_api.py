@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import BAD_SPECS, KERAS_BAD_SPECS, PYTHON, TINY, changed
+from conftest import BAD_SPECS, KERAS_BAD_SPECS, PYTHON, ROOT, TINY, changed
 
 import harness
 from harness import cli
@@ -21,12 +21,14 @@ WIDE = {"name": "nb_wide", "base": "nb_tiny", "overrides": {"model.0.units": 16}
 @pytest.fixture(scope="module")
 def notebook(tmp_path_factory):
     """Two experiments run from dicts, as in a notebook: a tiny net and a variant of it (2 seeds,
-    2 epochs)."""
+    2 epochs), trained in this process (per-run: its Keras is TensorFlow's; the engine trains scripts
+    below)."""
     root = tmp_path_factory.mktemp("api") / "results"
     tiny = {**copy.deepcopy(TINY), "name": "nb_tiny"}
-    first = harness.run(tiny, seeds=2, results=str(root), jobs=1, quiet=True)
+    here = {"results": str(root), "jobs": 1, "engine": "per-run", "quiet": True}
+    first = harness.run(tiny, seeds=2, **here)
     # the variant names its base: an experiment the registry knows, or one given in the same call
-    both = harness.run([tiny, WIDE], seeds=2, results=str(root), jobs=1, quiet=True)
+    both = harness.run([tiny, WIDE], seeds=2, **here)
     return {"root": str(root), "first": first, "both": both}
 
 
@@ -125,12 +127,11 @@ def test_overrides_and_seeds_name_and_pick_like_the_cli():
         specs_for({**TINY, "name": "iris_baseline"})
 
 
-def _cli_error(capsys, write_experiments, tmp_path, raw):
+def _cli_error(capsys, write_experiments, tmp_path, raw, engine="auto"):
     """What `python -m harness run NAME` prints for the experiment dict `raw` written in a module."""
     directory = write_experiments([raw])
-    code = cli.main(
-        ["--experiments", str(directory), "run", raw["name"], "--results", str(tmp_path / "r"), "-j", "1"]
-    )
+    argv = ["--experiments", str(directory), "run", raw["name"], "--results", str(tmp_path / "r")]
+    code = cli.main([*argv, "-j", "1", "--engine", engine])
     assert code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, lines
@@ -157,15 +158,25 @@ def test_a_bad_dict_raises_what_the_cli_prints(case, capsys, write_experiments, 
     assert not (tmp_path / "r").exists()  # nothing ran
 
 
-@pytest.mark.parametrize("case", KERAS_BAD_SPECS[:2], ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "case, engine",
+    [
+        (
+            KERAS_BAD_SPECS[0],
+            "auto",
+        ),  # the engine's check: in a worker (this process's Keras is TensorFlow's)
+        (KERAS_BAD_SPECS[1], "per-run"),  # checked in this process
+    ],
+    ids=lambda c: c if isinstance(c, str) else c[0],
+)
 def test_a_dict_keras_rejects_raises_what_the_cli_prints(
-    case, capsys, write_experiments, tmp_path, keras_ready
+    case, engine, capsys, write_experiments, tmp_path, keras_ready
 ):
     _, changes, path, _ = case
     raw = changed(TINY, changes)
-    cli_line, module = _cli_error(capsys, write_experiments, tmp_path, raw)
+    cli_line, module = _cli_error(capsys, write_experiments, tmp_path, raw, engine)
     with pytest.raises(SpecError) as caught:
-        harness.run(raw, results=str(tmp_path / "r"), jobs=1, quiet=True)
+        harness.run(raw, results=str(tmp_path / "r"), jobs=1, engine=engine, quiet=True)
     _same_as_cli(caught.value, cli_line, module)
     assert caught.value.path == path
 
@@ -180,16 +191,68 @@ def test_a_variant_of_an_unknown_base_raises_what_the_cli_prints(capsys, write_e
     _same_as_cli(caught.value, cli_line, module)
 
 
-def test_importing_harness_stays_light_and_compare_is_both_module_and_function():
+def test_importing_harness_stays_light_and_its_functions_are_the_apis(harness_env):
     code = (
         "import sys, json, harness\n"
-        "from harness import compare\n"
-        "print(json.dumps([callable(harness.compare), harness.compare is compare, hasattr(compare, 'select'),"
-        " callable(harness.run), callable(harness.load), harness.__version__,"
-        " sorted(m for m in ('keras', 'tensorflow', 'jax', 'mlflow') if m in sys.modules)]))\n"
+        "heavy = sorted(m for m in ('keras', 'tensorflow', 'jax', 'mlflow', 'pandas') if m in sys.modules)\n"
+        "from harness import api, comparison, compare\n"
+        "print(json.dumps([heavy, compare is api.compare, harness.write_report is api.write_report,\n"
+        "    harness.run is api.run, harness.load is api.load, callable(comparison.compute),\n"
+        "    harness.__version__]))\n"
     )
-    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == [True, True, True, True, True, harness.__version__, []]
+    done = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=harness_env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[], True, True, True, True, True, harness.__version__]
+
+
+# -- a script without a main guard, as people write them -----------------------------------------------
+
+SCRIPT = """import json, os
+import harness
+
+with open({marks!r}, "a") as marks:  # each process that runs this top level leaves its id
+    marks.write(f"{{os.getpid()}}\\n")
+runs = harness.run({spec!r}, seeds=3, results="results", quiet=True{options})
+print(json.dumps({{"pid": os.getpid(), "pipelines": sorted(set(runs["pipeline"])),
+                  "pids": sorted(set(map(int, runs["pid"]))), "status": sorted(set(runs["status"]))}}))
+"""
+
+
+@pytest.mark.parametrize(
+    "how, engine",
+    [
+        ("file", "auto"),  # python experiment.py: the default engine, in the script's process
+        ("pipe", "auto"),  # cat experiment.py | python -
+        ("file", "per-run"),  # two worker processes
+        pytest.param("pipe", "per-run", marks=pytest.mark.slow),
+    ],
+)
+def test_a_script_without_a_main_guard_runs_and_returns(how, engine, tmp_path, harness_env):
+    """harness.run at a script's top level: worker processes must not run that top level again
+    (multiprocessing would re-import the script, or fail to find it when it is piped)."""
+    marks = tmp_path / "marks.txt"
+    options = "" if engine == "auto" else ', engine="per-run", jobs=2'
+    text = SCRIPT.format(marks=str(marks), spec={**TINY, "name": "script_tiny"}, options=options)
+    (tmp_path / "experiment.py").write_text(text)
+    command = [PYTHON, "experiment.py"] if how == "file" else [PYTHON, "-"]
+    done = subprocess.run(
+        command,
+        input=None if how == "file" else text,
+        cwd=tmp_path,  # the user's folder: results/ goes there
+        env=harness_env,
+        capture_output=True,
+        text=True,
+        timeout=600,  # a guard: a script that re-imports itself hangs
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert marks.read_text().split() == [str(out["pid"])]  # the top level ran once, in the script's process
+    assert out["status"] == ["ok"]
+    if engine == "auto":  # the vectorized engine, in the script's process
+        assert out["pipelines"] == ["jax.vmap group of 3"] and out["pids"] == [out["pid"]]
+    else:
+        assert not any(p.startswith("jax.vmap") for p in out["pipelines"]) and out["pid"] not in out["pids"]
+    assert (tmp_path / "results" / "script_tiny" / "runs.csv").exists()
 
 
 def test_version_flag(capsys):

@@ -71,9 +71,8 @@ def test_keras_name_error_exits_2_with_one_message(
 ):
     raw, path, fragments = keras_bad_spec
     d = write_experiments([raw])
-    _, err = main_fails(
-        capsys, ["--experiments", d, "run", raw["name"], "--results", tmp_path / "res", "--jobs", "1"]
-    )
+    argv = ["--experiments", d, "run", raw["name"], "--results", tmp_path / "res", "--jobs", "1"]
+    _, err = main_fails(capsys, [*argv, "--engine", "per-run"])  # checked by this process's Keras
     check_message(err, raw["name"], path, fragments)
     assert not (tmp_path / "res" / raw["name"] / "runs.csv").exists()
 
@@ -337,6 +336,8 @@ def test_run_prints_mean_and_std_and_writes_results(
         "2",
         "--jobs",
         "1",
+        "--engine",
+        "per-run",  # in this process, whose Keras is TensorFlow's
         "--results",
         res,
     ]
@@ -358,7 +359,9 @@ def test_run_prints_mean_and_std_and_writes_results(
 
 
 def run_argv(d, root, *extra):
-    return ["--experiments", str(d), "run", "tiny", "--jobs", "1", "--results", str(root), *extra]
+    """`run tiny` in this process (per-run: its Keras is TensorFlow's, the engine would need a worker)."""
+    argv = ["--experiments", str(d), "run", "tiny", "--jobs", "1", "--engine", "per-run"]
+    return [*argv, "--results", str(root), *extra]
 
 
 @pytest.mark.parametrize("jobs", ["0", "-1"])
@@ -448,7 +451,8 @@ def test_run_of_a_cv_experiment_says_over_seeds_x_folds(
     tiny_spec["data"]["cv"] = {"folds": 2}
     d = write_experiments([tiny_spec])
     res = tmp_path / "res"
-    argv = ["--experiments", d, "run", "tiny", "--set", "fit.epochs=1", "--jobs", "1", "--results", res]
+    argv = ["--experiments", d, "run", "tiny", "--set", "fit.epochs=1", "--jobs", "1", "--engine", "per-run"]
+    argv += ["--results", res]
     assert cli.main([str(a) for a in argv]) == 0
     out = capsys.readouterr().out
     assert "mean ± std over seeds x folds" in out and "over seeds\n" not in out

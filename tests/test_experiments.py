@@ -1,4 +1,13 @@
-"""The shipped experiment modules: what they define is what was measured, and their shared helpers."""
+"""The shipped experiment modules: what they define is what was measured (their spec hashes, and
+iris_baseline's numbers on each engine), and their shared helpers."""
+
+import csv
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PYTHON, ROOT
 
 from harness import registry
 
@@ -63,6 +72,47 @@ SHIPPED_HASHES = {
 def test_shipped_experiments_train_what_they_always_did():
     specs = registry.discover()
     assert {name: specs[name].hash for name in SHIPPED_HASHES if name in specs} == SHIPPED_HASHES
+
+
+# iris_baseline's runs.csv as each engine wrote it before the training side moved to harness/training
+# (tests/pinned/), but for the columns that are times and process facts; and its history.csv's digest.
+PINNED = Path(__file__).parent / "pinned"
+VARYING = ("fit_seconds", "seconds_per_epoch", "pid", "peak_rss_mb", "finished_at")
+HISTORY_SHA256 = {
+    "vectorized": "9cdfd5fcaa3c56b391295a91fba1b0435dec33bf6acc3910fe26f67c23babe1d",
+    "per-run": "4a816c2c68ab9011efa53478e0e20e2a760b1ca3e304b43c0594fef76b717706",
+}
+
+
+def fixed_columns(path):
+    """A runs.csv's rows as exact strings, without the columns that vary from run to run."""
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k not in VARYING} for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize(
+    "engine", ["vectorized", pytest.param("per-run", marks=pytest.mark.slow)]
+)  # per-run: 5 Keras fits of 100 epochs on TensorFlow
+def test_iris_baseline_trains_the_very_numbers_it_always_did(engine, tmp_path, harness_env):
+    """Bit for bit: every loss, accuracy and best epoch, and the software versions they were measured
+    with (a new version of Keras, JAX, TensorFlow, NumPy or scikit-learn shows here first)."""
+    command = [
+        PYTHON,
+        "-m",
+        "harness",
+        "run",
+        "iris_baseline",
+        "--engine",
+        engine,
+        "--results",
+        str(tmp_path),
+    ]
+    command += ["--backend", "tensorflow"] if engine == "per-run" else []  # what the numbers were made on
+    done = subprocess.run(command, cwd=ROOT, env=harness_env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "iris_baseline"
+    assert fixed_columns(folder / "runs.csv") == fixed_columns(PINNED / f"iris_baseline.{engine}.csv")
+    assert hashlib.sha256((folder / "history.csv").read_bytes()).hexdigest() == HISTORY_SHA256[engine]
 
 
 def test_common_helpers_are_not_an_experiment_module():

@@ -352,7 +352,7 @@ def test_failed_runs_are_rows_with_one_error_format(place, trainer, swept):
         died = [f["error"] for f in failures if f["experiment"] == "dies"]
         assert stored(first, "dies")["error"].tolist() == died and len(died) == 1
         if place == "pool":
-            assert re.fullmatch(r"RuntimeError: worker process \d+ died \(exit code 3\)", died[0]), died
+            assert re.fullmatch(r"RuntimeError: worker \d+ died \(exit code 3\)", died[0]), died
         else:
             assert died[0].startswith("WorkerCrashedError: The worker died unexpectedly"), died
     assert sorted((f["experiment"], f["seed"]) for f in failures) == [
