@@ -2,7 +2,6 @@
 another's private (`_name`) names, and the commands that do not train import neither Keras nor JAX."""
 
 import ast
-import copy
 import subprocess
 from pathlib import Path
 
@@ -140,17 +139,14 @@ def stored_pair(tmp_path, write_experiments):
     """An experiments dir with tiny and its variant tiny_wide, and a results dir with 3 fake runs of each."""
     d = write_experiments([TINY, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}])
     root = tmp_path / "results"
-    for raw, shift in ((copy.deepcopy(TINY), 0.0), (None, 0.05)):
-        spec = (
-            from_dict(raw) if raw else from_dict(TINY).with_overrides({"model.0.units": 8}, name="tiny_wide")
-        )
+    base = from_dict(TINY)
+    for spec, shift in ((base, 0.0), (base.with_overrides({"model.0.units": 8}, name="tiny_wide"), 0.05)):
         finished = []
         for seed in range(3):
             row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "error": ""}
             row.update(epochs_run=2, best_epoch=2, train_loss=0.5 - shift, train_accuracy=0.8 + shift)
-            row.update(
-                test_loss=0.6 - shift + seed / 100, test_accuracy=0.7 + shift + seed / 100, finished_at="t"
-            )
+            row.update(test_loss=0.6 - shift + seed / 100, test_accuracy=0.7 + shift + seed / 100)
+            row["finished_at"] = results.now()  # the MLflow export makes it the run's start time
             history = [
                 {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "epoch": e, "loss": 1 / e}
                 for e in (1, 2)

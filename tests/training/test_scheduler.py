@@ -33,7 +33,7 @@ from harness.errors import HarnessError, SpecError
 from harness.spec import from_dict
 from harness.training import groups, scheduler
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent  # this module, which Ray workers import (the planted groups)
 EPOCHS = 2
 BEFORE, MEANWHILE = "stored before", "stored meanwhile"  # the finished_at of runs another invocation stored
 METRICS = ["epochs_run", "best_epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "params"]
@@ -116,6 +116,7 @@ class Recorder:
             "total": self.total,
             "skipped": self.skipped,
             "groups": self.groups,
+            "epochs": self.epochs,
             "rows": [brief(row) for row in self.rows],
             "finished": self.finished,
             "failures": [brief(row) for row in failures],
@@ -218,7 +219,7 @@ def local_ray():
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_ADDRESS")}
     os.environ.pop("RAY_ADDRESS", None)  # a local Ray, whatever this shell points at
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), str(ROOT / "tests"), str(HERE)] + [saved["PYTHONPATH"]] * bool(saved["PYTHONPATH"])
+        [str(ROOT), str(ROOT / "tests"), str(TESTS)] + [saved["PYTHONPATH"]] * bool(saved["PYTHONPATH"])
     )
     quiet = {"log_to_driver": False, "include_dashboard": False, "logging_level": logging.ERROR}
     ray.init(address="local", num_cpus=2, configure_logging=True, **quiet)
@@ -328,9 +329,12 @@ def test_progress_hears_one_start_per_group_and_one_done_per_run(place, trainer,
     heard = [(r["experiment"], r["seed"]) for r in second["rows"]]
     started = [(name, seed) for group in second["groups"] for name, seed, _ in group]
     assert len(set(heard)) == len(heard) and set(heard) <= set(started)
-    assert second["groups"][-1][0][0] == "broken" if place == "here" else "broken" in dict(started)
-    if place == "here":  # one group at a time: each run of each group up to the failed one is heard
-        assert heard == started
+    if place == "here":  # one group at a time, up to the failed one; each of their runs is heard
+        assert second["groups"][-1][0][0] == "broken" and heard == started
+    else:
+        assert ("broken", 0) in started
+    # the epochs of a run trained here by Keras' fit (the per-run trainer in this process)
+    assert first["epochs"] == (EPOCHS * 3 if (place, trainer) == ("here", "per-run") else 0)
 
 
 @pytest.mark.parametrize("place, trainer", CASES)
@@ -376,12 +380,10 @@ def test_force_trains_stored_runs_again_and_fail_fast_stops_at_the_first_failed_
             assert row["finished_at"] == heard["plain", seed]["finished_at"] not in (BEFORE, MEANWHILE)
     if place == "here":  # one group at a time: everything queued before the failure trained
         assert {("plain", s) for s in range(3)} | {("wide", 0), ("wide", 1)} <= set(heard)
-    same = runs[runs["seed"].eq(2) & runs["finished_at"].ne(before["finished_at"])]
-    pd.testing.assert_frame_equal(  # the same seed, the same numbers
-        same[METRICS].reset_index(drop=True),
-        before[before["seed"].isin(same["seed"])][METRICS].reset_index(drop=True),
-        check_dtype=False,  # before: with the rows stored by another invocation, no epochs_run
-    )
+    if ("plain", 2) in heard:  # the same seed trained again: the same numbers
+        now, then = (frame.set_index("seed").loc[2, METRICS].astype(float) for frame in (runs, before))
+        # on the engine, to float32 rounding: a group of 3 runs (this time) is another program than one of 2
+        assert now.tolist() == pytest.approx(then.tolist(), rel=1e-6 if trainer == "vectorized" else 0, abs=0)
 
 
 @pytest.mark.parametrize("place, trainer", [c for c in CASES if c.values[0] != "here"])
@@ -517,13 +519,13 @@ def wait_gone(pids, seconds=120):
     return alive(pids)
 
 
-def start_run(place, trainer, tmp_path, write_experiments, env, *extra):
+def start_run(place, trainer, tmp_path, write_experiments, env):
     """`python -m harness run first long` at `place` with `trainer`, once `first` (one short run) is
     stored and `long`'s first group trains: (process, results root, its processes then, stderr path)."""
     d = write_experiments([raw("first", 4), raw("long", 8, range(4), epochs=LONG[trainer])])
     root, err = tmp_path / "res", tmp_path / "err.txt"
     command = [PYTHON, "-m", "harness", "--experiments", str(d), "run", "first", "long", "--engine", trainer]
-    command += ["--jobs", str(PLACES[place]["jobs"]), "--results", str(root), *extra]
+    command += ["--jobs", str(PLACES[place]["jobs"]), "--results", str(root)]
     command += ["--executor", "ray"] if place == "ray" else []
     with err.open("w") as stream:
         process = subprocess.Popen(
@@ -556,7 +558,7 @@ def assert_stopped_keeping_stored_runs(process, root, children, err, status, mes
 CTRL_C = [
     pytest.param("here", "per-run", id="here-per-run", marks=pytest.mark.slow),
     pytest.param("here", "vectorized", id="here-vectorized"),
-    pytest.param("pool", "per-run", id="pool-per-run"),
+    pytest.param("pool", "per-run", id="pool-per-run", marks=pytest.mark.slow),
     pytest.param("pool", "vectorized", id="pool-vectorized", marks=pytest.mark.slow),
     pytest.param("ray", "per-run", id="ray-per-run", marks=pytest.mark.slow),
     pytest.param("ray", "vectorized", id="ray-vectorized", marks=pytest.mark.slow),
@@ -635,9 +637,8 @@ def test_a_killed_sweep_resumes_where_it_stopped(tmp_path, write_experiments, ha
 # -- Ray: the progress display as the command line shows it --------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "trainer", ["vectorized", pytest.param("per-run", marks=pytest.mark.slow)]
-)  # a group per task; a run per task
+@pytest.mark.slow  # a local Ray starts: half a minute
+@pytest.mark.parametrize("trainer", ["vectorized", "per-run"])  # a group per task; a run per task
 def test_executor_ray_prints_a_progress_line_per_run(trainer, tmp_path, write_experiments, harness_env):
     pytest.importorskip("ray")
     d = write_experiments([raw("rayt", 4, range(2)), raw("rayt_wide", 8, range(2))])
@@ -711,7 +712,9 @@ def cv_on_the_engine(root):
     per-run trainer, in this process (Keras on JAX): their groups, rows and losses per epoch."""
     from harness.training import per_run
 
+    # no shuffle: the engine draws its own batch order (jax.random), the same for any place it trains
     spec = tiny("cv", seeds=[0], epochs=3, data={"dataset": "iris", "cv": {"folds": 3}})
+    spec = spec.with_overrides({"fit.shuffle": False}, name="cv")
     recorder = Recorder()
     scheduler.run([spec], scheduler.RunOptions(str(root), jobs=1, progress=recorder))
     runs, history = stored(root, "cv"), stored(root, "cv", "history")
