@@ -497,7 +497,7 @@ def test_a_group_the_vectorized_trainer_cannot_take_trains_again_run_by_run(tmp_
 # -- Ctrl-C and other stop signals: a real `python -m harness run` --------------------------------------
 
 # epochs of the long experiment: seconds of training, so that the signal finds a group in flight
-LONG = {"per-run": 2000, "vectorized": 100000}
+LONG = {"per-run": 500, "vectorized": 100000}
 
 
 def alive(pids):
