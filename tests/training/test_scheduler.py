@@ -161,8 +161,9 @@ PLACES = {"here": {"jobs": 1}, "pool": {"jobs": 2}, "ray": {"jobs": 2, "executor
 CASES = [
     pytest.param("here", "per-run", id="here-per-run"),
     pytest.param("here", "vectorized", id="here-vectorized"),
-    pytest.param("pool", "per-run", id="pool-per-run", marks=pytest.mark.slow),
-    pytest.param("pool", "vectorized", id="pool-vectorized"),
+    pytest.param("pool", "per-run", id="pool-per-run"),
+    # slow: two spawned workers import Keras and JAX afresh, twice
+    pytest.param("pool", "vectorized", id="pool-vectorized", marks=pytest.mark.slow),
     pytest.param("ray", "per-run", id="ray-per-run", marks=pytest.mark.slow),
     pytest.param("ray", "vectorized", id="ray-vectorized", marks=pytest.mark.slow),
 ]
