@@ -5,12 +5,11 @@ import ast
 import subprocess
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from conftest import PYTHON, ROOT, TINY
 
 import harness
-from harness import results
+from harness.results import now
 from harness.spec import from_dict
 
 PACKAGE = Path(harness.__file__).parent
@@ -135,25 +134,18 @@ def test_no_module_uses_another_modules_private_names():
 
 
 @pytest.fixture
-def stored_pair(tmp_path, write_experiments):
+def stored_pair(tmp_path, write_experiments, fake_results):
     """An experiments dir with tiny and its variant tiny_wide, and a results dir with 3 fake runs of each."""
     d = write_experiments([TINY, {"name": "tiny_wide", "base": "tiny", "overrides": {"model.0.units": 8}}])
     root = tmp_path / "results"
     base = from_dict(TINY)
     for spec, shift in ((base, 0.0), (base.with_overrides({"model.0.units": 8}, name="tiny_wide"), 0.05)):
-        finished = []
-        for seed in range(3):
-            row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "error": ""}
-            row.update(epochs_run=2, best_epoch=2, train_loss=0.5 - shift, train_accuracy=0.8 + shift)
-            row.update(test_loss=0.6 - shift + seed / 100, test_accuracy=0.7 + shift + seed / 100)
-            row["finished_at"] = results.now()  # the MLflow export makes it the run's start time
-            history = [
-                {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "epoch": e, "loss": 1 / e}
-                for e in (1, 2)
-            ]
-            finished.append((row, history))
-        results.store(root, finished, [spec])
-    assert len(pd.read_csv(root / "tiny_wide" / "runs.csv")) == 3
+        # finished_at: the MLflow export makes it the run's start time
+        rows = [
+            fake_results.row(spec, s, test_accuracy=0.8 + shift + s / 100, finished_at=now())
+            for s in range(3)
+        ]
+        fake_results.store(root, spec, rows)
     return d, root
 
 

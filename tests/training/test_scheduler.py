@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT, TINY, descendants
+from conftest import PYTHON, ROOT, TINY, descendants, run_row
 
 from harness import results
 from harness.errors import HarnessError, SpecError
@@ -57,8 +57,7 @@ def tiny(name, units=4, seeds=(0,), epochs=EPOCHS, **sections):
 
 def stored_by_another(root, spec, seed, when):
     """Store a finished run of `spec` as another invocation would (no history; finished_at `when`)."""
-    row = {"experiment": spec.name, "seed": seed, "spec_hash": spec.hash, "status": "ok", "finished_at": when}
-    results.store(root, [(row, [])], [spec])
+    results.store(root, [(run_row(spec, seed, finished_at=when), [])], [spec])
 
 
 def leftovers(root):
@@ -405,15 +404,10 @@ def test_the_numbers_do_not_depend_on_the_place(place, trainer, swept):
 
 def test_pending_skips_finished_runs_of_the_same_spec_unless_force(tmp_path):
     spec = tiny("tiny", seeds=range(3))
-    for seed, status in ((0, "ok"), (1, "diverged"), (2, "failed")):
-        row = {
-            "experiment": "tiny",
-            "seed": seed,
-            "spec_hash": spec.hash,
-            "status": status,
-            "finished_at": "t",
-        }
-        results.store(tmp_path, [(row, [])], [spec])
+    rows = [
+        run_row(spec, seed, status=status) for seed, status in ((0, "ok"), (1, "diverged"), (2, "failed"))
+    ]
+    results.store(tmp_path, [(row, []) for row in rows], [spec])
     todo, skipped = scheduler.pending([spec.with_seeds(range(4))], tmp_path)
     # a diverged run is a result (seeded, it diverges again); a failed one is tried again; seed 3 is new
     assert [(s.name, seed, fold) for s, seed, fold in todo] == [("tiny", 2, None), ("tiny", 3, None)]
@@ -429,17 +423,7 @@ def test_pending_of_a_cv_spec_is_by_seed_and_fold(tmp_path):
     spec = tiny("cv", seeds=[0, 1], data={"dataset": "iris", "cv": {"folds": 3}})
     todo, _ = scheduler.pending([spec], tmp_path)
     assert [(seed, fold) for _, seed, fold in todo] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
-    rows = [
-        {
-            "experiment": "cv",
-            "seed": 0,
-            "fold": fold,
-            "spec_hash": spec.hash,
-            "status": "ok",
-            "finished_at": "t",
-        }
-        for fold in range(3)
-    ]
+    rows = [run_row(spec, 0, fold) for fold in range(3)]
     results.store(tmp_path, [(row, []) for row in rows], [spec])
     todo, skipped = scheduler.pending([spec], tmp_path)
     assert [(seed, fold) for _, seed, fold in todo] == [(1, 0), (1, 1), (1, 2)] and skipped == 3
