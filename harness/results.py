@@ -258,10 +258,10 @@ def _keys_of(frame):
 
 def _replace(old, new, keys):
     """`old` rows without the runs in `keys`, then `new`, sorted by run (stable)."""
-    frames = [] if old is None or old.empty else [old[[k not in keys for k in _keys_of(old)]]]
-    frames = [f for f in [*frames, new] if not f.empty]
-    if not frames:
-        return new
+    kept = None if old is None else old[[k not in keys for k in _keys_of(old)]]
+    frames = [f for f in (kept, new) if f is not None and not f.empty]
+    if not frames:  # nothing left: the old columns, if any, and no rows
+        return new if kept is None else kept
     joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return joined.sort_values(run_keys(joined), kind="stable").reset_index(drop=True)
 

@@ -10,6 +10,11 @@ import pandas as pd
 import pytest
 
 from harness import results
+
+
+def store(root, row, history):
+    """One run through the one store function."""
+    return results.store(root, [(row, history)])[0]
 from harness.spec import from_dict
 
 
@@ -67,8 +72,8 @@ def test_atomic_write_that_fails_keeps_the_old_file_and_no_temp_files(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_save_run_writes_runs_and_history_with_the_documented_columns(tmp_path):
-    results.save_run(tmp_path, run_row(0), history_rows(0))
+def test_store_writes_runs_and_history_with_the_documented_columns(tmp_path):
+    store(tmp_path, run_row(0), history_rows(0))
     runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
     assert list(runs.columns[: len(results.RUN_COLUMNS)]) == results.RUN_COLUMNS
     assert len(runs) == 1 and runs.loc[0, "test_accuracy"] == 0.9
@@ -78,10 +83,10 @@ def test_save_run_writes_runs_and_history_with_the_documented_columns(tmp_path):
     assert leftovers(tmp_path / "tiny") == []
 
 
-def test_save_run_replaces_the_rows_of_its_seed(tmp_path):
-    results.save_run(tmp_path, run_row(1, test_accuracy=0.5), history_rows(1, epochs=3))
-    results.save_run(tmp_path, run_row(0, test_accuracy=0.6), history_rows(0, epochs=2))
-    results.save_run(tmp_path, run_row(1, test_accuracy=0.7), history_rows(1, epochs=2, loss=9.0))
+def test_store_replaces_the_rows_of_its_seed(tmp_path):
+    store(tmp_path, run_row(1, test_accuracy=0.5), history_rows(1, epochs=3))
+    store(tmp_path, run_row(0, test_accuracy=0.6), history_rows(0, epochs=2))
+    store(tmp_path, run_row(1, test_accuracy=0.7), history_rows(1, epochs=2, loss=9.0))
     runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
     assert runs["seed"].tolist() == [0, 1]  # sorted by seed, one row each
     assert runs["test_accuracy"].tolist() == [0.6, 0.7]
@@ -92,45 +97,45 @@ def test_save_run_replaces_the_rows_of_its_seed(tmp_path):
 
 
 def test_extra_columns_come_after_the_documented_ones(tmp_path):
-    results.save_run(tmp_path, run_row(0, custom_metric=1.5), history_rows(0))
+    store(tmp_path, run_row(0, custom_metric=1.5), history_rows(0))
     runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
     assert list(runs.columns) == results.RUN_COLUMNS + ["custom_metric"]
 
 
 def test_a_failed_run_without_history_is_stored(tmp_path, tiny_spec):
     spec = from_dict(tiny_spec)
-    results.save_run(tmp_path, results.failed_row(spec, 0, "ValueError: boom\nmore lines"), [])
+    store(tmp_path, results.failed_row(spec, 0, None, "ValueError: boom\nmore lines"), [])
     runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
     assert runs.loc[0, "status"] == "failed" and runs.loc[0, "error"] == "ValueError: boom"
-    assert results.finished_seeds(tmp_path, "tiny", spec.hash) == set()
+    assert results.finished_runs(tmp_path, "tiny", spec.hash) == {}
 
 
 def test_a_seed_that_fails_on_rerun_replaces_its_stored_rows(tmp_path, tiny_spec):
     spec = from_dict(tiny_spec)
-    results.save_run(tmp_path, run_row(0, spec_hash=spec.hash), history_rows(0, spec_hash=spec.hash))
-    results.save_run(tmp_path, results.failed_row(spec, 0, "RuntimeError: later"), [])
+    store(tmp_path, run_row(0, spec_hash=spec.hash), history_rows(0, spec_hash=spec.hash))
+    store(tmp_path, results.failed_row(spec, 0, None, "RuntimeError: later"), [])
     runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
     assert runs["status"].tolist() == ["failed"]
     assert results.stored_history(tmp_path, "tiny").empty
 
 
-def test_stored_runs_and_finished_seeds(tmp_path):
+def test_stored_runs_and_finished_runs(tmp_path):
     assert results.stored_runs(tmp_path, "tiny").empty
     assert list(results.stored_runs(tmp_path, "tiny").columns) == results.RUN_COLUMNS
     assert results.stored_history(tmp_path, "tiny").empty
-    results.save_run(tmp_path, run_row(0), history_rows(0))
-    results.save_run(tmp_path, run_row(1, status="diverged"), history_rows(1))
-    results.save_run(tmp_path, run_row(2, spec_hash="other"), history_rows(2, spec_hash="other"))
-    assert results.finished_seeds(tmp_path, "tiny", "abc123") == {0, 1}  # diverged is a result
-    assert results.finished_seeds(tmp_path, "tiny", "other") == {2}
+    store(tmp_path, run_row(0), history_rows(0))
+    store(tmp_path, run_row(1, status="diverged"), history_rows(1))
+    store(tmp_path, run_row(2, spec_hash="other"), history_rows(2, spec_hash="other"))
+    assert set(results.finished_runs(tmp_path, "tiny", "abc123")) == {(0, None), (1, None)}  # diverged: a result
+    assert set(results.finished_runs(tmp_path, "tiny", "other")) == {(2, None)}
     assert results.stored_runs(tmp_path, "tiny", "abc123")["seed"].tolist() == [0, 1]
     assert len(results.stored_runs(tmp_path, "tiny")) == 3
     assert results.stored_history(tmp_path, "tiny", "other")["seed"].unique().tolist() == [2]
 
 
-def test_write_and_read_spec(tmp_path, tiny_spec):
+def test_a_run_stored_with_its_spec_writes_spec_json(tmp_path, tiny_spec):
     spec = from_dict(tiny_spec)
-    results.write_spec(tmp_path, spec)
+    results.store(tmp_path, [(run_row(0, spec_hash=spec.hash), history_rows(0))], specs=[spec])
     assert results.stored_spec(tmp_path, "tiny") == spec.to_dict()
     assert from_dict(json.loads((tmp_path / "tiny" / "spec.json").read_text())) == spec
     assert results.stored_spec(tmp_path, "nothing") is None
@@ -182,8 +187,8 @@ def test_summary_of_cv_runs_is_over_seeds_x_folds_per_experiment():
 
 @pytest.mark.parametrize("spec_hash", ["000123456789", "123e45678901", "1234567890ab"])
 def test_spec_hashes_that_look_like_numbers_survive_the_csv(tmp_path, spec_hash):
-    results.save_run(tmp_path, run_row(0, spec_hash=spec_hash), history_rows(0, spec_hash=spec_hash))
-    assert results.finished_seeds(tmp_path, "tiny", spec_hash) == {0}
+    store(tmp_path, run_row(0, spec_hash=spec_hash), history_rows(0, spec_hash=spec_hash))
+    assert set(results.finished_runs(tmp_path, "tiny", spec_hash)) == {(0, None)}
     assert results.stored_history(tmp_path, "tiny", spec_hash)["epoch"].tolist() == [1, 2]
 
 
@@ -191,7 +196,7 @@ def test_result_files_are_ordinary_files(tmp_path):
     import os
     import stat
 
-    results.save_run(tmp_path, run_row(0), history_rows(0))
+    store(tmp_path, run_row(0), history_rows(0))
     umask = os.umask(0)
     os.umask(umask)
     for name in ("runs.csv", "history.csv"):
@@ -212,7 +217,7 @@ for seed in range(first, first + step * count, step):
         {"experiment": "race", "seed": seed, "spec_hash": "abc123", "epoch": e + 1, "loss": 1.0 / (e + 1)}
         for e in range(epochs)
     ]
-    results.save_run(root, row, history)
+    results.store(root, [(row, history)])
 """
 
 
@@ -244,16 +249,16 @@ def test_processes_storing_into_one_folder_at_once_lose_nothing(tmp_path):
 
 
 def test_a_store_keeps_a_run_another_process_stored_since_planning(tmp_path):
-    results.save_run(tmp_path, run_row(0, test_accuracy=0.5, pid=1), history_rows(0, loss=1.0))
-    stored = results.save_run(
-        tmp_path, run_row(0, test_accuracy=0.9, pid=2), history_rows(0, loss=7.0), keep_finished=True
+    store(tmp_path, run_row(0, test_accuracy=0.5, pid=1), history_rows(0, loss=1.0))
+    [stored] = results.store(
+        tmp_path, [(run_row(0, test_accuracy=0.9, pid=2), history_rows(0, loss=7.0))], keep_finished=True
     )
     assert stored["pid"] == 1 and stored["test_accuracy"] == 0.5  # the first one's row is kept
     assert pd.read_csv(tmp_path / "tiny" / "runs.csv")["pid"].tolist() == [1]
     assert pd.read_csv(tmp_path / "tiny" / "history.csv")["loss"].tolist() == [1.0, 0.5]
     # a failed run is not a result: a later one replaces it even so
-    results.save_run(tmp_path, run_row(1, status="failed"), [])
-    results.save_run(tmp_path, run_row(1, pid=3), history_rows(1), keep_finished=True)
+    store(tmp_path, run_row(1, status="failed"), [])
+    results.store(tmp_path, [(run_row(1, pid=3), history_rows(1))], keep_finished=True)
     assert pd.read_csv(tmp_path / "tiny" / "runs.csv")["status"].tolist() == ["ok", "ok"]
 
 
@@ -294,9 +299,9 @@ def test_cv_runs_are_stored_and_replaced_by_seed_and_fold(tmp_path):
         return [{**h, "fold": fold} for h in history_rows(seed, loss=loss)]
 
     for seed, fold, accuracy in ((1, 0, 0.5), (0, 1, 0.6), (0, 0, 0.7), (1, 1, 0.8)):
-        results.save_run(tmp_path, run_row(seed, fold=fold, test_accuracy=accuracy), fold_history(seed, fold))
-    results.save_run(tmp_path, run_row(0, fold=1, test_accuracy=0.9), fold_history(0, 1, loss=9.0))
-    results.save_run(tmp_path, run_row(1, fold=0, status="failed"), [])
+        store(tmp_path, run_row(seed, fold=fold, test_accuracy=accuracy), fold_history(seed, fold))
+    store(tmp_path, run_row(0, fold=1, test_accuracy=0.9), fold_history(0, 1, loss=9.0))
+    store(tmp_path, run_row(1, fold=0, status="failed"), [])
     runs = pd.read_csv(tmp_path / "tiny" / "runs.csv")
     assert list(runs.columns[:3]) == ["experiment", "seed", "fold"]  # fold right after seed
     assert list(zip(runs["seed"], runs["fold"], runs["test_accuracy"].round(2))) == [
@@ -316,17 +321,17 @@ def test_cv_runs_are_stored_and_replaced_by_seed_and_fold(tmp_path):
         (1, 1, 2),
     ]
     assert history.loc[(history["seed"] == 0) & (history["fold"] == 1), "loss"].tolist() == [9.0, 4.5]
-    assert results.finished_runs(tmp_path, "tiny", "abc123") == {(0, 0), (0, 1), (1, 1)}
+    assert set(results.finished_runs(tmp_path, "tiny", "abc123")) == {(0, 0), (0, 1), (1, 1)}
     assert results.run_keys(runs) == ["seed", "fold"]
 
 
 def test_runs_without_folds_keep_the_files_of_before(tmp_path):
-    results.save_run(tmp_path, run_row(0), history_rows(0))
+    store(tmp_path, run_row(0), history_rows(0))
     assert "fold" not in pd.read_csv(tmp_path / "tiny" / "runs.csv").columns
     assert "fold" not in pd.read_csv(tmp_path / "tiny" / "history.csv").columns
-    assert results.finished_runs(tmp_path, "tiny", "abc123") == {(0, None)}
+    assert set(results.finished_runs(tmp_path, "tiny", "abc123")) == {(0, None)}
     assert "fold" not in results.failed_row(
-        from_dict({"name": "t", "model": [{"class_name": "Dense", "units": 3}]}), 0, "x"
+        from_dict({"name": "t", "model": [{"class_name": "Dense", "units": 3}]}), 0, None, "x"
     )
 
 

@@ -107,97 +107,109 @@ class Here:
 
 
 def _worker(backend, tasks, events, max_runs, lifeline):
-    """A worker process: Keras on `backend`, then tasks until told to stop or `max_runs` runs are done."""
+    """A worker process: Keras on `backend`, then the tasks sent to it, until its pipe closes or it has
+    done `max_runs` runs (it says so first, so the main process sends it nothing more)."""
     processes.as_worker(lifeline, backend)
-    done = 0
-    while max_runs is None or done < max_runs:
-        task = tasks.get()
-        if task is None:
-            break
-        key, what = task
-        events.put((key, "started", os.getpid()))
+    pid, done = os.getpid(), 0
+    while True:
+        try:
+            key, what = tasks.recv()
+        except EOFError:
+            return
+        runs = 0 if key == "check" else len(what.runs)
+        last = max_runs is not None and done + runs >= max_runs
+        if last:
+            events.put((pid, None, "retiring", None))
         if key == "check":
-            events.put((key, "done", check(what, backend)))
+            events.put((pid, key, "done", check(what, backend)))
         else:
-            work(what, lambda event, key=key: events.put((key, *event)))
-            done += len(what.runs)
-    events.put((None, "retired", os.getpid()))
+            work(what, lambda event, key=key: events.put((pid, key, *event)))
+        done += runs
+        if last:
+            return
 
 
 class Pool:
-    """Worker processes on one task queue: each imports Keras once and takes many groups; one that
-    retires after RUNS_PER_WORKER runs is replaced, one that dies fails the group it held."""
+    """Worker processes, each on a pipe of its own: each imports Keras once and takes many groups; one
+    that retires after RUNS_PER_WORKER runs is replaced, one that dies fails the group it held."""
 
     def __init__(self, jobs, backend):
         self.context, self.backend, self.slots = processes.context(backend), backend, jobs
-        self.tasks, self.events = self.context.Queue(), self.context.Queue()
+        self.events = self.context.Queue()
         self.lifeline, self._lifeline_end = self.context.Pipe(duplex=False)  # this process keeps the end
-        self.workers, self.groups, self.held, self.waiting, self.count = {}, {}, {}, 0, 0
+        self.workers, self.idle, self.held, self.waiting, self.groups = {}, [], {}, [], {}
+        self.retiring, self.count = set(), 0
         for _ in range(jobs):
             self._start()
 
     def _start(self):
-        args = (self.backend, self.tasks, self.events, RUNS_PER_WORKER.get(self.backend), self.lifeline)
+        receive, send = self.context.Pipe(duplex=False)
+        args = (self.backend, receive, self.events, RUNS_PER_WORKER.get(self.backend), self.lifeline)
         process = self.context.Process(target=_worker, args=args, daemon=True)
         with processes.main_hidden():
             process.start()
-        self.workers[process.pid] = process
+        receive.close()
+        self.workers[process.pid] = (process, send)
+        self.idle.append(process.pid)
+        self._send()
 
-    def _refill(self):
-        if self.waiting:  # a worker gone while tasks wait: start another
-            self._start()
-
-    def _put(self, key, what):
-        self.waiting += 1
-        self.tasks.put((key, what))
+    def _send(self, *task):
+        """Queue `task` (key, what) and hand waiting tasks to idle workers."""
+        self.waiting += [task] if task else []
+        while self.waiting and self.idle:
+            pid = self.idle.pop(0)
+            try:
+                self.workers[pid][1].send(self.waiting[0])
+            except OSError:  # it died: _events replaces it
+                continue
+            self.held[pid] = self.waiting.pop(0)
 
     def check(self, specs):
-        self._put("check", specs)
-        return next(value for key, _, value in self._events() if key == "check")
+        self._send("check", specs)
+        event, value = next((event, value) for key, event, value in self._events() if key == "check")
+        return HarnessError(f"checking the specs: {value}") if event == "failed" else value
 
     def submit(self, group):
         self.count += 1
         self.groups[self.count] = group
-        self._put(self.count, group)
+        self._send(self.count, group)
 
     def results(self):
         events = self._events()
         while self.groups:
             key, event, value = next(events)
-            yield self.groups[key], event, value
-            if event != "run":
-                del self.groups[key]
+            if key in self.groups:
+                yield self.groups[key], event, value
+                if event != "run":
+                    del self.groups[key]
 
     def _events(self):
-        """(key, event, value) from the workers; a worker that dies fails what it held."""
+        """(key, event, value) from the workers; a worker that dies fails the task it held."""
         while True:
             try:
-                key, event, value = self.events.get(timeout=1.0)
+                pid, key, event, value = self.events.get(timeout=1.0)
             except queue.Empty:
-                for pid in [pid for pid, process in self.workers.items() if not process.is_alive()]:
-                    code = self.workers.pop(pid).exitcode
+                for pid in [pid for pid, (process, _) in self.workers.items() if not process.is_alive()]:
+                    process, _ = self.workers.pop(pid)
+                    self.idle = [p for p in self.idle if p != pid]
                     if pid in self.held:
-                        yield (
-                            self.held.pop(pid),
-                            "failed",
-                            f"RuntimeError: worker {pid} died (exit code {code})",
-                        )
-                    self._refill()
+                        died = f"RuntimeError: worker {pid} died (exit code {process.exitcode})"
+                        yield self.held.pop(pid)[0], "failed", died
+                    if pid not in self.retiring:
+                        self._start()
                 continue
-            if event == "started":
-                self.held[value], self.waiting = key, self.waiting - 1
-            elif event == "retired":
-                self.workers.pop(value).join()
-                self._refill()
-            else:
-                if event != "run":
-                    self.held = {pid: k for pid, k in self.held.items() if k != key}
+            if event == "retiring":  # its last task: a new worker takes the next ones
+                self.retiring.add(pid)
+                self._start()
+            elif event != "run":
+                del self.held[pid]
+                self.idle += [] if pid in self.retiring else [pid]
+                self._send()
+            if key is not None:
                 yield key, event, value
 
     def close(self, kill=False):
-        if kill:
-            self.tasks.cancel_join_thread()  # tasks nobody will take must not block this process's exit
-        for process in self.workers.values():
-            process.terminate() if kill else self.tasks.put(None)
-        for process in self.workers.values():
+        for process, send in self.workers.values():
+            process.terminate() if kill else send.close()
+        for process, _ in self.workers.values():
             process.join(timeout=5)
