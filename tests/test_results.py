@@ -126,7 +126,8 @@ def test_stored_runs_and_finished_runs(tmp_path):
     store(tmp_path, run_row(0), history_rows(0))
     store(tmp_path, run_row(1, status="diverged"), history_rows(1))
     store(tmp_path, run_row(2, spec_hash="other"), history_rows(2, spec_hash="other"))
-    assert set(results.finished_runs(tmp_path, "tiny", "abc123")) == {(0, None), (1, None)}  # diverged: a result
+    # diverged is a result
+    assert set(results.finished_runs(tmp_path, "tiny", "abc123")) == {(0, None), (1, None)}
     assert set(results.finished_runs(tmp_path, "tiny", "other")) == {(2, None)}
     assert results.stored_runs(tmp_path, "tiny", "abc123")["seed"].tolist() == [0, 1]
     assert len(results.stored_runs(tmp_path, "tiny")) == 3
