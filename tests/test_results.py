@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from harness import results
+from harness.spec import from_dict
 
 
 def store(root, row, history):
     """One run through the one store function."""
     return results.store(root, [(row, history)])[0]
-from harness.spec import from_dict
 
 
 def run_row(seed, experiment="tiny", spec_hash="abc123", status="ok", test_accuracy=0.9, **extra):
