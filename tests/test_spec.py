@@ -426,7 +426,7 @@ def test_spec_type():
 
 
 def test_training_hash_of_the_stored_dict_is_the_spec_hash(tiny_spec):
-    from harness.compare import spec_hash
+    from harness.comparison import spec_hash
 
     tiny_spec = from_dict(tiny_spec)
     stored = json.loads(tiny_spec.to_json())
