@@ -5,8 +5,8 @@ layer classes and sizes, the data arrays' shapes, loss, metrics, optimizer class
 else differs between them is a value the program takes per run (`layout` and OPTIMIZER_VALUES say
 which): seeds, folds, learning rates and other optimizer numbers, L1/L2 factors, Dropout rates,
 EarlyStopping's settings, epochs and the training subset (`train_fraction`). The per-run trainer
-takes a group of one and trains it with Keras `fit`. Large groups are cut into groups of equal size
-so memory stays bounded; a spec the vectorized trainer cannot take forms groups of one.
+takes a group of one and trains it with Keras `fit`. Groups past MAX_RUNS runs are cut into groups
+of equal size; a spec the vectorized trainer cannot take forms groups of one.
 """
 
 import importlib.util
@@ -32,10 +32,7 @@ OPTIMIZER_VALUES = {
 PENALTIES = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 # keras.regularizers' classes whose factors are values, with Keras' defaults for a factor not given
 FACTORS = {"L1": {"l1": 0.01}, "L2": {"l2": 0.01}, "L1L2": {"l1": 0.0, "l2": 0.0}}
-MAX_RUNS = 500  # per group: past this, more runs only lengthen one call
-# floats a group may hold in weights and their copies (optimizer slots, gradients, best weights)
-FLOAT_BUDGET = 60_000_000
-COPIES = 6
+MAX_RUNS = 500  # per group: the engine trains it in calls of fewer runs, which bound its memory
 
 
 class Unsupported(Exception):
@@ -178,18 +175,11 @@ def key(spec, fold=None):
     return json.dumps(training, sort_keys=True)
 
 
-def _weights(spec):
-    """A rough count of a spec's weights (Dense layers only), to size groups without Keras."""
-    units = [layer.get("units") for layer in spec.model if isinstance(layer.get("units"), int)]
-    return max(1, sum(a * b for a, b in zip(units, units[1:])) + 64 * (units[0] if units else 1))
-
-
 def _cut(runs, max_runs=None):
-    """`runs` cut into pieces of (nearly) equal size, each within the memory budget."""
-    limit = max_runs or max(1, min(MAX_RUNS, FLOAT_BUDGET // (COPIES * _weights(runs[0][0]))))
-    count = math.ceil(len(runs) / limit)
-    size = math.ceil(len(runs) / count)
-    return [runs[i : i + size] for i in range(0, len(runs), size)]
+    """`runs` cut into pieces of (nearly) equal size, at most MAX_RUNS each; a piece takes every
+    k-th run, so the pieces of a group of several specs hold them all (and share one program)."""
+    count = math.ceil(len(runs) / (max_runs or MAX_RUNS))
+    return [runs[i::count] for i in range(count)]
 
 
 def form(todo, engine="auto", backend=None, verbose=False, fast=True, max_runs=None):

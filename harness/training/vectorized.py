@@ -46,6 +46,9 @@ CACHE_ENV = "HARNESS_CACHE"
 STATS_ENV = "HARNESS_ENGINE_STATS"  # a file to append one JSON line per group to (what bench reads)
 PARTS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 RUNS_PER_DEVICE = 8  # a group with fewer runs per device stays on one device
+# floats a call may hold in weights and their copies (optimizer slots, gradients, best weights)
+FLOAT_BUDGET = 60_000_000
+COPIES = 6
 
 
 def cache_dir():
@@ -158,7 +161,7 @@ class _Spec:
         names = groups.OPTIMIZER_VALUES.get(spec.compile["optimizer"]["class_name"].lower(), ())
         self.numbers = {name: _plain(getattr(optimizer, name, None)) for name in names}
         self.learning_rate = float(np.asarray(keras.ops.convert_to_numpy(optimizer.learning_rate)))
-        self.stopper = self.initial = None  # set once the program is known
+        self.stopper = self.initial = self.values = None  # set once the program is known
 
 
 def _plain(value):
@@ -372,6 +375,11 @@ class _Program:
             if layer.weights
         ]
         self.relu_layers = [e for e, layer in enumerate(model.layers) if is_relu(layer)]
+        self.regularized = any(  # else its penalty is 0 without a pass to compute it
+            type(layer).__name__ == "ActivityRegularization"
+            or any(getattr(layer, argument, None) is not None for argument in groups.PENALTIES)
+            for layer in model.layers
+        )
         self.functions, self.compiled = {}, {}
 
     def spec_index(self, spec, entry):
@@ -535,28 +543,44 @@ class _Program:
             logs, _ = model.test_step((trainable, non_trainable, metrics0), (x, y))
             return jnp.stack([logs[n] for n in log_names])
 
-        def train_epoch(n, trainable, non_trainable, opt, epoch):
-            """An epoch on the run's `n` training rows (its own batches and steps)."""
-            xe, ye = x[:n], y[:n]
+        sizes, largest = s["sizes"], s["sizes"][-1]
+        rests = sorted({n % batch for n in sizes})
+        if len(sizes) == 1:  # steps and partial batch known when tracing
+            full, rest = divmod(largest, batch)
+            rest = rests.index(rest)
+        else:  # the run's size is a value: its number of full batches, and which partial batch it has
+            full = jnp.asarray([n // batch for n in sizes], jnp.int32)[size]
+            rest = jnp.asarray([rests.index(n % batch) for n in sizes], jnp.int32)[size]
+
+        def order(epoch):
+            """The run's shuffle of its own rows (`jax.random.permutation` of its size), then the padding."""
+            branches = [
+                lambda k, n=n: jnp.concatenate([jax.random.permutation(k, n), jnp.arange(n, largest)])
+                for n in sizes
+            ]
+            return jax.lax.switch(size, branches, jax.random.fold_in(key, epoch))
+
+        def train_epoch(trainable, non_trainable, opt, epoch):
+            """An epoch on the run's own rows: its full batches, then its partial batch."""
+            xe, ye = x, y
             if shuffle:
-                order = jax.random.permutation(jax.random.fold_in(key, epoch), n)
-                xe, ye = xe[order], ye[order]
-            full, rest = divmod(n, batch)
-            state = (trainable, non_trainable, opt, metrics0)
-            logs = None
-            if full:
-                xs = xe[: full * batch].reshape(full, batch, *xe.shape[1:])
-                ys = ye[: full * batch].reshape(full, batch, *ye.shape[1:])
+                rows = order(epoch)
+                xe, ye = x[rows], y[rows]
 
-                def step(state, data):
-                    logs, state = model.train_step(state, data)
-                    return state, logs
+            def train_step(state, start, length):
+                xb = jax.lax.dynamic_slice_in_dim(xe, start, length)
+                yb = jax.lax.dynamic_slice_in_dim(ye, start, length)
+                logs, state = model.train_step(state, (xb, yb))
+                return state, jnp.stack([logs[n] for n in log_names])
 
-                state, logs = jax.lax.scan(step, state, (xs, ys))
-                logs = {k: v[-1] for k, v in logs.items()}
-            if rest:
-                logs, state = model.train_step(state, (xe[full * batch :], ye[full * batch :]))
-            return state[:3], jnp.stack([logs[n] for n in log_names])
+            state = (trainable, non_trainable, opt, metrics0), jnp.zeros(len(log_names), jnp.float32)
+            state = jax.lax.fori_loop(0, full, lambda i, carry: train_step(carry[0], i * batch, batch), state)
+
+            def partial(length):
+                return lambda carry: train_step(carry[0], full * batch, length) if length else carry
+
+            state, logs = jax.lax.switch(rest, [partial(r) for r in rests], state)
+            return state[:3], logs
 
         def select(flag, new, old):
             return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)
@@ -574,6 +598,7 @@ class _Program:
             if restoring:
                 first = v["restore"] & ~es["has_weights"]
                 es2["weights"] = select(first, weights, es["weights"])
+                es2["kept"] = jnp.where(first, epoch, es["kept"])
                 es2["has_weights"] = es["has_weights"] | v["restore"]
             es2["wait"] = es["wait"] + 1
             improved = ~es["has_best"] | improves(current, es["best"])
@@ -582,13 +607,14 @@ class _Program:
             es2["has_best"] = es["has_best"] | improved
             if restoring:
                 es2["weights"] = select(improved & v["restore"], weights, es2["weights"])
+                es2["kept"] = jnp.where(improved & v["restore"], epoch, es2["kept"])
             es2["wait"] = jnp.where(resets, 0, es2["wait"])
             stop = ~improved & (es2["wait"] >= v["patience"]) & (epoch > 0)
             return select(considered, es2, es), considered & stop
 
         es = {"wait": jnp.int32(0), "best": jnp.float32(jnp.nan), "has_best": jnp.bool_(False)}
         if restoring:
-            es.update(has_weights=jnp.bool_(False), weights=(trainable, non_trainable))
+            es.update(has_weights=jnp.bool_(False), kept=jnp.int32(0), weights=(trainable, non_trainable))
         n_logs = len(log_names) + len(self.val_names)
         out = {
             "logs": jnp.zeros((epochs, n_logs), jnp.float32),
@@ -596,13 +622,10 @@ class _Program:
             "ratios": jnp.zeros((epochs, len(layers)), jnp.float32),
             "ran": jnp.zeros(epochs, bool),
         }
-        epoch_functions = [lambda t, n_, o, e, n=n: train_epoch(n, t, n_, o, e) for n in s["sizes"]]
 
         def body(carry):
             epoch, trainable, non_trainable, opt, es, _, diverged, out = carry
-            (t2, n2, o2), train_logs = jax.lax.switch(
-                size, epoch_functions, trainable, non_trainable, opt, epoch
-            )
+            (t2, n2, o2), train_logs = train_epoch(trainable, non_trainable, opt, epoch)
             logs = train_logs
             if self.val_names:
                 logs = jnp.concatenate([train_logs, evaluate(t2, n2, xv, yv)])
@@ -625,22 +648,28 @@ class _Program:
             return carry[5] & (carry[0] < values["epochs"])
 
         carry = (jnp.int32(0), trainable, non_trainable, opt, es, jnp.bool_(True), jnp.bool_(False), out)
-        _, trainable, non_trainable, _, es, _, diverged, out = jax.lax.while_loop(running, body, carry)
+        ran, trainable, non_trainable, _, es, _, diverged, out = jax.lax.while_loop(running, body, carry)
+        kept = ran - 1  # the epoch whose weights the run ends with
         if restoring:
             trainable, non_trainable = select(es["has_weights"], es["weights"], (trainable, non_trainable))
+            kept = jnp.where(es["has_weights"], es["kept"], kept)
 
         def on_training_rows(n):
             return lambda t, n_: (evaluate(t, n_, x[:n], y[:n]), self._dead_relu(t, n_, x[:n]))
 
         train_scores, dead = jax.lax.switch(
-            size, [on_training_rows(n) for n in s["sizes"]], trainable, non_trainable
+            size, [on_training_rows(n) for n in sizes], trainable, non_trainable
         )
-        scores = [train_scores] + ([evaluate(trainable, non_trainable, xv, yv)] if self.val_names else [])
+        scores = [train_scores]
+        if self.val_names:  # as evaluated at the end of the epoch whose weights it kept
+            scores.append(out["logs"][kept, len(log_names) :])
         scores.append(evaluate(trainable, non_trainable, xt, yt))
-        _, _, losses = model.stateless_call(
-            trainable, non_trainable, x[:1], training=False, return_losses=True
-        )
-        penalty = sum(losses) if losses else jnp.float32(0.0)
+        penalty = jnp.float32(0.0)
+        if self.regularized:
+            _, _, losses = model.stateless_call(
+                trainable, non_trainable, x[:1], training=False, return_losses=True
+            )
+            penalty = sum(losses) if losses else penalty
         return {**out, "diverged": diverged, "scores": jnp.stack(scores), "penalty": penalty, "dead": dead}
 
     def _dead_relu(self, trainable, non_trainable, x):
@@ -714,65 +743,81 @@ def _train(runs):
     program = _program(structure, (splits[0].x_train[:batch], splits[0].y_train[:batch]))
     for s in specs.values():
         s.stopper = program.stopper(s.spec)
-        first = next(i for i, o in enumerate(of) if o is s)
-        s.initial = _Initial(s.spec, splits[0].n_features, runs[first][1])
-    per_run = []
-    for (_, seed, _), s, split in zip(runs, of, splits):
-        trainable, non_trainable = program.initial(s, seed)
-        optimizer = list(program.optimizer_values)
-        lr = optimizer[program.lr_index]
-        optimizer[program.lr_index] = np.asarray(s.learning_rate, dtype=lr.dtype)
-        size = sizes.index(len(split.x_train))
-        per_run.append((trainable, non_trainable, optimizer, np.uint32(seed), program.values(s), size))
-    stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *[r[:5] for r in per_run])
-    parts, axes = _data(splits, sizes[-1])
-    prepare = time.perf_counter() - start
-
+        s.initial = _Initial(s.spec, splits[0].n_features, runs[of.index(s)][1])
+        s.values = program.values(s)
+    size_of = [sizes.index(len(split.x_train)) for split in splits]
+    shared = _shared(splits)
     weights = int(program.model.count_params())
-    devices = jax.local_device_count() if len(runs) >= RUNS_PER_DEVICE * jax.local_device_count() else 1
-    limit = max(1, min(groups.MAX_RUNS, groups.FLOAT_BUDGET // (groups.COPIES * max(weights, 1))))
-    devices = devices if limit >= devices else 1
-    partitions = {}
-    for i, ((spec, _, _), r) in enumerate(zip(runs, per_run)):
-        partitions.setdefault((r[5], spec.fit["epochs"], of[i].stopper["monitor"] >= 0), []).append(i)
-    done = {k[0] for k in program.compiled if k[1:] == (devices, axes)}
+    devices = jax.local_device_count()
+    limit = max(1, min(groups.MAX_RUNS, FLOAT_BUDGET // (COPIES * max(weights, 1))))
+    if len(runs) < RUNS_PER_DEVICE * devices or limit < devices:
+        devices = 1
+    partitions = {}  # runs of one training size and epoch count (and whether they may stop) share calls
+    for i, (spec, _, _) in enumerate(runs):
+        partitions.setdefault((size_of[i], spec.fit["epochs"], of[i].stopper["monitor"] >= 0), []).append(i)
+    done = [k[0] for k in program.compiled if k[1:] == (devices, shared)]
     per_call = _run_axis([len(p) for p in partitions.values()], devices, limit, done)
     calls = []
     for (size, _, _), members in sorted(partitions.items()):
         for i in range(0, len(members), per_call):
             chunk = members[i : i + per_call]
-            calls.append((np.asarray(chunk + [chunk[-1]] * (per_call - len(chunk))), size))
+            calls.append((chunk + [chunk[-1]] * (per_call - len(chunk)), size))
 
-    def arguments(index, size):
-        runs_part = jax.tree_util.tree_map(lambda a: a[index], stacked)
-        data = tuple(None if p is None else (p[index] if a == 0 else p) for p, a in zip(parts, axes))
-        return (*runs_part, np.int32(size), data)
+    def arguments(members, size):
+        """The program's inputs for the runs `members` (their initial weights made now)."""
+        initial = [program.initial(of[i], runs[i][1]) for i in members]
+        optimizer = [list(program.optimizer_values) for _ in members]
+        for i, values in zip(members, optimizer):
+            values[program.lr_index] = np.asarray(of[i].learning_rate, values[program.lr_index].dtype)
+        per_run = (
+            [t for t, _ in initial],
+            [n for _, n in initial],
+            optimizer,
+            [np.uint32(runs[i][1]) for i in members],
+            [of[i].values for i in members],
+        )
+        stacked = [jax.tree_util.tree_map(lambda *a: np.stack(a), *part) for part in per_run]
+        data = []
+        for name, axis in zip(PARTS, shared):
+            arrays = [getattr(splits[i], name) for i in members]
+            arrays = [
+                _pad(a, sizes[-1]) if a is not None and name in ("x_train", "y_train") else a for a in arrays
+            ]
+            data.append(arrays[0] if axis is None else np.stack(arrays))
+        return (*stacked, np.int32(size), tuple(data))
 
-    stats = {"prepare_s": prepare, "trace_s": 0.0, "compile_s": 0.0, "compiled": False, "cache_hit": False}
-    compiled = program.compiled.get((per_call, devices, axes))
+    stats = {"trace_s": 0.0, "compile_s": 0.0, "compiled": False, "cache_hit": False}
+    first = arguments(*calls[0])
+    stats["prepare_s"] = time.perf_counter() - start
+    compiled = program.compiled.get((per_call, devices, shared))
     if compiled is None:
         t0 = time.perf_counter()
-        lowered = program.function(devices, axes).lower(*arguments(*calls[0]))
+        lowered = program.function(devices, shared).lower(*first)
         t1 = time.perf_counter()
         hits = _cache_hits()
         compiled = lowered.compile()
         stats.update(trace_s=t1 - t0, compile_s=time.perf_counter() - t1, compiled=True)
         stats["cache_hit"] = _cache_hits() > hits
-        program.compiled[(per_call, devices, axes)] = compiled
+        program.compiled[(per_call, devices, shared)] = compiled
     t0 = time.perf_counter()
-    outs = [compiled(*arguments(index, size)) for index, size in calls]
-    outs = jax.tree_util.tree_map(np.asarray, outs)
+    outs, pending = [], None
+    for c, call in enumerate(calls):
+        out = compiled(*(first if c == 0 else arguments(*call)))  # runs while the next call's inputs are made
+        if pending is not None:
+            outs.append(jax.tree_util.tree_map(np.asarray, pending))
+        pending = out
+    outs.append(jax.tree_util.tree_map(np.asarray, pending))
     seconds = time.perf_counter() - t0
     where = {}
-    for c, (index, _) in enumerate(calls):
-        for p, i in enumerate(index):
-            where.setdefault(int(i), (c, p))
+    for c, (members, _) in enumerate(calls):
+        for position, i in enumerate(members):
+            where.setdefault(i, (c, position))
     made = []
     for i, run in enumerate(runs):
-        c, p = where[i]
-        out = jax.tree_util.tree_map(lambda a, p=p: a[p], outs[c])
+        c, position = where[i]
+        out = jax.tree_util.tree_map(lambda a, p=position: a[p], outs[c])
         made.append(_rows(program, of[i], run, out, seconds / len(runs), weights, len(runs)))
-    _note(runs, stats, program, per_call, devices, len(calls), seconds)
+    _note(runs, stats, per_call, devices, len(calls), seconds)
     keras.backend.clear_session()
     return made
 
@@ -792,26 +837,17 @@ def _run_axis(counts, devices, limit, compiled=()):
     return min(reuse, key=cost) if reuse else best
 
 
-def _data(splits, size):
-    """The data parts (training parts padded to `size` rows) and their vmap axes: None where every
-    run has the same array (passed once), 0 where they differ (stacked)."""
-    parts, axes = [], []
+def _shared(splits):
+    """Per data part, the vmap axis: None where every run has the same array (passed once), else 0."""
+    axes = []
     for name in PARTS:
         arrays = [getattr(split, name) for split in splits]
-        if arrays[0] is None:
-            parts.append(None)
-            axes.append(None)
-            continue
-        if name in ("x_train", "y_train"):
-            arrays = [_pad(a, size) for a in arrays]
         first = arrays[0]
-        if all(a is first or np.array_equal(a, first) for a in arrays[1:]):
-            parts.append(first)
-            axes.append(None)
-        else:
-            parts.append(np.stack(arrays))
-            axes.append(0)
-    return parts, tuple(axes)
+        same = first is None or all(
+            a is first or (a.shape == first.shape and np.array_equal(a, first)) for a in arrays
+        )
+        axes.append(None if same else 0)
+    return tuple(axes)
 
 
 def _pad(array, size):
@@ -837,7 +873,7 @@ def _cache_hits():
     return _hits[0]
 
 
-def _note(runs, stats, program, per_call, devices, calls, seconds):
+def _note(runs, stats, per_call, devices, calls, seconds):
     """Append what the group cost to $HARNESS_ENGINE_STATS (bench reads it), when set."""
     path = os.environ.get(STATS_ENV)
     if not path:
@@ -845,7 +881,6 @@ def _note(runs, stats, program, per_call, devices, calls, seconds):
     line = {
         "experiments": list(dict.fromkeys(spec.name for spec, _, _ in runs)),
         "runs": len(runs),
-        "program": id(program),
         "runs_per_call": per_call,
         "devices": devices,
         "calls": calls,
