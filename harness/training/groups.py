@@ -157,8 +157,8 @@ def _number(value):
 def key(spec, fold=None):
     """Equal for runs whose specs compile to the same program's shapes: what `layout` and
     OPTIMIZER_VALUES take out, the learning rate, epochs, EarlyStopping and `train_fraction` (the
-    training arrays are padded to the group's largest) are values in it; a cv fold's sizes are part
-    of the data arrays' shapes."""
+    training arrays are padded to the group's largest) are values in it; a cv fold's test and
+    validation sizes are part of the data arrays' shapes."""
     training = {section: thaw(getattr(spec, section)) for section in ("data", "compile", "fit")}
     training["model"] = list(layout(spec).skeleton)
     training["data"].pop("train_fraction")
@@ -170,8 +170,10 @@ def key(spec, fold=None):
     training["fit"]["callbacks"] = [
         cb for cb in training["fit"]["callbacks"] if cb["class_name"] not in CALLBACKS
     ]
-    if fold is not None:
-        training["fold_sizes"] = [len(part) for part in datasets.fold_indices(spec.data)[fold]]
+    if fold is not None:  # the fold's test part, and the validation part carved from its training part
+        train, test = datasets.fold_indices(spec.data)[fold]
+        share = spec.data["validation_size"] or 0
+        training["fold_sizes"] = [len(test), math.ceil(share * len(train))]
     return json.dumps(training, sort_keys=True)
 
 
