@@ -45,7 +45,7 @@ from harness.training.health import column_name, is_relu, worst_dead_relu
 CACHE_ENV = "HARNESS_CACHE"
 STATS_ENV = "HARNESS_ENGINE_STATS"  # a file to append one JSON line per group to (what bench reads)
 PARTS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-RUNS_PER_DEVICE = 8  # a group with fewer runs per device stays on one device
+RUNS_PER_DEVICE = 4  # a group with fewer runs per device stays on one device
 # floats a call may hold in weights and their copies (optimizer slots, gradients, best weights)
 FLOAT_BUDGET = 60_000_000
 COPIES = 6
