@@ -190,6 +190,7 @@ def _structure(specs, split, sizes):
         penalties.append([*slot, constant, [any(p[0] for p in pairs), any(p[1] for p in pairs)]])
     first = specs[0].spec
     optimizer, traced = thaw(first.compile["optimizer"]), []
+    optimizer.pop("learning_rate", None)  # a value: the run's is set into the optimizer's variable
     for name in specs[0].numbers:
         values = {s.numbers[name] for s in specs}
         if len(values) > 1:
@@ -210,9 +211,16 @@ def _structure(specs, split, sizes):
         "stopping": bool(stoppers),
         "restoring": any(cb.get("restore_best_weights", False) for cb in stoppers),
         "sizes": list(sizes),
-        "shapes": {p: None if getattr(split, p) is None else str(getattr(split, p).shape[1:]) for p in PARTS},
+        "shapes": {p: _shape(getattr(split, p), sizes[-1] if p in PARTS[:2] else None) for p in PARTS},
         "n_features": split.n_features,
     }
+
+
+def _shape(array, rows=None):
+    """An array's shape and dtype as text (`rows`: the rows it is padded to)."""
+    if array is None:
+        return None
+    return f"{(rows or array.shape[0], *array.shape[1:])} {array.dtype}"
 
 
 class _Initial:
