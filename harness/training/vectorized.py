@@ -211,16 +211,17 @@ def _structure(specs, split, sizes):
         "stopping": bool(stoppers),
         "restoring": any(cb.get("restore_best_weights", False) for cb in stoppers),
         "sizes": list(sizes),
-        "shapes": {p: _shape(getattr(split, p), sizes[-1] if p in PARTS[:2] else None) for p in PARTS},
+        "shapes": {p: _shape(getattr(split, p), p in PARTS[:2]) for p in PARTS},
         "n_features": split.n_features,
     }
 
 
-def _shape(array, rows=None):
-    """An array's shape and dtype as text (`rows`: the rows it is padded to)."""
+def _shape(array, padded):
+    """An array's shape and dtype as text; rows as None for the training arrays (padded to the
+    largest training size)."""
     if array is None:
         return None
-    return f"{(rows or array.shape[0], *array.shape[1:])} {array.dtype}"
+    return f"{(None if padded else array.shape[0], *array.shape[1:])} {array.dtype}"
 
 
 class _Initial:
@@ -699,17 +700,55 @@ class _Program:
         return jnp.stack(fractions) if fractions else jnp.zeros(0)
 
 
-_programs = {}  # structure -> _Program, the most recent PROGRAMS_KEPT, for the process
+_programs = []  # the process's most recent PROGRAMS_KEPT programs, the latest last
 PROGRAMS_KEPT = 16
+SHAPES = ("skeleton", "loss", "metrics", "batch", "shuffle", "shapes", "n_features")
 
 
 def _program(structure, example):
-    text = json.dumps(structure, sort_keys=True)
-    program = _programs.pop(text, None) or _Program(structure, example)
-    _programs[text] = program
-    while len(_programs) > PROGRAMS_KEPT:
-        _programs.pop(next(iter(_programs)))
+    """A program of the process that trains groups of `structure` as their own program would (the
+    latest such), else a new one."""
+    program = next((p for p in reversed(_programs) if _covers(p.structure, structure)), None)
+    program = program or _Program(structure, example)
+    _programs[:] = [p for p in _programs if p is not program][-(PROGRAMS_KEPT - 1) :] + [program]
     return program
+
+
+def _covers(have, wanted):
+    """Whether a program of structure `have` trains a group of structure `wanted`: the same shapes,
+    its sizes and epochs, early stopping if the group has it, and a value wherever a number of the
+    group differs from the program's constant (a Dropout or penalty the group lacks: a traced one,
+    which its runs set to 0)."""
+    if any(have[k] != wanted[k] for k in SHAPES) or wanted["epochs"] > have["epochs"]:
+        return False
+    if not set(wanted["sizes"]) <= set(have["sizes"]):
+        return False
+    if (wanted["stopping"] and not have["stopping"]) or (wanted["restoring"] and not have["restoring"]):
+        return False
+    rates = {(p, k): rate for p, k, rate in wanted["dropouts"]}
+    for p, k, rate in have["dropouts"]:
+        if rate is not None and rate != rates.pop((p, k), 0.0):
+            return False
+        rates.pop((p, k), None)
+    if rates:  # a Dropout the program does not have
+        return False
+    penalties = {
+        (layer, argument): (constant, uses) for layer, argument, constant, uses in wanted["penalties"]
+    }
+    for layer, argument, constant, uses in have["penalties"]:
+        theirs = penalties.pop((layer, argument), (None, [False, False]))
+        if constant is not None:
+            if theirs[0] != constant:
+                return False
+        elif not all(mine or not used for mine, used in zip(uses, theirs[1])):
+            return False
+    if penalties:  # a regularizer the program does not have
+        return False
+    traced = set(have["traced"])
+    if not set(wanted["traced"]) <= traced:
+        return False
+    names = set(have["optimizer"]) | set(wanted["optimizer"])
+    return all(have["optimizer"].get(n) == wanted["optimizer"].get(n) for n in names - traced)
 
 
 # -- training a group -----------------------------------------------------------------------------
@@ -753,6 +792,7 @@ def _train(runs):
         s.stopper = program.stopper(s.spec)
         s.initial = _Initial(s.spec, splits[0].n_features, runs[of.index(s)][1])
         s.values = program.values(s)
+    sizes = program.structure["sizes"]  # the program's (a group's own, or more)
     size_of = [sizes.index(len(split.x_train)) for split in splits]
     shared = _shared(splits)
     weights = int(program.model.count_params())

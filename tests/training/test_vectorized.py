@@ -243,20 +243,20 @@ def _against_fit(specs):
 
 def _merged_against_own(specs, seeds):
     """Each run trained in the groups `groups.form` makes of all `specs` against the same run trained
-    in a group of its own spec: worst relative difference of every per-epoch column, and whether
-    epochs_run, best_epoch, status and the history's columns are the same."""
+    in a group of its own spec (first, so that its program is its own): worst relative difference of
+    every per-epoch column, and whether epochs_run, best_epoch, status and the history's columns
+    are the same."""
     from harness.training import groups
 
-    runs = [(spec, seed, None) for spec in specs for seed in seeds]
-    formed, _ = groups.form(runs, engine="vectorized")
-    merged = {}
-    for group in formed:
-        for (spec, seed, _), made in zip(group.runs, group.train()):
-            merged[(spec.name, seed)] = made
-    compared = []
+    own = {}
     for spec in specs:
-        for seed, (row, history) in zip(seeds, _group([(spec, s, None) for s in seeds])):
-            other, other_history = merged[(spec.name, seed)]
+        for seed, made in zip(seeds, _group([(spec, s, None) for s in seeds])):
+            own[(spec.name, seed)] = made
+    formed, _ = groups.form([(spec, seed, None) for spec in specs for seed in seeds], engine="vectorized")
+    compared = []
+    for group in formed:
+        for (spec, seed, _), (other, other_history) in zip(group.runs, group.train()):
+            row, history = own[(spec.name, seed)]
             worst = {
                 key: _relative([h[key] for h in history], [h[key] for h in other_history])
                 for key in history[0]
@@ -352,7 +352,14 @@ def _measure(part):
     out["group_mates_largest_relative"] = largest
 
     # a group of specs that differ in every value against each spec's own group
-    out["values"] = _merged_against_own([_spec(raw) for raw in VALUES], [0, 1])
+    values = [_spec(raw) for raw in VALUES]
+    out["values"] = _merged_against_own(values, [0, 1])
+    # a later group that the merged program covers (as the doctor's verification) is trained by it
+    kept = list(vectorized._programs)
+    _group([(values[1], 5, None), (values[2], 5, None)])
+    out["covered"] = [id(p) for p in vectorized._programs] == [
+        id(p) for p in [*kept[:-2], kept[-1], kept[-2]]
+    ]
     return out
 
 
@@ -443,6 +450,7 @@ def test_a_run_trained_beside_other_specs_equals_it_in_its_own_specs_group(measu
     assert result["groups"] == [["base", "variant_a", "variant_b"], ["momentum", "no_momentum"]]
     _assert_merged_equals_own(result)
     assert {run["pipeline"] for run in result["runs"]} == {"jax.vmap group of 6", "jax.vmap group of 4"}
+    assert measured["covered"] is True  # two of the specs again: the three specs' program, no new one
 
 
 @pytest.mark.slow
