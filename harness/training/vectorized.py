@@ -45,7 +45,10 @@ from harness.training.health import column_name, is_relu, worst_dead_relu
 CACHE_ENV = "HARNESS_CACHE"
 STATS_ENV = "HARNESS_ENGINE_STATS"  # a file to append one JSON line per group to (what bench reads)
 PARTS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-RUNS_PER_DEVICE = 4  # a group with fewer runs per device stays on one device
+# A program of at least this many weights splits its runs over the host's devices, whatever the
+# group's size: a split program's numbers differ from an unsplit one's in the last bits (XLA
+# compiles the two differently), so a run's numbers must not depend on how many runs share it.
+SPLIT_WEIGHTS = 1000
 # floats a call may hold in weights and their copies (optimizer slots, gradients, best weights)
 FLOAT_BUDGET = 60_000_000
 COPIES = 6
@@ -796,9 +799,9 @@ def _train(runs):
     size_of = [sizes.index(len(split.x_train)) for split in splits]
     shared = _shared(splits)
     weights = int(program.model.count_params())
-    devices = jax.local_device_count()
+    devices = jax.local_device_count() if weights >= SPLIT_WEIGHTS else 1
     limit = max(1, min(groups.MAX_RUNS, FLOAT_BUDGET // (COPIES * max(weights, 1))))
-    if len(runs) < RUNS_PER_DEVICE * devices or limit < devices:
+    if limit < devices:
         devices = 1
     partitions = {}  # runs of one training size and epoch count (and whether they may stop) share calls
     for i, (spec, _, _) in enumerate(runs):
