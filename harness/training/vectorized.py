@@ -4,10 +4,10 @@ A group's specs share the program's shapes (`groups.key`: layer classes and size
 shapes, loss, metrics, optimizer class, batching). What else a run's spec says is a value the program
 takes per run: its seed (initial weights, shuffles, dropout masks), learning rate and the optimizer
 numbers of `groups.OPTIMIZER_VALUES`, the factors of its L1/L2 regularizers (0 where it has none), its
-Dropout rates (0 where it has no Dropout: the input passes through and no random numbers are drawn
-for it), EarlyStopping's settings (none: it never stops), its number of epochs (it stops after its
-last), and its training subset (the training arrays are padded to the group's largest; each size
-trains on its own rows, batches and steps).
+Dropout rates (0 where it has no Dropout: the input passes through; under vmap the masks other runs
+need are computed and its own discarded), EarlyStopping's settings (none: it never stops), its
+number of epochs (it stops after its last), and its training subset (the training arrays are padded
+to the group's largest; each size trains on its own rows, batches and steps).
 
 Keras keeps Dropout rates, regularizer factors and optimizer numbers as Python constants. So where the
 runs of a group differ in one, the program's model (the engine's own, never a spec's) has a layer or
@@ -18,10 +18,11 @@ numbers are what Keras gives for that spec alone.
 
 Each run's variables are stacked on a leading axis; one run's whole training (epochs as a loop that
 ends when the run stops, batches as `jax.lax.scan` through Keras' own stateless `train_step` and
-`test_step`) is wrapped in `jax.vmap`, and the run axis is split over the host's devices (one core
-each). A group trains as calls of the compiled program on equal slices of its runs (runs of one
-training size and epoch count share a call). Programs are kept for the process: a later group of the
-same layout (the doctor's next batch) calls the same program again.
+`test_step`) is wrapped in `jax.vmap`; a program of SPLIT_WEIGHTS weights or more has its run axis
+split over the host's devices (one core each). A group trains as calls of the compiled program on
+equal slices of its runs (runs of one training size and epoch count share a call). Programs are kept
+for the process: a later group whose structure a kept program covers (the doctor's verification)
+calls it again.
 
 Needs Keras on JAX in this process (KERAS_BACKEND=jax before `harness.training.backend` is imported).
 """

@@ -435,12 +435,28 @@ def test_a_runs_numbers_do_not_depend_on_its_group_mates(measured):
 
 
 def _assert_merged_equals_own(result):
+    """Same epochs_run, best_epoch, status and columns; per-epoch losses and metrics within 1e-6
+    relative, health columns within 1e-4 (an update ratio divides a small difference of weights)."""
     for run in result["runs"]:
         for key, (own, merged) in run["same"].items():
             assert merged == own, (run["run"], key)
         assert run["columns"], run["run"]
-        worst = max(run["worst"].values())
-        assert worst <= 1e-6, (run["run"], {k: v for k, v in run["worst"].items() if v > 1e-6})
+        health = {k: v for k, v in run["worst"].items() if k.startswith(("weight_norm.", "update_ratio."))}
+        numbers = {k: v for k, v in run["worst"].items() if k not in health}
+        assert max(numbers.values()) <= 1e-6, (run["run"], {k: v for k, v in numbers.items() if v > 1e-6})
+        assert max(health.values()) <= 1e-4, (run["run"], {k: v for k, v in health.items() if v > 1e-4})
+
+
+def _worst(result):
+    """The largest relative differences over all runs: (losses and metrics, health columns)."""
+    numbers = health = 0.0
+    for run in result["runs"]:
+        for key, value in run["worst"].items():
+            if key.startswith(("weight_norm.", "update_ratio.")):
+                health = max(health, value)
+            else:
+                numbers = max(numbers, value)
+    return numbers, health
 
 
 def test_a_run_trained_beside_other_specs_equals_it_in_its_own_specs_group(measured):
@@ -456,6 +472,8 @@ def test_a_run_trained_beside_other_specs_equals_it_in_its_own_specs_group(measu
 @pytest.mark.slow
 def test_the_shipped_suites_merged_equal_each_spec_alone(tmp_path_factory):
     measured = _measured(tmp_path_factory, "suites")
+    for tag in SUITES:
+        print(tag, "largest relative differences (losses and metrics, health):", *_worst(measured[tag]))
     for tag in SUITES:
         _assert_merged_equals_own(measured[tag])
     assert [len(g) for g in measured["overfitting"]["groups"]] == [7, 1]
