@@ -517,11 +517,11 @@ class _Program:
     def _one_run(self, trainable, non_trainable, opt, seed, values, size, data):
         self._bind(values)
         try:
-            return self._train(trainable, non_trainable, opt, seed, values, size, data)
+            return self._training(trainable, non_trainable, opt, seed, values, size, data)
         finally:
             self._bind(None)
 
-    def _train(self, trainable, non_trainable, opt, seed, values, size, data):
+    def _training(self, trainable, non_trainable, opt, seed, values, size, data):
         """One run's whole training, evaluation and health, traced."""
         import jax
         import jax.numpy as jnp
