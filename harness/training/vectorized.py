@@ -807,8 +807,15 @@ def _train(runs):
     partitions = {}  # runs of one training size and epoch count (and whether they may stop) share calls
     for i, (spec, _, _) in enumerate(runs):
         partitions.setdefault((size_of[i], spec.fit["epochs"], of[i].stopper["monitor"] >= 0), []).append(i)
-    done = [k[0] for k in program.compiled if k[1:] == (devices, shared)]
+    # a compiled variant that takes per run what this group could pass once takes it stacked
+    fits = [
+        k
+        for k in program.compiled
+        if k[1] == devices and all(a == 0 or b is None for a, b in zip(k[2], shared))
+    ]
+    done = [k[0] for k in fits]
     per_call = _run_axis([len(p) for p in partitions.values()], devices, limit, done)
+    shared = next((k[2] for k in fits if k[0] == per_call), shared)
     calls = []
     for (size, _, _), members in sorted(partitions.items()):
         for i in range(0, len(members), per_call):
