@@ -26,10 +26,18 @@ TARGETS = {
     ("engine_cold_run", None, None): 0.5,
     ("engine_warm_run", None, None): 0.35,
     ("tuner_grid", None, None): 0.05,
-    ("suite_vectorized", None, None): 0.15,
     ("seeds_100_vs_5", None, None): 1.5,
     ("sweep_500_peak_mb", None, None): 1536.0,
+    # a whole suite as one program (issue 20)
+    ("suite_vs_per_run", None, None): 0.1,
+    ("suite_vs_before", None, None): 0.5,
+    ("suite_programs", None, None): 2,
+    ("doctor_cold", None, None): 30.0,
+    ("doctor_vs_before", None, None): 0.3,
 }
+# The vectorized engine before issue 20 (main at b167e2b, a quiet 2-core machine), cold processes with
+# an empty compile cache: what the issue's ratios are against. Not measured in this run.
+BEFORE = {"suite": 33.7, "doctor": 86.8}
 TUNER_RATES = [0.0001, 0.001, 0.01, 0.1, 1.0]
 IRIS_NET = [
     {"class_name": "Dense", "units": 4, "activation": "relu"},
@@ -426,25 +434,90 @@ def measure_tuner():
     ]
 
 
-def measure_suite():
-    """The overfitting suite (8 experiments x 5 seeds) cold: vectorized against per-run."""
-    times = {}
-    for engine in ("vectorized", "per-run"):
-        with tempfile.TemporaryDirectory() as tmp:
-            args = ["run", "--suite", "overfitting", "--engine", engine, "--results", str(Path(tmp) / "r")]
-            times[engine] = _harness(args, {"HARNESS_CACHE": str(Path(tmp) / "cache")})[0]
-    v, p = times["vectorized"], times["per-run"]
+def _engine_command(args, env=None):
+    """`python -m harness ARGS` cold, with an empty compile cache: (seconds, what the engine reports:
+    programs compiled, compile, trace and train seconds summed over its groups)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "engine.jsonl"
+        env = {"HARNESS_CACHE": str(Path(tmp) / "cache"), "HARNESS_ENGINE_STATS": str(stats), **(env or {})}
+        seconds = _harness([*args, "--results", str(Path(tmp) / "r")], env)[0]
+        groups = [json.loads(line) for line in stats.read_text().splitlines()] if stats.exists() else []
+    cost = {key: sum(g[f"{key}_s"] for g in groups) for key in ("compile", "trace", "train")}
+    return seconds, {"programs": sum(g["compiled"] for g in groups), **cost}
+
+
+def _medians(reports):
+    return {key: statistics.median(r[key] for r in reports) for key in reports[0]}
+
+
+def _spent(report):
+    return (
+        f"{report['programs']:g} programs compiled, compile {report['compile']:.1f} s, "
+        f"trace {report['trace']:.1f} s, train {report['train']:.1f} s"
+    )
+
+
+def _load():
+    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def measure_suite(reps):
+    """The overfitting suite (8 experiments x 20 seeds), cold, empty compile cache: the vectorized
+    engine against `--engine per-run` (interleaved) and against the engine before issue 20."""
+    times, reports, load = {"vectorized": [], "per-run": []}, [], [_load()]
+    for _ in range(reps):
+        for engine in ("vectorized", "per-run"):
+            seconds, report = _engine_command(["run", "--suite", "overfitting", "--engine", engine])
+            times[engine].append(seconds)
+            reports += [report] if engine == "vectorized" else []
+    load.append(_load())
+    v, p, spent = (
+        statistics.median(times["vectorized"]),
+        statistics.median(times["per-run"]),
+        _medians(reports),
+    )
+    note = f"{_spent(spent)}; {reps} runs each, medians; {', then '.join(load)}"
+    experiment = "overfitting suite, 8 x 20 seeds"
     return [
+        _row("suite_vs_per_run", experiment, "--engine per-run", p, v, v / p, "s wall", note),
         _row(
-            "suite_vectorized",
-            "overfitting suite, 40 runs",
-            "--engine per-run",
-            p,
+            "suite_vs_before",
+            experiment,
+            "engine before issue 20 (main b167e2b, quiet; not measured now)",
+            BEFORE["suite"],
             v,
-            v / p,
+            v / BEFORE["suite"],
             "s wall",
-            "cold processes, default --jobs, empty compile cache",
-        )
+            note,
+        ),
+        _row(
+            "suite_programs", experiment, "target", 2, spent["programs"], spent["programs"], "programs", note
+        ),
+    ]
+
+
+def measure_doctor(reps):
+    """`doctor overfit_baseline` cold with an empty compile cache, against the engine before issue 20."""
+    times, reports, load = [], [], [_load()]
+    for _ in range(reps):
+        seconds, report = _engine_command(["doctor", "overfit_baseline"])
+        times.append(seconds)
+        reports.append(report)
+    load.append(_load())
+    d, spent = statistics.median(times), _medians(reports)
+    note = f"{_spent(spent)}; {reps} runs, medians; {', then '.join(load)}"
+    return [
+        _row("doctor_cold", "doctor overfit_baseline", "target", 30.0, d, d, "s wall", note),
+        _row(
+            "doctor_vs_before",
+            "doctor overfit_baseline",
+            "engine before issue 20 (main b167e2b, quiet; not measured now)",
+            BEFORE["doctor"],
+            d,
+            d / BEFORE["doctor"],
+            "s wall",
+            note,
+        ),
     ]
 
 
@@ -490,11 +563,13 @@ def measure_sweep_memory(runs=500):
 
 
 def engine_steps(quick):
+    reps = 1 if quick else 3
     return [
-        ("engine: cold run", lambda: measure_engine_runs(1 if quick else 3)),
+        ("engine: cold run", lambda: measure_engine_runs(reps)),
         ("engine: 100 seeds vs 5", measure_seeds),
         ("engine: 500-run sweep memory", measure_sweep_memory),
-        ("engine: overfitting suite", measure_suite),
+        ("engine: overfitting suite", lambda: measure_suite(reps)),
+        ("engine: doctor", lambda: measure_doctor(reps)),
         ("engine: Keras Tuner grid", measure_tuner),
     ]
 

@@ -381,7 +381,7 @@ def parser():
     )
     bench.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sweeps")
     bench.add_argument(
-        "--engine-only", action="store_true", help="only the vectorized engine's rows (issue 12's targets)"
+        "--engine-only", action="store_true", help="only the vectorized engine's rows (issues 12 and 20)"
     )
     bench.add_argument("--results", default="results", metavar="DIR")
     doctor = sub.add_parser(

@@ -9,6 +9,7 @@ is imported only when data is actually loaded.
 
 import functools
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ BUILTIN = {
 }
 NAMES = (*BUILTIN, "csv")
 SAMPLES = {"iris": 150, "wine": 178, "breast_cancer": 569, "digits": 1797}
+SPLITS_KEPT = 64  # splits a process keeps loaded (a command loads each once)
 
 
 @dataclass(frozen=True)
@@ -222,8 +224,10 @@ def load_split(data, seed=0, fold=None):
     requested parts is a HarnessError."""
     if data.get("cv") and fold not in folds(data):
         raise ValueError(f"fold {fold!r}: a cv data spec has folds 0..{len(folds(data)) - 1}")
+    text = json.dumps(data, sort_keys=True, default=dict)
+    version = _signature(data["path"]) if data["dataset"] == "csv" else None  # a changed file is read again
     try:
-        return _load(data, seed, fold)
+        return _split(text, seed if data.get("resplit") else 0, fold, version)
     except ValueError as exc:  # scikit-learn: a part would be empty, or a class too small to stratify
         from harness.errors import HarnessError
 
@@ -236,6 +240,16 @@ def load_split(data, seed=0, fold=None):
             f"validation_size={data['validation_size']}, train_fraction={data['train_fraction']} "
             f"({str(exc).splitlines()[0]}); add rows or change those fractions"
         ) from None
+
+
+@functools.lru_cache(maxsize=SPLITS_KEPT)
+def _split(data, seed, fold, version):
+    """A split of the data spec `data` (JSON), loaded once per process: its arrays are read-only."""
+    split = _load(json.loads(data), seed, fold)
+    for array in (split.x_train, split.y_train, split.x_val, split.y_val, split.x_test, split.y_test):
+        if array is not None:
+            array.flags.writeable = False
+    return split
 
 
 def _load(data, seed, fold):

@@ -1,8 +1,9 @@
 """The one way the package brings up Keras: `from harness.backend import keras`.
 
-Before Keras is imported, the backend's environment is set: one compute thread per process
-(runs go in parallel across processes, and a seed gives the same numbers alone or beside
-others), TensorFlow's C++ log threshold, and Keras' Python warnings off. Environment variables
+Before Keras is imported, the backend's environment is set: one compute thread per device (runs
+go in parallel across processes, or across a JAX process's devices, and a seed gives the same
+numbers alone or beside others), as many JAX CPU devices as cores (the vectorized trainer splits a
+group's runs over them), TensorFlow's C++ log threshold, and Keras' Python warnings off. Environment variables
 alone cannot silence TensorFlow: abseil writes "All log messages before absl::InitializeLog()"
 and the oneDNN notice to file descriptor 2 before it reads any threshold. So the import runs
 with descriptor 2 captured, and what it wrote is passed on except the known start-up lines:
@@ -37,6 +38,7 @@ def configure_environment():
     for variable in THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")
     os.environ.setdefault("XLA_FLAGS", XLA_ONE_THREAD)
+    os.environ.setdefault("JAX_NUM_CPU_DEVICES", str(os.cpu_count() or 1))
     warnings.filterwarnings("ignore", module="keras")
     warnings.filterwarnings("ignore", module="tensorflow")
     warnings.filterwarnings("ignore", module="jax")

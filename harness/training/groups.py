@@ -1,10 +1,12 @@
 """Groups: the unit of work. Every run trains as part of a group; no Keras or JAX is imported here.
 
-The vectorized trainer takes a group of runs whose specs compile to the same program (the same
-data arrays' shapes, layers, loss, metrics, optimizer but for its learning rate, and fit settings;
-seeds, folds and learning rates may differ) and trains them as one JAX program. The per-run
-trainer takes a group of one and trains it with Keras `fit`. Large groups are cut into groups of
-equal size so memory stays bounded; a spec the vectorized trainer cannot take forms groups of one.
+The vectorized trainer takes a group of runs whose specs share the program's shapes (`key`): the
+layer classes and sizes, the data arrays' shapes, loss, metrics, optimizer class and batching. What
+else differs between them is a value the program takes per run (`layout` and OPTIMIZER_VALUES say
+which): seeds, folds, learning rates and other optimizer numbers, L1/L2 factors, Dropout rates,
+EarlyStopping's settings, epochs and the training subset (`train_fraction`). The per-run trainer
+takes a group of one and trains it with Keras `fit`. Groups past MAX_RUNS runs are cut into groups
+of equal size; a spec the vectorized trainer cannot take forms groups of one.
 """
 
 import importlib.util
@@ -20,10 +22,17 @@ from harness.spec import thaw
 
 ENGINES = ("auto", "vectorized", "per-run")
 CALLBACKS = ("EarlyStopping", "TerminateOnNaN")
-MAX_RUNS = 500  # per group: past this, more runs only lengthen one call
-# floats a group may hold in weights and their copies (optimizer slots, gradients, best weights)
-FLOAT_BUDGET = 60_000_000
-COPIES = 6
+# Optimizer arguments that are values in the program, per optimizer class (lower case); the learning
+# rate is one for every class. Keras reads them as Python numbers, the vectorized trainer as the run's.
+OPTIMIZER_VALUES = {
+    "adam": ("weight_decay", "beta_1", "beta_2", "epsilon"),
+    "adamw": ("weight_decay", "beta_1", "beta_2", "epsilon"),
+    "sgd": ("weight_decay", "momentum"),
+}
+PENALTIES = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
+# keras.regularizers' classes whose factors are values, with Keras' defaults for a factor not given
+FACTORS = {"L1": {"l1": 0.01}, "L2": {"l2": 0.01}, "L1L2": {"l1": 0.0, "l2": 0.0}}
+MAX_RUNS = 500  # per group: the engine trains it in calls of fewer runs, which bound its memory
 
 
 class Unsupported(Exception):
@@ -94,29 +103,85 @@ def unsupported(spec):
     return None
 
 
+@dataclass(frozen=True)
+class Layout:
+    """A spec's model as the program sees it: `skeleton`, its layers but the plain Dropouts (a
+    class name and a rate), with their L1/L2 regularizers taken out; `indices`, each skeleton layer's
+    index in the spec's model; `dropouts`, {(position, k): (rate, index in the model)} where position
+    is the skeleton layer the Dropout follows (-1: the input) and k counts Dropouts in a row there;
+    `penalties`, {(skeleton layer, argument): regularizer as the spec writes it}."""
+
+    skeleton: tuple
+    indices: tuple
+    dropouts: dict
+    penalties: dict
+
+
+def layout(spec):
+    """The Layout of `spec`'s model (a layer, regularizer or Dropout of other forms stays in the skeleton)."""
+    skeleton, indices, dropouts, penalties = [], [], {}, {}
+    for index, config in enumerate(thaw(spec.model)):
+        if (
+            config["class_name"] == "Dropout"
+            and set(config) == {"class_name", "rate"}
+            and _number(config["rate"])
+        ):
+            position = len(skeleton) - 1
+            k = sum(p == position for p, _ in dropouts)
+            dropouts[(position, k)] = (float(config["rate"]), index)
+            continue
+        for argument in PENALTIES:
+            if factors(config.get(argument)) is not None:
+                penalties[(len(skeleton), argument)] = config.pop(argument)
+        skeleton.append(config)
+        indices.append(index)
+    return Layout(tuple(skeleton), tuple(indices), dropouts, penalties)
+
+
+def factors(regularizer):
+    """(l1, l2) of an L1, L2 or L1L2 regularizer written as spec data, else None."""
+    if not isinstance(regularizer, Mapping) or regularizer.get("class_name") not in FACTORS:
+        return None
+    defaults = FACTORS[regularizer["class_name"]]
+    given = {k: v for k, v in regularizer.items() if k != "class_name"}
+    if not set(given) <= set(defaults) or not all(_number(v) for v in given.values()):
+        return None
+    values = {**defaults, **given}
+    return float(values.get("l1", 0.0)), float(values.get("l2", 0.0))
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def key(spec, fold=None):
-    """Equal for runs that compile to the same program (the learning rate is a value in it; a cv
-    fold's sizes are part of the data arrays' shapes)."""
-    training = {section: thaw(getattr(spec, section)) for section in ("data", "model", "compile", "fit")}
-    training["compile"]["optimizer"].pop("learning_rate", None)
-    training["compile"]["optimizer"]["class_name"] = training["compile"]["optimizer"]["class_name"].lower()
-    if fold is not None:
-        training["fold_sizes"] = [len(part) for part in datasets.fold_indices(spec.data)[fold]]
+    """Equal for runs whose specs compile to the same program's shapes: what `layout` and
+    OPTIMIZER_VALUES take out, the learning rate, epochs, EarlyStopping and `train_fraction` (the
+    training arrays are padded to the group's largest) are values in it; a cv fold's test and
+    validation sizes are part of the data arrays' shapes."""
+    training = {section: thaw(getattr(spec, section)) for section in ("data", "compile", "fit")}
+    training["model"] = list(layout(spec).skeleton)
+    training["data"].pop("train_fraction")
+    optimizer = training["compile"]["optimizer"]
+    optimizer["class_name"] = optimizer["class_name"].lower()
+    for name in ("learning_rate", *OPTIMIZER_VALUES.get(optimizer["class_name"], ())):
+        optimizer.pop(name, None)
+    training["fit"].pop("epochs")
+    training["fit"]["callbacks"] = [
+        cb for cb in training["fit"]["callbacks"] if cb["class_name"] not in CALLBACKS
+    ]
+    if fold is not None:  # the fold's test part, and the validation part carved from its training part
+        train, test = datasets.fold_indices(spec.data)[fold]
+        share = spec.data["validation_size"] or 0
+        training["fold_sizes"] = [len(test), math.ceil(share * len(train))]
     return json.dumps(training, sort_keys=True)
 
 
-def _weights(spec):
-    """A rough count of a spec's weights (Dense layers only), to size groups without Keras."""
-    units = [layer.get("units") for layer in spec.model if isinstance(layer.get("units"), int)]
-    return max(1, sum(a * b for a, b in zip(units, units[1:])) + 64 * (units[0] if units else 1))
-
-
 def _cut(runs, max_runs=None):
-    """`runs` cut into pieces of (nearly) equal size, each within the memory budget."""
-    limit = max_runs or max(1, min(MAX_RUNS, FLOAT_BUDGET // (COPIES * _weights(runs[0][0]))))
-    count = math.ceil(len(runs) / limit)
-    size = math.ceil(len(runs) / count)
-    return [runs[i : i + size] for i in range(0, len(runs), size)]
+    """`runs` cut into pieces of (nearly) equal size, at most MAX_RUNS each; a piece takes every
+    k-th run, so the pieces of a group of several specs hold them all (and share one program)."""
+    count = math.ceil(len(runs) / (max_runs or MAX_RUNS))
+    return [runs[i::count] for i in range(count)]
 
 
 def form(todo, engine="auto", backend=None, verbose=False, fast=True, max_runs=None):
@@ -134,7 +199,9 @@ def form(todo, engine="auto", backend=None, verbose=False, fast=True, max_runs=N
             why.setdefault(reason, {}).setdefault(spec.name, []).append(seed)
         else:
             grouped.setdefault(key(spec, fold), []).append((spec, seed, fold))
-    vectorized = [Group(tuple(part), "vectorized", "jax") for runs in grouped.values() for part in _cut(runs, max_runs)]
+    vectorized = [
+        Group(tuple(part), "vectorized", "jax") for runs in grouped.values() for part in _cut(runs, max_runs)
+    ]
     return vectorized + single, [fallback_note(runs, reason) for reason, runs in why.items()]
 
 

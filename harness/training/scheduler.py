@@ -67,7 +67,9 @@ def run(specs, options):
     while queue:
         batch = [g for g in queue if g.backend == queue[0].backend]
         queue = [g for g in queue if g.backend != batch[0].backend]
-        place = _place(options, batch[0].backend, min(jobs, len(batch)))
+        # vectorized groups train one after another in one process, each over all its cores
+        vectorized = all(g.trainer == "vectorized" for g in batch)
+        place = _place(options, batch[0].backend, 1 if vectorized else min(jobs, len(batch)))
         try:
             if not checked:  # before anything trains: a bad spec prints its error and nothing else
                 checked, problem = True, place.check(specs)

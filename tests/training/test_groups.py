@@ -1,0 +1,223 @@
+"""harness.training.groups: which runs share one program, and what is a value in it (no Keras, no JAX)."""
+
+import copy
+
+import pytest
+from conftest import TINY
+
+from harness import registry
+from harness.errors import HarnessError
+from harness.spec import from_dict
+from harness.training import groups
+
+IRIS = {
+    **TINY,
+    "name": "iris_net",
+    "model": [
+        {"class_name": "Dense", "units": 4, "activation": "relu"},
+        {"class_name": "Dense", "units": 3, "activation": "softmax"},
+    ],
+    "fit": {"epochs": 30, "batch_size": 10, "shuffle": False},
+    "seeds": [0, 1],
+}
+L2 = {"class_name": "L2", "l2": 0.01}
+STOP = {"class_name": "EarlyStopping", "monitor": "loss", "patience": 2}
+
+
+def _spec(raw, **changes):
+    raw = copy.deepcopy(raw)
+    for path, value in changes.items():
+        node, parts = raw, path.split(".")
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[parts[-1]] = value
+    return from_dict(raw)
+
+
+def _runs(*specs):
+    return [(s, seed, None) for s in specs for seed in s.seeds]
+
+
+def _names(formed):
+    return [group.names() for group in formed]
+
+
+def test_numbers_are_values_and_sizes_are_shapes():
+    """Seeds, learning rate, optimizer numbers, L1/L2 factors, Dropout, EarlyStopping, epochs and
+    train_fraction share a program; layer sizes, batch size and optimizer class do not."""
+    base = _spec(IRIS)
+    same = [
+        _spec({**IRIS, "name": "lr"}, **{"compile.optimizer": {"class_name": "Adam", "learning_rate": 0.1}}),
+        _spec({**IRIS, "name": "betas"}, **{"compile.optimizer": {"class_name": "adam", "beta_1": 0.8}}),
+        _spec(
+            {**IRIS, "name": "decay"}, **{"compile.optimizer": {"class_name": "adam", "weight_decay": 0.01}}
+        ),
+        _spec({**IRIS, "name": "l2"}, **{"model.0.kernel_regularizer": L2}),
+        _spec({**IRIS, "name": "l1l2"}, **{"model.1.bias_regularizer": {"class_name": "L1L2", "l1": 0.1}}),
+        _spec({**IRIS, "name": "activity"}, **{"model.0.activity_regularizer": {"class_name": "L1"}}),
+        _spec(
+            {
+                **IRIS,
+                "name": "dropout",
+                "model": [IRIS["model"][0], {"class_name": "Dropout", "rate": 0.3}, IRIS["model"][1]],
+            }
+        ),
+        _spec({**IRIS, "name": "stops"}, **{"fit.callbacks": [STOP]}),
+        _spec({**IRIS, "name": "nan"}, **{"fit.callbacks": [{"class_name": "TerminateOnNaN"}]}),
+        _spec({**IRIS, "name": "epochs"}, **{"fit.epochs": 7}),
+        _spec({**IRIS, "name": "fraction"}, **{"data.train_fraction": 0.5}),
+    ]
+    other = [
+        _spec({**IRIS, "name": "units"}, **{"model.0.units": 8}),
+        _spec({**IRIS, "name": "batch"}, **{"fit.batch_size": 16}),
+        _spec({**IRIS, "name": "sgd"}, **{"compile.optimizer": {"class_name": "SGD", "learning_rate": 0.01}}),
+        _spec({**IRIS, "name": "amsgrad"}, **{"compile.optimizer": {"class_name": "adam", "amsgrad": True}}),
+        _spec(
+            {**IRIS, "name": "orthogonal"},
+            **{"model.0.kernel_regularizer": {"class_name": "OrthogonalRegularizer"}},
+        ),
+        _spec(
+            {
+                **IRIS,
+                "name": "seeded_dropout",
+                "model": [
+                    IRIS["model"][0],
+                    {"class_name": "Dropout", "rate": 0.3, "seed": 1},
+                    IRIS["model"][1],
+                ],
+            }
+        ),
+    ]
+    formed, notes = groups.form(_runs(base, *same, *other), engine="vectorized")
+    assert not notes
+    assert _names(formed)[0] == ["iris_net", *(s.name for s in same)]
+    assert _names(formed)[1:] == [[s.name] for s in other]
+    assert len({groups.key(s) for s in [base, *same]}) == 1
+
+
+def test_a_layout_takes_out_dropouts_and_l1_l2_regularizers():
+    spec = _spec(
+        {
+            **IRIS,
+            "model": [
+                {"class_name": "Dropout", "rate": 0.1},
+                {**IRIS["model"][0], "kernel_regularizer": L2, "bias_regularizer": {"class_name": "L1"}},
+                {"class_name": "Dropout", "rate": 0.5},
+                {"class_name": "Dropout", "rate": 0.2},
+                IRIS["model"][1],
+            ],
+        }
+    )
+    layout = groups.layout(spec)
+    assert list(layout.skeleton) == [
+        {"class_name": "Dense", "units": 4, "activation": "relu"},
+        IRIS["model"][1],
+    ]
+    assert layout.indices == (1, 4)
+    assert layout.dropouts == {(-1, 0): (0.1, 0), (0, 0): (0.5, 2), (0, 1): (0.2, 3)}
+    assert layout.penalties == {(0, "kernel_regularizer"): L2, (0, "bias_regularizer"): {"class_name": "L1"}}
+
+
+@pytest.mark.parametrize(
+    "regularizer, factors",
+    [
+        ({"class_name": "L1"}, (0.01, 0.0)),
+        ({"class_name": "L2", "l2": 0.5}, (0.0, 0.5)),
+        ({"class_name": "L1L2", "l2": 0.3}, (0.0, 0.3)),
+        ({"class_name": "L1L2", "l1": 1, "l2": 2}, (1.0, 2.0)),
+        ({"class_name": "L2", "l1": 0.5}, None),  # not an argument of L2
+        ({"class_name": "L2", "l2": "big"}, None),
+        ({"class_name": "OrthogonalRegularizer"}, None),
+        ("l2", None),
+        (None, None),
+    ],
+)
+def test_factors_of_the_regularizers_that_are_values(regularizer, factors):
+    assert groups.factors(regularizer) == factors
+
+
+def test_the_shipped_suites_are_one_program_per_architecture():
+    specs = registry.discover()
+
+    def formed(tag):
+        chosen = [s for s in specs.values() if tag in s.tags]
+        return _names(groups.form(_runs(*chosen), engine="vectorized")[0])
+
+    assert formed("overfitting") == [
+        [
+            "overfit_baseline",
+            "overfit_more_data",
+            "overfit_l1",
+            "overfit_l2",
+            "overfit_dropout",
+            "overfit_early_stopping",
+            "overfit_l2_dropout",
+        ],
+        ["overfit_smaller_model"],
+    ]
+    assert sorted(map(len, formed("underfitting"))) == [1, 1, 4]  # more capacity and Adam change the shape
+    assert sorted(map(len, formed("iris_overfitting"))) == [1, 6]
+    assert sorted(map(len, formed("iris_underfitting"))) == [1, 1, 4]
+
+
+def test_unsupported_specs_go_to_the_per_run_path_with_a_line_saying_why():
+    plateau = {"class_name": "ReduceLROnPlateau", "monitor": "loss"}
+    a = _spec({**IRIS, "name": "plateau", "seeds": [0, 1, 2]}, **{"fit.callbacks": [plateau]})
+    schedule = {
+        "class_name": "adam",
+        "learning_rate": {
+            "class_name": "ExponentialDecay",
+            "initial_learning_rate": 0.1,
+            "decay_steps": 10,
+            "decay_rate": 0.9,
+        },
+    }
+    b = _spec({**IRIS, "name": "decay", "seeds": [4]}, **{"compile.optimizer": schedule})
+    stop = {"class_name": "EarlyStopping", "monitor": "loss"}
+    c = _spec({**IRIS, "name": "stops"}, **{"fit.callbacks": [stop, {"class_name": "TerminateOnNaN"}]})
+    formed, notes = groups.form(_runs(a, b, c), engine="vectorized")
+    assert [(g.trainer, g.names(), len(g.runs)) for g in formed] == [
+        ("vectorized", ["stops"], 2),
+        ("per-run", ["plateau"], 1),
+        ("per-run", ["plateau"], 1),
+        ("per-run", ["plateau"], 1),
+        ("per-run", ["decay"], 1),
+    ]
+    assert notes == [
+        "per-run path for plateau (seeds 0-2): callback ReduceLROnPlateau "
+        "(the engine takes EarlyStopping and TerminateOnNaN)",
+        "per-run path for decay (seed 4): a learning-rate schedule",
+    ]
+
+
+def test_large_groups_are_cut_into_equal_groups_that_each_hold_every_spec():
+    many = _spec(IRIS, seeds=list(range(1100)))
+    assert [len(g.runs) for g in groups.form(_runs(many), engine="vectorized")[0]] == [367, 367, 366]
+    a, b = _spec(IRIS, seeds=list(range(6))), _spec({**IRIS, "name": "b"}, seeds=list(range(6)))
+    formed, _ = groups.form(_runs(a, b), engine="vectorized", max_runs=4)
+    assert [len(g.runs) for g in formed] == [4, 4, 4]
+    assert all(g.names() == ["iris_net", "b"] for g in formed)
+    assert sorted(run[1:] for g in formed for run in g.runs if run[0] is a) == [(s, None) for s in range(6)]
+
+
+def test_cross_validation_folds_of_one_size_share_a_group():
+    cv = _spec({**IRIS, "name": "cv", "data": {"dataset": "iris", "cv": {"folds": 2}}})
+    formed, notes = groups.form([(cv, 0, 0), (cv, 0, 1), (cv, 1, 0), (cv, 1, 1)], engine="vectorized")
+    assert [(g.trainer, len(g.runs)) for g in formed] == [("vectorized", 4)] and not notes
+    uneven = _spec({**IRIS, "name": "cv3", "data": {"dataset": "iris", "cv": {"folds": 4}}})  # 38, 38, 37, 37
+    formed, _ = groups.form([(uneven, 0, k) for k in range(4)], engine="vectorized")
+    assert sorted(len(g.runs) for g in formed) == [2, 2]
+
+
+def test_the_engine_choice_follows_engine_and_backend(monkeypatch):
+    assert groups.choose("auto") == "vectorized"
+    assert groups.choose("auto", backend="jax") == "vectorized"
+    assert groups.choose("auto", backend="tensorflow") == "per-run"
+    assert groups.choose("auto", verbose=True) == "per-run"
+    assert groups.choose("per-run") == "per-run"
+    with pytest.raises(HarnessError, match="--engine vectorized trains on JAX; drop --backend tensorflow"):
+        groups.choose("vectorized", backend="tensorflow")
+    monkeypatch.setattr(groups.importlib.util, "find_spec", lambda name: None)
+    assert groups.choose("auto") == "per-run"
+    with pytest.raises(HarnessError, match="needs JAX"):
+        groups.choose("vectorized")
