@@ -1,43 +1,20 @@
 """Groups: the unit of work. Every run trains as part of a group; no Keras or JAX is imported here.
 
-The vectorized trainer takes a group of runs whose specs share the program's shapes (`key`): the
-layer classes and sizes, the data arrays' shapes, loss, metrics, optimizer class and batching. What
-else differs between them is a value the program takes per run (`layout` and OPTIMIZER_VALUES say
-which): seeds, folds, learning rates and other optimizer numbers, L1/L2 factors, Dropout rates,
-EarlyStopping's settings, epochs and the training subset (`train_fraction`). The per-run trainer
-takes a group of one and trains it with Keras `fit`. Groups past MAX_RUNS runs are cut into groups
-of equal size; a spec the vectorized trainer cannot take forms groups of one.
+The vectorized trainer takes a group of runs whose specs share the program's shapes (`shapes.key`)
+and trains it as one program; the per-run trainer takes a group of one and trains it with Keras
+`fit`. Groups past MAX_RUNS runs are cut into groups of equal size; a spec the vectorized trainer
+cannot take (`shapes.unsupported`) forms groups of one.
 """
 
 import importlib.util
-import json
 import math
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness import data as datasets
 from harness.errors import HarnessError
-from harness.spec import thaw
+from harness.training.shapes import MAX_RUNS, key, unsupported
 
 ENGINES = ("auto", "vectorized", "per-run")
-CALLBACKS = ("EarlyStopping", "TerminateOnNaN")
-# Optimizer arguments that are values in the program, per optimizer class (lower case); the learning
-# rate is one for every class. Keras reads them as Python numbers, the vectorized trainer as the run's.
-OPTIMIZER_VALUES = {
-    "adam": ("weight_decay", "beta_1", "beta_2", "epsilon"),
-    "adamw": ("weight_decay", "beta_1", "beta_2", "epsilon"),
-    "sgd": ("weight_decay", "momentum"),
-}
-PENALTIES = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
-# keras.regularizers' classes whose factors are values, with Keras' defaults for a factor not given
-FACTORS = {"L1": {"l1": 0.01}, "L2": {"l2": 0.01}, "L1L2": {"l1": 0.0, "l2": 0.0}}
-MAX_RUNS = 500  # per group: the engine trains it in calls of fewer runs, which bound its memory
-
-
-class Unsupported(Exception):
-    """The vectorized trainer cannot take this group (raised while it builds or runs the program);
-    its runs train again as groups of one on the per-run trainer."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +29,7 @@ class Group:
 
     def train(self, on_epoch=None):
         """Yield (runs.csv row, history rows) per run: the vectorized trainer when its program ends
-        (or raises Unsupported), the per-run trainer after each run."""
+        (or raises shapes.Unsupported), the per-run trainer after each run."""
         if self.trainer == "vectorized":
             from harness.training import vectorized
 
@@ -90,93 +67,6 @@ def choose(engine, backend=None, verbose=False):
     return "vectorized"
 
 
-def unsupported(spec):
-    """Why the vectorized trainer cannot take `spec` (a short phrase), or None when it can."""
-    names = [cb["class_name"] for cb in spec.fit["callbacks"]]
-    other = [n for n in names if n not in CALLBACKS]
-    if other:
-        return f"callback {other[0]} (the engine takes EarlyStopping and TerminateOnNaN)"
-    if names.count("EarlyStopping") > 1:
-        return "more than one EarlyStopping"
-    if isinstance(spec.compile["optimizer"].get("learning_rate"), Mapping):
-        return "a learning-rate schedule"
-    return None
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A spec's model as the program sees it: `skeleton`, its layers but the plain Dropouts (a
-    class name and a rate), with their L1/L2 regularizers taken out; `indices`, each skeleton layer's
-    index in the spec's model; `dropouts`, {(position, k): (rate, index in the model)} where position
-    is the skeleton layer the Dropout follows (-1: the input) and k counts Dropouts in a row there;
-    `penalties`, {(skeleton layer, argument): regularizer as the spec writes it}."""
-
-    skeleton: tuple
-    indices: tuple
-    dropouts: dict
-    penalties: dict
-
-
-def layout(spec):
-    """The Layout of `spec`'s model (a layer, regularizer or Dropout of other forms stays in the skeleton)."""
-    skeleton, indices, dropouts, penalties = [], [], {}, {}
-    for index, config in enumerate(thaw(spec.model)):
-        if (
-            config["class_name"] == "Dropout"
-            and set(config) == {"class_name", "rate"}
-            and _number(config["rate"])
-        ):
-            position = len(skeleton) - 1
-            k = sum(p == position for p, _ in dropouts)
-            dropouts[(position, k)] = (float(config["rate"]), index)
-            continue
-        for argument in PENALTIES:
-            if factors(config.get(argument)) is not None:
-                penalties[(len(skeleton), argument)] = config.pop(argument)
-        skeleton.append(config)
-        indices.append(index)
-    return Layout(tuple(skeleton), tuple(indices), dropouts, penalties)
-
-
-def factors(regularizer):
-    """(l1, l2) of an L1, L2 or L1L2 regularizer written as spec data, else None."""
-    if not isinstance(regularizer, Mapping) or regularizer.get("class_name") not in FACTORS:
-        return None
-    defaults = FACTORS[regularizer["class_name"]]
-    given = {k: v for k, v in regularizer.items() if k != "class_name"}
-    if not set(given) <= set(defaults) or not all(_number(v) for v in given.values()):
-        return None
-    values = {**defaults, **given}
-    return float(values.get("l1", 0.0)), float(values.get("l2", 0.0))
-
-
-def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def key(spec, fold=None):
-    """Equal for runs whose specs compile to the same program's shapes: what `layout` and
-    OPTIMIZER_VALUES take out, the learning rate, epochs, EarlyStopping and `train_fraction` (the
-    training arrays are padded to the group's largest) are values in it; a cv fold's test and
-    validation sizes are part of the data arrays' shapes."""
-    training = {section: thaw(getattr(spec, section)) for section in ("data", "compile", "fit")}
-    training["model"] = list(layout(spec).skeleton)
-    training["data"].pop("train_fraction")
-    optimizer = training["compile"]["optimizer"]
-    optimizer["class_name"] = optimizer["class_name"].lower()
-    for name in ("learning_rate", *OPTIMIZER_VALUES.get(optimizer["class_name"], ())):
-        optimizer.pop(name, None)
-    training["fit"].pop("epochs")
-    training["fit"]["callbacks"] = [
-        cb for cb in training["fit"]["callbacks"] if cb["class_name"] not in CALLBACKS
-    ]
-    if fold is not None:  # the fold's test part, and the validation part carved from its training part
-        train, test = datasets.fold_indices(spec.data)[fold]
-        share = spec.data["validation_size"] or 0
-        training["fold_sizes"] = [len(test), math.ceil(share * len(train))]
-    return json.dumps(training, sort_keys=True)
-
-
 def _cut(runs, max_runs=None):
     """`runs` cut into pieces of (nearly) equal size, at most MAX_RUNS each; a piece takes every
     k-th run, so the pieces of a group of several specs hold them all (and share one program)."""
@@ -211,6 +101,7 @@ def regroup(group, backend=None, fast=True):
 
 
 def default_backend():
+    """The per-run trainer's Keras backend when none is asked for: $KERAS_BACKEND, else tensorflow."""
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 

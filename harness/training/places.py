@@ -13,7 +13,7 @@ import threading
 
 from harness.errors import HarnessError
 from harness.training import processes
-from harness.training.groups import Unsupported
+from harness.training.shapes import Unsupported
 
 # TensorFlow keeps ~4 MB per fitted model that neither clear_session nor gc frees
 # (tensorflow#61791): its workers are replaced after this many runs. JAX frees them.

@@ -1,9 +1,9 @@
 """The vectorized trainer: a group of runs trained as one compiled JAX program.
 
-A group's specs share the program's shapes (`groups.key`: layer classes and sizes, the data arrays'
+A group's specs share the program's shapes (`shapes.key`: layer classes and sizes, the data arrays'
 shapes, loss, metrics, optimizer class, batching). What else a run's spec says is a value the program
 takes per run: its seed (initial weights, shuffles, dropout masks), learning rate and the optimizer
-numbers of `groups.OPTIMIZER_VALUES`, the factors of its L1/L2 regularizers (0 where it has none), its
+numbers of `shapes.OPTIMIZER_VALUES`, the factors of its L1/L2 regularizers (0 where it has none), its
 Dropout rates (0 where it has no Dropout: the input passes through; under vmap the masks other runs
 need are computed and its own discarded), EarlyStopping's settings (none: it never stops), its
 number of epochs (it stops after its last), and its training subset (the training arrays are padded
@@ -38,10 +38,10 @@ import numpy as np
 
 from harness import data as datasets
 from harness.spec import thaw
-from harness.training import groups, models, rows
+from harness.training import models, rows, shapes
 from harness.training.backend import keras
-from harness.training.groups import Unsupported
 from harness.training.health import column_name, is_relu, worst_dead_relu
+from harness.training.shapes import Unsupported
 
 CACHE_ENV = "HARNESS_CACHE"
 STATS_ENV = "HARNESS_ENGINE_STATS"  # a file to append one JSON line per group to (what bench reads)
@@ -160,9 +160,9 @@ class _Spec:
     program's values) and initial weights."""
 
     def __init__(self, spec):
-        self.spec, self.layout = spec, groups.layout(spec)
+        self.spec, self.layout = spec, shapes.layout(spec)
         optimizer = models.optimizer(spec)
-        names = groups.OPTIMIZER_VALUES.get(spec.compile["optimizer"]["class_name"].lower(), ())
+        names = shapes.OPTIMIZER_VALUES.get(spec.compile["optimizer"]["class_name"].lower(), ())
         self.numbers = {name: _plain(getattr(optimizer, name, None)) for name in names}
         self.learning_rate = float(np.asarray(keras.ops.convert_to_numpy(optimizer.learning_rate)))
         self.stopper = self.initial = self.values = None  # set once the program is known
@@ -189,7 +189,7 @@ def _structure(specs, split, sizes):
             configs[slot].append(s.layout.penalties.get(slot))
     penalties = []
     for slot, given in sorted(configs.items()):
-        pairs = [groups.factors(c) or (0.0, 0.0) for c in given]
+        pairs = [shapes.factors(c) or (0.0, 0.0) for c in given]
         constant = given[0] if all(c == given[0] for c in given) else None
         penalties.append([*slot, constant, [any(p[0] for p in pairs), any(p[1] for p in pairs)]])
     first = specs[0].spec
@@ -390,7 +390,7 @@ class _Program:
         self.relu_layers = [e for e, layer in enumerate(model.layers) if is_relu(layer)]
         self.regularized = any(  # else its penalty is 0 without a pass to compute it
             type(layer).__name__ == "ActivityRegularization"
-            or any(getattr(layer, argument, None) is not None for argument in groups.PENALTIES)
+            or any(getattr(layer, argument, None) is not None for argument in shapes.PENALTIES)
             for layer in model.layers
         )
         self.functions, self.compiled = {}, {}
@@ -450,7 +450,7 @@ class _Program:
             spec.layout.dropouts.get((p, k), (0.0,))[0] for p, k, rate in s["dropouts"] if rate is None
         ]
         pairs = [
-            groups.factors(spec.layout.penalties.get((layer, argument))) or (0.0, 0.0)
+            shapes.factors(spec.layout.penalties.get((layer, argument))) or (0.0, 0.0)
             for layer, argument, constant, _ in s["penalties"]
             if constant is None
         ]
@@ -779,7 +779,7 @@ def train(group):
 def _train(runs):
     import jax
 
-    if len({groups.key(spec, fold) for spec, _, fold in runs}) > 1:
+    if len({shapes.key(spec, fold) for spec, _, fold in runs}) > 1:
         raise Unsupported("the runs do not share one program's shapes (harness.training.groups forms groups)")
     start = time.perf_counter()
     splits = [datasets.load_split(spec.data, seed, fold) for spec, seed, fold in runs]
@@ -801,7 +801,7 @@ def _train(runs):
     shared = _shared(splits)
     weights = int(program.model.count_params())
     devices = jax.local_device_count() if weights >= SPLIT_WEIGHTS else 1
-    limit = max(1, min(groups.MAX_RUNS, FLOAT_BUDGET // (COPIES * max(weights, 1))))
+    limit = max(1, min(shapes.MAX_RUNS, FLOAT_BUDGET // (COPIES * max(weights, 1))))
     if limit < devices:
         devices = 1
     partitions = {}  # runs of one training size and epoch count (and whether they may stop) share calls

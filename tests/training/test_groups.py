@@ -8,7 +8,7 @@ from conftest import TINY
 from harness import registry
 from harness.errors import HarnessError
 from harness.spec import from_dict
-from harness.training import groups
+from harness.training import groups, shapes
 
 IRIS = {
     **TINY,
@@ -92,7 +92,7 @@ def test_numbers_are_values_and_sizes_are_shapes():
     assert not notes
     assert _names(formed)[0] == ["iris_net", *(s.name for s in same)]
     assert _names(formed)[1:] == [[s.name] for s in other]
-    assert len({groups.key(s) for s in [base, *same]}) == 1
+    assert len({shapes.key(s) for s in [base, *same]}) == 1
 
 
 def test_a_layout_takes_out_dropouts_and_l1_l2_regularizers():
@@ -108,7 +108,7 @@ def test_a_layout_takes_out_dropouts_and_l1_l2_regularizers():
             ],
         }
     )
-    layout = groups.layout(spec)
+    layout = shapes.layout(spec)
     assert list(layout.skeleton) == [
         {"class_name": "Dense", "units": 4, "activation": "relu"},
         IRIS["model"][1],
@@ -133,7 +133,7 @@ def test_a_layout_takes_out_dropouts_and_l1_l2_regularizers():
     ],
 )
 def test_factors_of_the_regularizers_that_are_values(regularizer, factors):
-    assert groups.factors(regularizer) == factors
+    assert shapes.factors(regularizer) == factors
 
 
 def test_the_shipped_suites_are_one_program_per_architecture():

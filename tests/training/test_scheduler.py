@@ -31,7 +31,7 @@ from conftest import PYTHON, ROOT, TINY, descendants, run_row
 from harness import results
 from harness.errors import HarnessError, SpecError
 from harness.spec import from_dict
-from harness.training import groups, scheduler
+from harness.training import groups, scheduler, shapes
 
 TESTS = Path(__file__).resolve().parent  # this module, which Ray workers import (the planted groups)
 EPOCHS = 2
@@ -457,7 +457,7 @@ class Refuses(groups.Group):
     """A planted group the vectorized trainer cannot take (in this process: it says so at once)."""
 
     def train(self, on_epoch=None):
-        raise groups.Unsupported("a planted reason")
+        raise shapes.Unsupported("a planted reason")
 
 
 def test_a_group_the_vectorized_trainer_cannot_take_trains_again_run_by_run(tmp_path, monkeypatch, capsys):
