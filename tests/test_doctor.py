@@ -306,6 +306,7 @@ TINY_UNDERFIT = {
 }
 
 
+@pytest.mark.slow  # eight programs to compile: the doctor's own tests above cover its steps one by one
 def test_doctor_end_to_end_chooses_on_selection_seeds_and_verifies_on_others(
     write_experiments, tmp_path, capsys, keras_ready
 ):

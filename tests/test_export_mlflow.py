@@ -33,7 +33,15 @@ def exported(tmp_path_factory):
     exps.mkdir()
     (exps / "ml.py").write_text(f"EXPERIMENTS = {SUITE!r}\n")
     root = base / "results"
-    harness.run(["ml_base", "ml_wide"], results=str(root), jobs=1, quiet=True, experiment_dirs=[str(exps)])
+    # trained here on the session's TensorFlow: the export is the point, not the engine
+    harness.run(
+        ["ml_base", "ml_wide"],
+        results=str(root),
+        jobs=1,
+        quiet=True,
+        experiment_dirs=[str(exps)],
+        engine="per-run",
+    )
     args = ["--experiments", str(exps), "export", "mlflow", "--suite", "mlsuite", "--results", str(root)]
     assert cli.main(args) == 0
     return {"exps": str(exps), "root": root, "args": args}
@@ -184,7 +192,9 @@ def test_a_cv_experiment_exports_one_child_per_seed_and_fold_and_never_duplicate
     exps, root = tmp_path / "exps", tmp_path / "results"
     exps.mkdir()
     (exps / "mlcv.py").write_text(f"EXPERIMENTS = {CV_SUITE!r}\n")
-    harness.run(["ml_cv"], results=str(root), jobs=1, quiet=True, experiment_dirs=[str(exps)])
+    harness.run(
+        ["ml_cv"], results=str(root), jobs=1, quiet=True, experiment_dirs=[str(exps)], engine="per-run"
+    )
     args = ["--experiments", str(exps), "export", "mlflow", "--suite", "mlcv", "--results", str(root)]
     assert cli.main(args) == 0
     assert "1 experiment run(s) with 4 seed/fold run(s)" in capsys.readouterr().err

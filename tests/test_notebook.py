@@ -16,6 +16,8 @@ nbclient = pytest.importorskip(
     "nbclient", reason="the notebook test needs the notebook extra: pip install -e '.[notebook]'"
 )
 
+# a kernel, JAX and a compile: slow, so `.ci/run` runs this module by name besides the default suite
+pytestmark = pytest.mark.slow
 NOTEBOOK = ROOT / "docs" / "notebook.ipynb"
 SHOWN = ["experiment", "seed", "status", "test_accuracy", "pipeline"]
 

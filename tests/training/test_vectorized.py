@@ -290,7 +290,7 @@ def _measure(part):
             out[tag] = _merged_against_own(specs, [0])
         return out
     # initial weights without a model per run against the per-run build, for seeds built in another order
-    for raw in (IRIS, INITS, DROPOUT):
+    for raw in (INITS, DROPOUT) if part == "core" else (IRIS,):
         spec, n = _spec(raw), 30 if raw is DROPOUT else 4
         initial = vectorized._Initial(spec, n, 5)
         seeds, same = [3, 0, 7, 5], initial.followed
@@ -310,15 +310,17 @@ def _measure(part):
         out[f"initial_equal.{raw['name']}"] = same
 
     # per-epoch numbers against model.fit on JAX, shuffle off; Dropout, L2 and optimizer numbers as values
-    out["fit"] = {
-        **_against_fit([_spec(IRIS)]),
-        **_against_fit([_spec(UNEVEN)]),
-        **_against_fit([_spec(PLAIN), *(_spec(raw, seeds=[1]) for raw in (L2_BN, DROPOUT, NUMBERS))]),
-    }
-
-    # early stopping: the four configurations in one group, each against Keras' EarlyStopping
-    stoppers = [_spec({**EARLY, "name": label}, **{"fit.callbacks": [cb]}) for label, cb in STOPPERS.items()]
-    out["early"] = _against_fit(stoppers)
+    if part == "more":
+        out["fit"] = {**_against_fit([_spec(IRIS)]), **_against_fit([_spec(UNEVEN)])}
+    else:
+        specs = [_spec(PLAIN), *(_spec(raw, seeds=[1]) for raw in (L2_BN, DROPOUT, NUMBERS))]
+        out["fit"] = _against_fit(specs)
+        # early stopping: the four configurations in one group, each against Keras' EarlyStopping
+        stoppers = [
+            _spec({**EARLY, "name": label}, **{"fit.callbacks": [cb]}) for label, cb in STOPPERS.items()
+        ]
+        out["early"] = _against_fit(stoppers)
+        return _values(out)
 
     # a diverging trial: its mate's numbers equal those it gets beside a healthy trial
     ok = _spec(SGD)
@@ -351,6 +353,14 @@ def _measure(part):
             largest = max(largest, _relative(a[key], b[key]), _relative(a[key], c[key]))
     out["group_mates_largest_relative"] = largest
 
+    return out
+
+
+def _values(out):
+    """A group of specs that differ in every value against each spec's own group, and a later group the
+    merged program covers."""
+    from harness.training import vectorized
+
     # a group of specs that differ in every value against each spec's own group
     values = [_spec(raw) for raw in VALUES]
     out["values"] = _merged_against_own(values, [0, 1])
@@ -364,6 +374,8 @@ def _measure(part):
 
 
 def _measured(tmp_path_factory, part):
+    """`_measure(part)` in a subprocess with Keras on JAX: "core" (the default suite's), "more" and
+    "suites" (slow)."""
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_EXPERIMENTS", "TF_CPP_MIN_LOG_LEVEL")}
     path = os.pathsep.join([str(ROOT), str(ROOT / "tests")])  # the harness, and conftest for this file
     env.update(KERAS_BACKEND="jax", HARNESS_CACHE=str(tmp_path_factory.mktemp("cache")), PYTHONPATH=path)
@@ -376,16 +388,38 @@ def _measured(tmp_path_factory, part):
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    return _measured(tmp_path_factory, "engine")
+    return _measured(tmp_path_factory, "core")
 
 
-@pytest.mark.parametrize("name", ["iris_net", "inits", "dropout"])
+@pytest.fixture(scope="module")
+def measured_more(tmp_path_factory):
+    return _measured(tmp_path_factory, "more")
+
+
+@pytest.mark.parametrize("name", ["inits", "dropout"])
 def test_initial_weights_equal_the_per_run_build(measured, name):
     assert measured[f"initial_equal.{name}"] is True  # seeded and BatchNormalization's, Dropout's seed state
 
 
-@pytest.mark.parametrize("name", ["iris_net", "uneven", "plain", "l2_bn", "dropout", "numbers"])
-def test_per_epoch_numbers_equal_model_fit(measured, name):
+@pytest.mark.slow
+def test_initial_weights_of_the_articles_net_equal_the_per_run_build(measured_more):
+    assert measured_more["initial_equal.iris_net"] is True
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("iris_net", marks=pytest.mark.slow),
+        pytest.param("uneven", marks=pytest.mark.slow),
+        "plain",
+        "l2_bn",
+        "dropout",
+        "numbers",
+    ],
+)
+def test_per_epoch_numbers_equal_model_fit(request, name):
+    slow = name in ("iris_net", "uneven")
+    measured = request.getfixturevalue("measured_more" if slow else "measured")
     for result in measured["fit"][name]:
         keras_columns, engine_columns = result["history_columns"]
         assert engine_columns == keras_columns
@@ -421,15 +455,17 @@ def test_early_stopping_stops_and_keeps_what_keras_does(measured, label):
     assert stopped_early  # the configuration does stop within the epochs
 
 
-def test_a_diverging_trial_leaves_its_group_mates_alone(measured):
-    result = measured["divergence"]
+@pytest.mark.slow
+def test_a_diverging_trial_leaves_its_group_mates_alone(measured_more):
+    result = measured_more["divergence"]
     assert result["statuses"] == ["diverged", "ok"]
     assert result["epochs_run"][0] < result["epochs_run"][1]
     assert result["mate_equal"] is True
 
 
-def test_a_runs_numbers_do_not_depend_on_its_group_mates(measured):
-    largest = measured["group_mates_largest_relative"]
+@pytest.mark.slow
+def test_a_runs_numbers_do_not_depend_on_its_group_mates(measured_more):
+    largest = measured_more["group_mates_largest_relative"]
     print(f"largest relative difference of a final loss across groupings: {largest:.2e}")
     assert largest < 1e-4
 
@@ -479,6 +515,7 @@ def test_the_shipped_suites_merged_equal_each_spec_alone(tmp_path_factory):
     assert [len(g) for g in measured["overfitting"]["groups"]] == [7, 1]
 
 
+@pytest.mark.slow  # the default suite pins iris_baseline's runs exactly (tests/test_experiments.py)
 def test_two_invocations_store_bit_identical_runs(write_experiments, tmp_path, harness_env):
     raw = {**copy.deepcopy(IRIS), "name": "twice", "seeds": [0, 1, 2]}
     raw["fit"] = {"epochs": 5, "batch_size": 16, "shuffle": True}
