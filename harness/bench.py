@@ -5,12 +5,16 @@ and ratios, so a busy machine slows both alike. Each backend is measured in its 
 subprocess (Keras picks its backend once per process). Writes results/bench.csv.
 """
 
+import contextlib
 import importlib.util
+import io
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -35,9 +39,9 @@ TARGETS = {
     ("doctor_cold", None, None): 30.0,
     ("doctor_vs_before", None, None): 0.3,
 }
-# The vectorized engine before issue 20 (main at b167e2b, a quiet 2-core machine), cold processes with
-# an empty compile cache: what the issue's ratios are against. Not measured in this run.
-BEFORE = {"suite": 33.7, "doctor": 86.8}
+# The engine the issue-20 rows compare with, measured in the same run (`bench --before REF`): main
+# just before issue 20.
+BEFORE_REF = "b167e2b"
 TUNER_RATES = [0.0001, 0.001, 0.01, 0.1, 1.0]
 IRIS_NET = [
     {"class_name": "Dense", "units": 4, "activation": "relu"},
@@ -281,14 +285,16 @@ def _tree_rss_mb(pid):
     return total / 1024
 
 
-def _harness(args, env=None, peak=False):
-    """`python -m harness ARGS` in a fresh process: (wall seconds, peak MB over its process tree or None)."""
+def _harness(args, env=None, peak=False, cwd=None):
+    """`python -m harness ARGS` in a fresh process (run in `cwd`, which then provides the package):
+    (wall seconds, peak MB over its process tree or None)."""
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", *args],
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=cwd,
     )
     top = 0.0
     while process.poll() is None:
@@ -434,14 +440,39 @@ def measure_tuner():
     ]
 
 
-def _engine_command(args, env=None):
-    """`python -m harness ARGS` cold, with an empty compile cache: (seconds, what the engine reports:
-    programs compiled, compile, trace and train seconds summed over its groups)."""
+@contextlib.contextmanager
+def exported(ref):
+    """The harness at git commit `ref`, exported (`git archive`) into a temporary folder: yields
+    (folder, None), or (None, why not) when git or the commit is not available here."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", ref], capture_output=True)
+    except OSError as exc:
+        yield None, f"git is not available ({exc.strerror})"
+        return
+    if done.returncode:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        yield None, f"git archive {ref} in {root} failed: {said[-1] if said else done.returncode}"
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        yield Path(tmp), None
+
+
+def _engine_command(args, tree=None):
+    """`python -m harness ARGS` cold, with an empty compile cache, from this harness or (`tree`) an
+    exported one: (seconds, what the engine reports: programs compiled, compile, trace and train
+    seconds summed over its groups; an engine that does not report them gives NaN)."""
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "engine.jsonl"
-        env = {"HARNESS_CACHE": str(Path(tmp) / "cache"), "HARNESS_ENGINE_STATS": str(stats), **(env or {})}
-        seconds = _harness([*args, "--results", str(Path(tmp) / "r")], env)[0]
-        groups = [json.loads(line) for line in stats.read_text().splitlines()] if stats.exists() else []
+        env = {"HARNESS_CACHE": str(Path(tmp) / "cache"), "HARNESS_ENGINE_STATS": str(stats)}
+        if tree is not None:  # run in the tree, so that `-m harness` imports its package
+            env["PYTHONPATH"] = str(tree)
+        seconds = _harness([*args, "--results", str(Path(tmp) / "r")], env, cwd=tree)[0]
+        groups = [json.loads(line) for line in stats.read_text().splitlines()] if stats.exists() else None
+    if groups is None:
+        return seconds, {key: math.nan for key in ("programs", "compile", "trace", "train")}
     cost = {key: sum(g[f"{key}_s"] for g in groups) for key in ("compile", "trace", "train")}
     return seconds, {"programs": sum(g["compiled"] for g in groups), **cost}
 
@@ -451,6 +482,8 @@ def _medians(reports):
 
 
 def _spent(report):
+    if math.isnan(report["programs"]):
+        return "the engine does not report its programs"
     return (
         f"{report['programs']:g} programs compiled, compile {report['compile']:.1f} s, "
         f"trace {report['trace']:.1f} s, train {report['train']:.1f} s"
@@ -461,63 +494,67 @@ def _load():
     return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
-def measure_suite(reps):
-    """The overfitting suite (8 experiments x 20 seeds), cold, empty compile cache: the vectorized
-    engine against `--engine per-run` (interleaved) and against the engine before issue 20."""
-    times, reports, load = {"vectorized": [], "per-run": []}, [], [_load()]
-    for _ in range(reps):
-        for engine in ("vectorized", "per-run"):
-            seconds, report = _engine_command(["run", "--suite", "overfitting", "--engine", engine])
-            times[engine].append(seconds)
-            reports += [report] if engine == "vectorized" else []
+def _sides(args, sides, reps):
+    """Each side of `sides` ({name: (extra args, exported tree or None)}) `reps` times, interleaved
+    (the order reversed every other repetition): ({side: [seconds]}, {side: median report}, notes with
+    the load average before and after)."""
+    times, reports, load = {side: [] for side in sides}, {side: [] for side in sides}, [_load()]
+    names = list(sides)
+    for rep in range(reps):
+        for side in names if rep % 2 == 0 else names[::-1]:
+            extra, tree = sides[side]
+            seconds, report = _engine_command([*args, *extra], tree)
+            times[side].append(seconds)
+            reports[side].append(report)
     load.append(_load())
-    v, p, spent = (
-        statistics.median(times["vectorized"]),
-        statistics.median(times["per-run"]),
-        _medians(reports),
-    )
-    note = f"{_spent(spent)}; {reps} runs each, medians; {', then '.join(load)}"
+    return times, {side: _medians(r) for side, r in reports.items()}, ", then ".join(load)
+
+
+def _versus_before(measure, experiment, times, reports, before, note):
+    """The row of this engine against the engine at `before` = (ref, exported tree or None, why not)."""
+    ref, tree, why = before
+    now = statistics.median(times["now"])
+    if tree is None:
+        reference = f"engine at {ref}: not measured ({why})"
+        return _row(measure, experiment, reference, math.nan, now, math.nan, "s wall", note)
+    then = statistics.median(times["before"])
+    said = f"before: {', '.join(f'{t:.1f}' for t in times['before'])} s ({_spent(reports['before'])}); "
+    said += f"now: {', '.join(f'{t:.1f}' for t in times['now'])} s; "
+    reference = f"engine at {ref}, measured in this run (interleaved)"
+    return _row(measure, experiment, reference, then, now, now / then, "s wall", said + note)
+
+
+def measure_suite(reps, before):
+    """The overfitting suite (8 experiments x 20 seeds), cold, empty compile cache: this engine against
+    `--engine per-run` and against the engine at `before` (ref, exported tree, why not), interleaved."""
+    sides = {"now": (["--engine", "vectorized"], None), "per-run": (["--engine", "per-run"], None)}
+    if before[1] is not None:
+        sides["before"] = ([], before[1])  # its own default engine: vectorized
+    times, reports, load = _sides(["run", "--suite", "overfitting"], sides, reps)
+    v, p, spent = statistics.median(times["now"]), statistics.median(times["per-run"]), reports["now"]
+    note = f"{_spent(spent)}; {reps} runs each, medians; {load}"
     experiment = "overfitting suite, 8 x 20 seeds"
     return [
         _row("suite_vs_per_run", experiment, "--engine per-run", p, v, v / p, "s wall", note),
-        _row(
-            "suite_vs_before",
-            experiment,
-            "engine before issue 20 (main b167e2b, quiet; not measured now)",
-            BEFORE["suite"],
-            v,
-            v / BEFORE["suite"],
-            "s wall",
-            note,
-        ),
+        _versus_before("suite_vs_before", experiment, times, reports, before, note),
         _row(
             "suite_programs", experiment, "target", 2, spent["programs"], spent["programs"], "programs", note
         ),
     ]
 
 
-def measure_doctor(reps):
-    """`doctor overfit_baseline` cold with an empty compile cache, against the engine before issue 20."""
-    times, reports, load = [], [], [_load()]
-    for _ in range(reps):
-        seconds, report = _engine_command(["doctor", "overfit_baseline"])
-        times.append(seconds)
-        reports.append(report)
-    load.append(_load())
-    d, spent = statistics.median(times), _medians(reports)
-    note = f"{_spent(spent)}; {reps} runs, medians; {', then '.join(load)}"
+def measure_doctor(reps, before):
+    """`doctor overfit_baseline` cold with an empty compile cache, against the engine at `before`
+    (ref, exported tree, why not), interleaved."""
+    sides = {"now": ([], None)}
+    if before[1] is not None:
+        sides["before"] = ([], before[1])
+    times, reports, load = _sides(["doctor", "overfit_baseline"], sides, reps)
+    d = statistics.median(times["now"])
+    note = f"{_spent(reports['now'])}; {reps} runs each, medians; {load}"
     return [
         _row("doctor_cold", "doctor overfit_baseline", "target", 30.0, d, d, "s wall", note),
-        _row(
-            "doctor_vs_before",
-            "doctor overfit_baseline",
-            "engine before issue 20 (main b167e2b, quiet; not measured now)",
-            BEFORE["doctor"],
-            d,
-            d / BEFORE["doctor"],
-            "s wall",
-            note,
-        ),
+        _versus_before("doctor_vs_before", "doctor overfit_baseline", times, reports, before, note),
     ]
 
 
@@ -562,14 +599,16 @@ def measure_sweep_memory(runs=500):
     ]
 
 
-def engine_steps(quick):
+def engine_steps(quick, before):
+    """The engine's measurements; `before` = (ref, exported tree or None, why not): the engine the
+    issue-20 rows compare with."""
     reps = 1 if quick else 3
     return [
         ("engine: cold run", lambda: measure_engine_runs(reps)),
         ("engine: 100 seeds vs 5", measure_seeds),
         ("engine: 500-run sweep memory", measure_sweep_memory),
-        ("engine: overfitting suite", lambda: measure_suite(reps)),
-        ("engine: doctor", lambda: measure_doctor(reps)),
+        ("engine: overfitting suite", lambda: measure_suite(reps, before)),
+        ("engine: doctor", lambda: measure_doctor(reps, before)),
         ("engine: Keras Tuner grid", measure_tuner),
     ]
 
@@ -583,6 +622,8 @@ def verdict(row):
     target = TARGETS.get(key)
     if target is None:
         return "", ""
+    if isinstance(row["ratio"], float) and math.isnan(row["ratio"]):
+        return target, ""  # not measured
     met = row["ratio"] >= target if row["measure"] == "sweep_speedup" else row["ratio"] <= target
     return target, "yes" if met else "NO"
 
@@ -603,19 +644,20 @@ def main(args):
     steps.append(("memory", lambda: [measure_memory(20 if quick else 100, 10)]))
     if getattr(args, "engine_only", False):
         steps = []
-    steps += engine_steps(quick)
+    ref = getattr(args, "before", None) or BEFORE_REF
     rows = []
-    for label, step in steps:
-        print(f"measuring {label}...", file=sys.stderr, flush=True)
-        measured = step()
-        for row in measured:  # as it comes, so a long benchmark shows its numbers early
-            print(
-                f"  {row['measure']}: {row['harness_value']:.3f} vs {row['reference_value']:.3f}"
-                f" -> {row['ratio']:.3f}",
-                file=sys.stderr,
-                flush=True,
-            )
-        rows += measured
+    with exported(ref) as (tree, why):
+        for label, step in steps + engine_steps(quick, (ref, tree, why)):
+            print(f"measuring {label}...", file=sys.stderr, flush=True)
+            measured = step()
+            for row in measured:  # as it comes, so a long benchmark shows its numbers early
+                print(
+                    f"  {row['measure']}: {row['harness_value']:.3f} vs {row['reference_value']:.3f}"
+                    f" -> {row['ratio']:.3f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            rows += measured
     for row in rows:
         row["target"], row["met"] = verdict(row)
     table = pd.DataFrame(rows)

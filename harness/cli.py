@@ -383,6 +383,13 @@ def parser():
     bench.add_argument(
         "--engine-only", action="store_true", help="only the vectorized engine's rows (issues 12 and 20)"
     )
+    bench.add_argument(
+        "--before",
+        default=None,
+        metavar="REF",
+        help="the git commit whose engine the issue-20 rows are measured against, in the same run "
+        "(default: b167e2b, main before issue 20)",
+    )
     bench.add_argument("--results", default="results", metavar="DIR")
     doctor = sub.add_parser(
         "doctor",
