@@ -1,4 +1,8 @@
-"""harness.bench: target verdicts, and the whole benchmark in its quick form (slow)."""
+"""harness.bench: target verdicts, the engine before measured from a tree exported with git (or a
+row that says why not), and the whole benchmark in its quick form (slow)."""
+
+import math
+import shutil
 
 import pandas as pd
 import pytest
@@ -56,3 +60,24 @@ def test_memory_is_summed_over_a_process_tree():
     import os
 
     assert 10 < bench._tree_rss_mb(os.getpid()) < 100_000
+
+
+def test_an_unknown_commit_is_said_not_guessed():
+    with bench.exported("no-such-ref-0123") as (tree, why):
+        assert tree is None and "no-such-ref-0123" in why
+    row = bench._versus_before(
+        "suite_vs_before", "overfitting suite", {"now": [10.0]}, {}, ("no-such-ref-0123", None, why), "load"
+    )
+    assert math.isnan(row["reference_value"]) and math.isnan(row["ratio"])
+    assert row["reference"].startswith("engine at no-such-ref-0123: not measured (")
+    assert bench.verdict(row) == (0.5, "")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_commit_is_exported_as_a_tree_that_runs():
+    with bench.exported("HEAD") as (tree, why):
+        if tree is None and "not a git repository" in why:
+            pytest.skip("not a git checkout")
+        assert why is None and (tree / "harness" / "__init__.py").is_file()
+        assert (tree / "experiments").is_dir()
+    assert not tree.exists()  # removed afterwards
