@@ -1,5 +1,6 @@
 """harness.export_mlflow and `python -m harness export mlflow`: a small suite of tiny runs into a real
-MLflow SQLite store, read back with MlflowClient, exported twice. Runs whenever MLflow is installed."""
+MLflow SQLite store, read back with MlflowClient, exported twice. Runs whenever MLflow is installed.
+The runs are stored without training: the export is the point, not the engine."""
 
 import copy
 import json
@@ -8,10 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TINY
+from conftest import TINY, run_row, store_results
 
-import harness
-from harness import cli, export_mlflow
+from harness import cli, export_mlflow, registry
 
 SUITE = [
     {**copy.deepcopy(TINY), "name": "ml_base", "tags": ["mlsuite"], "seeds": 2},
@@ -24,24 +24,43 @@ SUITE = [
 ]
 
 
+def _store(exps, root, names):
+    """Runs of 2 epochs for each seed (and fold) of the experiments `names`, stored as a run stores them."""
+    specs = registry.discover([str(exps)])
+    for i, name in enumerate(names):
+        spec = specs[name]
+        keys = [
+            (seed, fold)
+            for seed in spec.seeds
+            for fold in (range(spec.data["cv"]["folds"]) if spec.data.get("cv") else [None])
+        ]
+        rows = [
+            run_row(
+                spec,
+                seed,
+                fold,
+                epochs_run=2,
+                best_epoch=2,
+                test_accuracy=0.8 + 0.05 * i + 0.01 * k,
+                train_loss=0.3 - 0.01 * k,
+                backend="tensorflow",
+                finished_at=f"2026-12-0{1 + k}T00:00:00+00:00",
+            )
+            for k, (seed, fold) in enumerate(keys)
+        ]
+        store_results(root, spec, rows)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """The suite run (2 seeds, 2 epochs each) and exported once with the CLI's defaults."""
+    """The suite stored (2 seeds, 2 epochs each) and exported once with the CLI's defaults."""
     pytest.importorskip("mlflow")
     base = tmp_path_factory.mktemp("mlflow")
     exps = base / "exps"
     exps.mkdir()
     (exps / "ml.py").write_text(f"EXPERIMENTS = {SUITE!r}\n")
     root = base / "results"
-    # trained here on the session's TensorFlow: the export is the point, not the engine
-    harness.run(
-        ["ml_base", "ml_wide"],
-        results=str(root),
-        jobs=1,
-        quiet=True,
-        experiment_dirs=[str(exps)],
-        engine="per-run",
-    )
+    _store(exps, root, ["ml_base", "ml_wide"])
     args = ["--experiments", str(exps), "export", "mlflow", "--suite", "mlsuite", "--results", str(root)]
     assert cli.main(args) == 0
     return {"exps": str(exps), "root": root, "args": args}
@@ -192,9 +211,7 @@ def test_a_cv_experiment_exports_one_child_per_seed_and_fold_and_never_duplicate
     exps, root = tmp_path / "exps", tmp_path / "results"
     exps.mkdir()
     (exps / "mlcv.py").write_text(f"EXPERIMENTS = {CV_SUITE!r}\n")
-    harness.run(
-        ["ml_cv"], results=str(root), jobs=1, quiet=True, experiment_dirs=[str(exps)], engine="per-run"
-    )
+    _store(exps, root, ["ml_cv"])
     args = ["--experiments", str(exps), "export", "mlflow", "--suite", "mlcv", "--results", str(root)]
     assert cli.main(args) == 0
     assert "1 experiment run(s) with 4 seed/fold run(s)" in capsys.readouterr().err

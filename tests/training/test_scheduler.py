@@ -160,7 +160,9 @@ PLACES = {"here": {"jobs": 1}, "pool": {"jobs": 2}, "ray": {"jobs": 2, "executor
 CASES = [
     pytest.param("here", "per-run", id="here-per-run"),
     pytest.param("here", "vectorized", id="here-vectorized"),
-    pytest.param("pool", "per-run", id="pool-per-run"),
+    # slow: a fork server imports TensorFlow (its workers, a replacement included, fork from it); the
+    # default suite's pool is tests/test_api.py's script with two workers
+    pytest.param("pool", "per-run", id="pool-per-run", marks=pytest.mark.slow),
     # slow: two spawned workers import Keras and JAX afresh, twice
     pytest.param("pool", "vectorized", id="pool-vectorized", marks=pytest.mark.slow),
     pytest.param("ray", "per-run", id="ray-per-run", marks=pytest.mark.slow),

@@ -310,17 +310,17 @@ def _measure(part):
         out[f"initial_equal.{raw['name']}"] = same
 
     # per-epoch numbers against model.fit on JAX, shuffle off; Dropout, L2 and optimizer numbers as values
-    if part == "more":
-        out["fit"] = {**_against_fit([_spec(IRIS)]), **_against_fit([_spec(UNEVEN)])}
-    else:
+    if part == "core":
         specs = [_spec(PLAIN), *(_spec(raw, seeds=[1]) for raw in (L2_BN, DROPOUT, NUMBERS))]
         out["fit"] = _against_fit(specs)
-        # early stopping: the four configurations in one group, each against Keras' EarlyStopping
-        stoppers = [
-            _spec({**EARLY, "name": label}, **{"fit.callbacks": [cb]}) for label, cb in STOPPERS.items()
-        ]
-        out["early"] = _against_fit(stoppers)
-        return _values(out)
+        return out
+    out["fit"] = {**_against_fit([_spec(IRIS)]), **_against_fit([_spec(UNEVEN)])}
+    # early stopping: the four configurations in one group, each against Keras' EarlyStopping
+    stoppers = [_spec({**EARLY, "name": label}, **{"fit.callbacks": [cb]}) for label, cb in STOPPERS.items()]
+    out["early"] = _against_fit(stoppers)
+    _values(out, VALUES[:3])
+    # two SGD specs that differ in momentum and weight decay: a program of their own
+    out["sgd_values"] = _merged_against_own([_spec(raw) for raw in VALUES[3:]], [0, 1])
 
     # a diverging trial: its mate's numbers equal those it gets beside a healthy trial
     ok = _spec(SGD)
@@ -356,20 +356,17 @@ def _measure(part):
     return out
 
 
-def _values(out):
+def _values(out, raws):
     """A group of specs that differ in every value against each spec's own group, and a later group the
     merged program covers."""
     from harness.training import vectorized
 
-    # a group of specs that differ in every value against each spec's own group
-    values = [_spec(raw) for raw in VALUES]
+    values = [_spec(raw) for raw in raws]
     out["values"] = _merged_against_own(values, [0, 1])
     # a later group that the merged program covers (as the doctor's verification) is trained by it
-    kept = list(vectorized._programs)
+    kept = [id(p) for p in vectorized._programs]  # each spec's own, then the merged one
     _group([(values[1], 5, None), (values[2], 5, None)])
-    out["covered"] = [id(p) for p in vectorized._programs] == [
-        id(p) for p in [*kept[:-2], kept[-1], kept[-2]]
-    ]
+    out["covered"] = [id(p) for p in vectorized._programs] == kept
     return out
 
 
@@ -436,10 +433,11 @@ def test_per_epoch_numbers_equal_model_fit(request, name):
                 assert engine_row[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("label", list(STOPPERS))
-def test_early_stopping_stops_and_keeps_what_keras_does(measured, label):
+def test_early_stopping_stops_and_keeps_what_keras_does(measured_more, label):
     stopped_early = 0
-    for result in measured["early"][label]:
+    for result in measured_more["early"][label]:
         keras_row, engine_row = result["rows"]
         assert engine_row["epochs_run"] == keras_row["epochs_run"]
         assert engine_row["best_epoch"] == keras_row["best_epoch"]
@@ -495,14 +493,22 @@ def _worst(result):
     return numbers, health
 
 
-def test_a_run_trained_beside_other_specs_equals_it_in_its_own_specs_group(measured):
+@pytest.mark.slow  # the default suite trains four specs' values in one program against Keras (above)
+def test_a_run_trained_beside_other_specs_equals_it_in_its_own_specs_group(measured_more):
     """Dropout rates, L1/L2 factors, optimizer numbers, EarlyStopping, epochs and the training subset
-    as values: two programs (Adam, SGD) for five specs, each run as its own spec's group trains it."""
-    result = measured["values"]
-    assert result["groups"] == [["base", "variant_a", "variant_b"], ["momentum", "no_momentum"]]
+    as values: one program for three specs, each run as its own spec's group trains it."""
+    result = measured_more["values"]
+    assert result["groups"] == [["base", "variant_a", "variant_b"]]
     _assert_merged_equals_own(result)
-    assert {run["pipeline"] for run in result["runs"]} == {"jax.vmap group of 6", "jax.vmap group of 4"}
-    assert measured["covered"] is True  # two of the specs again: the three specs' program, no new one
+    assert {run["pipeline"] for run in result["runs"]} == {"jax.vmap group of 6"}
+    assert measured_more["covered"] is True  # two of the specs again: the three specs' program, no new one
+
+
+@pytest.mark.slow
+def test_sgd_momentum_and_weight_decay_are_values_too(measured_more):
+    result = measured_more["sgd_values"]
+    assert result["groups"] == [["momentum", "no_momentum"]]
+    _assert_merged_equals_own(result)
 
 
 @pytest.mark.slow
