@@ -192,9 +192,7 @@ def export(
     outcome = {"parents": [], "children": {}, "created": 0, "replaced": 0}
     with tempfile.TemporaryDirectory() as scratch:
         for stored in compared.stored:
-            parent, created = _export_parent(
-                client, experiment_id, stored, rows[stored.name], root, compared
-            )
+            parent, created = _export_parent(client, experiment_id, stored, rows[stored.name], root, compared)
             outcome["created"] += created
             outcome["parents"].append(parent)
             children, made, replaced = _export_children(client, experiment_id, stored, parent, root)

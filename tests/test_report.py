@@ -100,7 +100,7 @@ def test_report_command_writes_one_page_and_the_csv(stored, capsys):
     # the headline, the intervals said once, the verdict table, the variant's changes, what ran it
     assert "<p class='headline'>Against rp_base (2 variants, 4 " in text
     assert text.count("Nadeau and Bengio&#x27;s corrected resampled t (n_test/n_train 0.31)") == 1
-    assert "Δ corrected" not in text and "<table id=\"verdicts\">" in text
+    assert "Δ corrected" not in text and '<table id="verdicts">' in text
     assert '<th colspan="2">test accuracy</th>' in text and "<th>this data set / this split</th>" in text
     assert '<span class="mark better">●</span> <span class="better">better</span>' in text
     assert '<span class="mark none">○</span> <span class="none">not shown</span>' in text
