@@ -819,8 +819,8 @@ def _train(runs):
     calls = []
     for (size, _, _), members in sorted(partitions.items()):
         for i in range(0, len(members), per_call):
-            chunk = members[i : i + per_call]
-            calls.append((chunk + [chunk[-1]] * (per_call - len(chunk)), size))
+            called = members[i : i + per_call]  # padded with its last run to the call's size
+            calls.append((called + [called[-1]] * (per_call - len(called)), size))
 
     def arguments(members, size):
         """The program's inputs for the runs `members` (their initial weights made now)."""
