@@ -3,23 +3,13 @@
 import copy
 
 import pytest
-from conftest import TINY
+from conftest import IRIS_NET
 
 from harness import registry
 from harness.errors import HarnessError
 from harness.spec import from_dict
 from harness.training import groups, shapes
 
-IRIS = {
-    **TINY,
-    "name": "iris_net",
-    "model": [
-        {"class_name": "Dense", "units": 4, "activation": "relu"},
-        {"class_name": "Dense", "units": 3, "activation": "softmax"},
-    ],
-    "fit": {"epochs": 30, "batch_size": 10, "shuffle": False},
-    "seeds": [0, 1],
-}
 L2 = {"class_name": "L2", "l2": 0.01}
 STOP = {"class_name": "EarlyStopping", "monitor": "loss", "patience": 2}
 
@@ -45,45 +35,54 @@ def _names(formed):
 def test_numbers_are_values_and_sizes_are_shapes():
     """Seeds, learning rate, optimizer numbers, L1/L2 factors, Dropout, EarlyStopping, epochs and
     train_fraction share a program; layer sizes, batch size and optimizer class do not."""
-    base = _spec(IRIS)
+    base = _spec(IRIS_NET)
     same = [
-        _spec({**IRIS, "name": "lr"}, **{"compile.optimizer": {"class_name": "Adam", "learning_rate": 0.1}}),
-        _spec({**IRIS, "name": "betas"}, **{"compile.optimizer": {"class_name": "adam", "beta_1": 0.8}}),
         _spec(
-            {**IRIS, "name": "decay"}, **{"compile.optimizer": {"class_name": "adam", "weight_decay": 0.01}}
+            {**IRIS_NET, "name": "lr"}, **{"compile.optimizer": {"class_name": "Adam", "learning_rate": 0.1}}
         ),
-        _spec({**IRIS, "name": "l2"}, **{"model.0.kernel_regularizer": L2}),
-        _spec({**IRIS, "name": "l1l2"}, **{"model.1.bias_regularizer": {"class_name": "L1L2", "l1": 0.1}}),
-        _spec({**IRIS, "name": "activity"}, **{"model.0.activity_regularizer": {"class_name": "L1"}}),
+        _spec({**IRIS_NET, "name": "betas"}, **{"compile.optimizer": {"class_name": "adam", "beta_1": 0.8}}),
+        _spec(
+            {**IRIS_NET, "name": "decay"},
+            **{"compile.optimizer": {"class_name": "adam", "weight_decay": 0.01}},
+        ),
+        _spec({**IRIS_NET, "name": "l2"}, **{"model.0.kernel_regularizer": L2}),
+        _spec(
+            {**IRIS_NET, "name": "l1l2"}, **{"model.1.bias_regularizer": {"class_name": "L1L2", "l1": 0.1}}
+        ),
+        _spec({**IRIS_NET, "name": "activity"}, **{"model.0.activity_regularizer": {"class_name": "L1"}}),
         _spec(
             {
-                **IRIS,
+                **IRIS_NET,
                 "name": "dropout",
-                "model": [IRIS["model"][0], {"class_name": "Dropout", "rate": 0.3}, IRIS["model"][1]],
+                "model": [IRIS_NET["model"][0], {"class_name": "Dropout", "rate": 0.3}, IRIS_NET["model"][1]],
             }
         ),
-        _spec({**IRIS, "name": "stops"}, **{"fit.callbacks": [STOP]}),
-        _spec({**IRIS, "name": "nan"}, **{"fit.callbacks": [{"class_name": "TerminateOnNaN"}]}),
-        _spec({**IRIS, "name": "epochs"}, **{"fit.epochs": 7}),
-        _spec({**IRIS, "name": "fraction"}, **{"data.train_fraction": 0.5}),
+        _spec({**IRIS_NET, "name": "stops"}, **{"fit.callbacks": [STOP]}),
+        _spec({**IRIS_NET, "name": "nan"}, **{"fit.callbacks": [{"class_name": "TerminateOnNaN"}]}),
+        _spec({**IRIS_NET, "name": "epochs"}, **{"fit.epochs": 7}),
+        _spec({**IRIS_NET, "name": "fraction"}, **{"data.train_fraction": 0.5}),
     ]
     other = [
-        _spec({**IRIS, "name": "units"}, **{"model.0.units": 8}),
-        _spec({**IRIS, "name": "batch"}, **{"fit.batch_size": 16}),
-        _spec({**IRIS, "name": "sgd"}, **{"compile.optimizer": {"class_name": "SGD", "learning_rate": 0.01}}),
-        _spec({**IRIS, "name": "amsgrad"}, **{"compile.optimizer": {"class_name": "adam", "amsgrad": True}}),
+        _spec({**IRIS_NET, "name": "units"}, **{"model.0.units": 8}),
+        _spec({**IRIS_NET, "name": "batch"}, **{"fit.batch_size": 16}),
         _spec(
-            {**IRIS, "name": "orthogonal"},
+            {**IRIS_NET, "name": "sgd"}, **{"compile.optimizer": {"class_name": "SGD", "learning_rate": 0.01}}
+        ),
+        _spec(
+            {**IRIS_NET, "name": "amsgrad"}, **{"compile.optimizer": {"class_name": "adam", "amsgrad": True}}
+        ),
+        _spec(
+            {**IRIS_NET, "name": "orthogonal"},
             **{"model.0.kernel_regularizer": {"class_name": "OrthogonalRegularizer"}},
         ),
         _spec(
             {
-                **IRIS,
+                **IRIS_NET,
                 "name": "seeded_dropout",
                 "model": [
-                    IRIS["model"][0],
+                    IRIS_NET["model"][0],
                     {"class_name": "Dropout", "rate": 0.3, "seed": 1},
-                    IRIS["model"][1],
+                    IRIS_NET["model"][1],
                 ],
             }
         ),
@@ -98,20 +97,20 @@ def test_numbers_are_values_and_sizes_are_shapes():
 def test_a_layout_takes_out_dropouts_and_l1_l2_regularizers():
     spec = _spec(
         {
-            **IRIS,
+            **IRIS_NET,
             "model": [
                 {"class_name": "Dropout", "rate": 0.1},
-                {**IRIS["model"][0], "kernel_regularizer": L2, "bias_regularizer": {"class_name": "L1"}},
+                {**IRIS_NET["model"][0], "kernel_regularizer": L2, "bias_regularizer": {"class_name": "L1"}},
                 {"class_name": "Dropout", "rate": 0.5},
                 {"class_name": "Dropout", "rate": 0.2},
-                IRIS["model"][1],
+                IRIS_NET["model"][1],
             ],
         }
     )
     layout = shapes.layout(spec)
     assert list(layout.skeleton) == [
         {"class_name": "Dense", "units": 4, "activation": "relu"},
-        IRIS["model"][1],
+        IRIS_NET["model"][1],
     ]
     assert layout.indices == (1, 4)
     assert layout.dropouts == {(-1, 0): (0.1, 0), (0, 0): (0.5, 2), (0, 1): (0.2, 3)}
@@ -162,7 +161,7 @@ def test_the_shipped_suites_are_one_program_per_architecture():
 
 def test_unsupported_specs_go_to_the_per_run_path_with_a_line_saying_why():
     plateau = {"class_name": "ReduceLROnPlateau", "monitor": "loss"}
-    a = _spec({**IRIS, "name": "plateau", "seeds": [0, 1, 2]}, **{"fit.callbacks": [plateau]})
+    a = _spec({**IRIS_NET, "name": "plateau", "seeds": [0, 1, 2]}, **{"fit.callbacks": [plateau]})
     schedule = {
         "class_name": "adam",
         "learning_rate": {
@@ -172,9 +171,9 @@ def test_unsupported_specs_go_to_the_per_run_path_with_a_line_saying_why():
             "decay_rate": 0.9,
         },
     }
-    b = _spec({**IRIS, "name": "decay", "seeds": [4]}, **{"compile.optimizer": schedule})
+    b = _spec({**IRIS_NET, "name": "decay", "seeds": [4]}, **{"compile.optimizer": schedule})
     stop = {"class_name": "EarlyStopping", "monitor": "loss"}
-    c = _spec({**IRIS, "name": "stops"}, **{"fit.callbacks": [stop, {"class_name": "TerminateOnNaN"}]})
+    c = _spec({**IRIS_NET, "name": "stops"}, **{"fit.callbacks": [stop, {"class_name": "TerminateOnNaN"}]})
     formed, notes = groups.form(_runs(a, b, c), engine="vectorized")
     assert [(g.trainer, g.names(), len(g.runs)) for g in formed] == [
         ("vectorized", ["stops"], 2),
@@ -191,9 +190,9 @@ def test_unsupported_specs_go_to_the_per_run_path_with_a_line_saying_why():
 
 
 def test_large_groups_are_cut_into_equal_groups_that_each_hold_every_spec():
-    many = _spec(IRIS, seeds=list(range(1100)))
+    many = _spec(IRIS_NET, seeds=list(range(1100)))
     assert [len(g.runs) for g in groups.form(_runs(many), engine="vectorized")[0]] == [367, 367, 366]
-    a, b = _spec(IRIS, seeds=list(range(6))), _spec({**IRIS, "name": "b"}, seeds=list(range(6)))
+    a, b = _spec(IRIS_NET, seeds=list(range(6))), _spec({**IRIS_NET, "name": "b"}, seeds=list(range(6)))
     formed, _ = groups.form(_runs(a, b), engine="vectorized", max_runs=4)
     assert [len(g.runs) for g in formed] == [4, 4, 4]
     assert all(g.names() == ["iris_net", "b"] for g in formed)
@@ -201,10 +200,12 @@ def test_large_groups_are_cut_into_equal_groups_that_each_hold_every_spec():
 
 
 def test_cross_validation_folds_of_one_size_share_a_group():
-    cv = _spec({**IRIS, "name": "cv", "data": {"dataset": "iris", "cv": {"folds": 2}}})
+    cv = _spec({**IRIS_NET, "name": "cv", "data": {"dataset": "iris", "cv": {"folds": 2}}})
     formed, notes = groups.form([(cv, 0, 0), (cv, 0, 1), (cv, 1, 0), (cv, 1, 1)], engine="vectorized")
     assert [(g.trainer, len(g.runs)) for g in formed] == [("vectorized", 4)] and not notes
-    uneven = _spec({**IRIS, "name": "cv3", "data": {"dataset": "iris", "cv": {"folds": 4}}})  # 38, 38, 37, 37
+    uneven = _spec(
+        {**IRIS_NET, "name": "cv3", "data": {"dataset": "iris", "cv": {"folds": 4}}}
+    )  # 38, 38, 37, 37
     formed, _ = groups.form([(uneven, 0, k) for k in range(4)], engine="vectorized")
     assert sorted(len(g.runs) for g in formed) == [2, 2]
 

@@ -14,22 +14,12 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import PYTHON, ROOT, TINY
+from conftest import IRIS_NET, PYTHON, ROOT, TINY
 
 from harness.spec import from_dict
 
-IRIS = {
-    **TINY,
-    "name": "iris_net",
-    "model": [
-        {"class_name": "Dense", "units": 4, "activation": "relu"},
-        {"class_name": "Dense", "units": 3, "activation": "softmax"},
-    ],
-    "fit": {"epochs": 30, "batch_size": 10, "shuffle": False},
-    "seeds": [0, 1],
-}
 # 120 training samples in batches of 16: seven full batches and one of 8
-UNEVEN = {**IRIS, "name": "uneven", "fit": {"epochs": 30, "batch_size": 16, "shuffle": False}}
+UNEVEN = {**IRIS_NET, "name": "uneven", "fit": {"epochs": 30, "batch_size": 16, "shuffle": False}}
 # breast_cancer (2 classes), a validation part, BatchNormalization, two metrics
 PLAIN = {
     **TINY,
@@ -96,10 +86,10 @@ STOPPERS = {
 }
 # a linear output under mean squared error: SGD at learning rate 10 blows up in the first epoch
 SGD = {
-    **IRIS,
+    **IRIS_NET,
     "name": "sgd",
     "data": {"dataset": "iris", "labels": "onehot"},
-    "model": [IRIS["model"][0], {"class_name": "Dense", "units": 3}],
+    "model": [IRIS_NET["model"][0], {"class_name": "Dense", "units": 3}],
     "compile": {
         "optimizer": {"class_name": "sgd", "learning_rate": 0.01},
         "loss": "mean_squared_error",
@@ -109,7 +99,7 @@ SGD = {
 }
 # initial weights: a truncated-normal initializer, a seeded one, BatchNormalization and a Dropout
 INITS = {
-    **IRIS,
+    **IRIS_NET,
     "name": "inits",
     "model": [
         {"class_name": "Dense", "units": 8, "activation": "relu", "kernel_initializer": "he_normal"},
@@ -290,7 +280,7 @@ def _measure(part):
             out[tag] = _merged_against_own(specs, [0])
         return out
     # initial weights without a model per run against the per-run build, for seeds built in another order
-    for raw in (INITS, DROPOUT) if part == "core" else (IRIS,):
+    for raw in (INITS, DROPOUT) if part == "core" else (IRIS_NET,):
         spec, n = _spec(raw), 30 if raw is DROPOUT else 4
         initial = vectorized._Initial(spec, n, 5)
         seeds, same = [3, 0, 7, 5], initial.followed
@@ -314,7 +304,7 @@ def _measure(part):
         specs = [_spec(PLAIN), *(_spec(raw, seeds=[1]) for raw in (L2_BN, DROPOUT, NUMBERS))]
         out["fit"] = _against_fit(specs)
         return out
-    out["fit"] = {**_against_fit([_spec(IRIS)]), **_against_fit([_spec(UNEVEN)])}
+    out["fit"] = {**_against_fit([_spec(IRIS_NET)]), **_against_fit([_spec(UNEVEN)])}
     # early stopping: the four configurations in one group, each against Keras' EarlyStopping
     stoppers = [_spec({**EARLY, "name": label}, **{"fit.callbacks": [cb]}) for label, cb in STOPPERS.items()]
     out["early"] = _against_fit(stoppers)
@@ -337,9 +327,11 @@ def _measure(part):
     }
 
     # group mates: a run's final losses alone, in its experiment's group, and in a bigger mixed group
-    spec = _spec({**IRIS, "fit": {"epochs": 30, "batch_size": 10, "shuffle": True}}, seeds=[0, 1, 2, 3, 4])
+    spec = _spec(
+        {**IRIS_NET, "fit": {"epochs": 30, "batch_size": 10, "shuffle": True}}, seeds=[0, 1, 2, 3, 4]
+    )
     other = _spec(
-        {**IRIS, "name": "other_lr", "fit": {"epochs": 30, "batch_size": 10, "shuffle": True}},
+        {**IRIS_NET, "name": "other_lr", "fit": {"epochs": 30, "batch_size": 10, "shuffle": True}},
         **{"compile.optimizer": {"class_name": "adam", "learning_rate": 0.01}},
     )
     alone = [_group([(spec, s, None)])[0][0] for s in spec.seeds]
@@ -523,7 +515,7 @@ def test_the_shipped_suites_merged_equal_each_spec_alone(tmp_path_factory):
 
 @pytest.mark.slow  # the default suite pins iris_baseline's runs exactly (tests/test_experiments.py)
 def test_two_invocations_store_bit_identical_runs(write_experiments, tmp_path, harness_env):
-    raw = {**copy.deepcopy(IRIS), "name": "twice", "seeds": [0, 1, 2]}
+    raw = {**copy.deepcopy(IRIS_NET), "name": "twice", "seeds": [0, 1, 2]}
     raw["fit"] = {"epochs": 5, "batch_size": 16, "shuffle": True}
     raw["search"] = {"grid": {"compile.optimizer.learning_rate": [0.001, 0.1]}}
     directory = write_experiments([raw])
