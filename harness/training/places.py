@@ -6,10 +6,12 @@ run, then ("done", None), ("unsupported", reason) or ("failed", error text), whi
 """
 
 import atexit
+import math
 import os
 import queue
 import sys
 import threading
+from multiprocessing import connection
 
 from harness.errors import HarnessError
 from harness.training import processes
@@ -83,133 +85,107 @@ class Here:
     slots = 1
 
     def __init__(self, backend, on_epoch=None):
-        self.backend, self.on_epoch, self.waiting = backend, on_epoch, []
+        self.backend, self.on_epoch, self.events, self.busy = backend, on_epoch, queue.Queue(), 0
 
     def check(self, specs):
         return check(specs, self.backend)
 
     def submit(self, group):
-        self.waiting.append(group)
+        put = lambda event: self.events.put((group, *event))
+        _threads.append(threading.Thread(target=work, args=(group, put, self.on_epoch), daemon=True))
+        _threads[-1].start()
+        self.busy += 1
 
     def results(self):
-        while self.waiting:
-            group, events, event = self.waiting.pop(0), queue.Queue(), ("run",)
-            _threads.append(
-                threading.Thread(target=work, args=(group, events.put, self.on_epoch), daemon=True)
-            )
-            _threads[-1].start()
-            while event[0] == "run":
-                event = events.get()
-                yield (group, *event)
+        while self.busy:
+            group, event, value = self.events.get()
+            self.busy -= event != "run"
+            yield group, event, value
 
     def close(self, kill=False):
-        self.waiting = []
+        pass
 
 
-def _worker(backend, tasks, events, max_runs, lifeline):
-    """A worker process: Keras on `backend`, then the tasks sent to it, until its pipe closes or it has
-    done `max_runs` runs (it says so first, so the main process sends it nothing more)."""
+def _worker(backend, pipe, lifeline):
+    """A worker process: Keras on `backend`, then what `pipe` brings (specs to check, or a group to
+    train) until the main process closes it."""
     processes.as_worker(lifeline, backend)
-    pid, done = os.getpid(), 0
     while True:
         try:
-            key, what = tasks.recv()
+            task = pipe.recv()
         except EOFError:
             return
-        runs = 0 if key == "check" else len(what.runs)
-        last = max_runs is not None and done + runs >= max_runs
-        if last:
-            events.put((pid, None, "retiring", None))
-        if key == "check":
-            events.put((pid, key, "done", check(what, backend)))
-        else:
-            work(what, lambda event, key=key: events.put((pid, key, *event)))
-        done += runs
-        if last:
-            return
+        pipe.send(check(task, backend)) if isinstance(task, list) else work(task, pipe.send)
+
+
+def _death(process):
+    process.join()
+    return f"RuntimeError: worker {process.pid} died (exit code {process.exitcode})"
 
 
 class Pool:
-    """Worker processes, each on a pipe of its own: each imports Keras once and takes many groups; one
-    that retires after RUNS_PER_WORKER runs is replaced, one that dies fails the group it held."""
+    """Worker processes, each on a pipe of its own: each imports Keras once and trains many groups;
+    one is replaced after RUNS_PER_WORKER runs, one that dies fails the group it held."""
 
     def __init__(self, jobs, backend):
         self.context, self.backend, self.slots = processes.context(backend), backend, jobs
-        self.events = self.context.Queue()
         self.lifeline, self._lifeline_end = self.context.Pipe(duplex=False)  # this process keeps the end
-        self.workers, self.idle, self.held, self.waiting, self.groups = {}, [], {}, [], {}
-        self.retiring, self.count = set(), 0
+        self.workers = {}  # a worker's pipe: [its process, the group it trains or None, its runs]
         for _ in range(jobs):
             self._start()
 
     def _start(self):
-        receive, send = self.context.Pipe(duplex=False)
-        args = (self.backend, receive, self.events, RUNS_PER_WORKER.get(self.backend), self.lifeline)
+        mine, theirs = self.context.Pipe()
+        args = (self.backend, theirs, self.lifeline)
         process = self.context.Process(target=_worker, args=args, daemon=True)
         with processes.main_hidden():
             process.start()
-        receive.close()
-        self.workers[process.pid] = (process, send)
-        self.idle.append(process.pid)
-        self._send()
+        theirs.close()  # the worker holds the only other end: its death is end-of-file on `mine`
+        self.workers[mine] = [process, None, 0]
 
-    def _send(self, *task):
-        """Queue `task` (key, what) and hand waiting tasks to idle workers."""
-        self.waiting += [task] if task else []
-        while self.waiting and self.idle:
-            pid = self.idle.pop(0)
-            try:
-                self.workers[pid][1].send(self.waiting[0])
-            except OSError:  # it died: _events replaces it
-                continue
-            self.held[pid] = self.waiting.pop(0)
+    def _replace(self, pipe):
+        """Start a worker in place of the one on `pipe`, which ends (if it has not) as its pipe closes."""
+        process = self.workers.pop(pipe)[0]
+        pipe.close()
+        self._start()
+        return process
 
     def check(self, specs):
-        self._send("check", specs)
-        event, value = next((event, value) for key, event, value in self._events() if key == "check")
-        return HarnessError(f"checking the specs: {value}") if event == "failed" else value
+        pipe = next(iter(self.workers))
+        pipe.send(list(specs))
+        try:
+            return pipe.recv()
+        except EOFError:
+            return HarnessError(f"checking the specs: {_death(self._replace(pipe))}")
 
     def submit(self, group):
-        self.count += 1
-        self.groups[self.count] = group
-        self._send(self.count, group)
+        pipe, worker = next((pipe, worker) for pipe, worker in self.workers.items() if worker[1] is None)
+        worker[1] = group
+        try:
+            pipe.send(group)
+        except OSError:  # it died: results() fails the group
+            pass
 
     def results(self):
-        events = self._events()
-        while self.groups:
-            key, event, value = next(events)
-            if key in self.groups:
-                yield self.groups[key], event, value
-                if event != "run":
-                    del self.groups[key]
-
-    def _events(self):
-        """(key, event, value) from the workers; a worker that dies fails the task it held."""
-        while True:
-            try:
-                pid, key, event, value = self.events.get(timeout=1.0)
-            except queue.Empty:
-                for pid in [pid for pid, (process, _) in self.workers.items() if not process.is_alive()]:
-                    process, _ = self.workers.pop(pid)
-                    self.idle = [p for p in self.idle if p != pid]
-                    if pid in self.held:
-                        died = f"RuntimeError: worker {pid} died (exit code {process.exitcode})"
-                        yield self.held.pop(pid)[0], "failed", died
-                    if pid not in self.retiring:
-                        self._start()
-                continue
-            if event == "retiring":  # its last task: a new worker takes the next ones
-                self.retiring.add(pid)
-                self._start()
-            elif event != "run":
-                del self.held[pid]
-                self.idle += [] if pid in self.retiring else [pid]
-                self._send()
-            if key is not None:
-                yield key, event, value
+        while any(worker[1] for worker in self.workers.values()):
+            for pipe in connection.wait(list(self.workers)):
+                worker = self.workers[pipe]
+                group = worker[1]
+                try:
+                    event, value = pipe.recv()
+                except EOFError:
+                    event, value = "failed", _death(self._replace(pipe))
+                else:
+                    worker[2] += event == "run"
+                    if event != "run":
+                        worker[1] = None
+                        if worker[2] >= RUNS_PER_WORKER.get(self.backend, math.inf):
+                            self._replace(pipe)
+                if group:  # None: an idle worker died, and is replaced
+                    yield group, event, value
 
     def close(self, kill=False):
-        for process, send in self.workers.values():
-            process.terminate() if kill else send.close()
-        for process, _ in self.workers.values():
+        for pipe, (process, _, _) in self.workers.items():
+            process.terminate() if kill else pipe.close()
+        for process, _, _ in self.workers.values():
             process.join(timeout=5)

@@ -109,8 +109,8 @@ def _train(place, batch, later, options, progress, stored):
         while batch and busy < place.slots:
             group = _unstored(batch.pop(0), options, progress, stored)
             if group:
-                place.submit(group)
                 progress.started(group)
+                place.submit(group)
                 busy += 1
         for group, event, value in place.results():
             done.setdefault(id(group), []).append(value)
