@@ -145,7 +145,8 @@ def _unstored(group, options, progress, stored):
     """`group` without the runs another invocation stored since planning (they count as done)."""
     if options.force:
         return group
-    done = {spec.name: results.finished_runs(options.root, spec.name, spec.hash) for spec, _, _ in group.runs}
+    specs = {spec.name: spec for spec, _, _ in group.runs}.values()  # read each experiment's runs once
+    done = {spec.name: results.finished_runs(options.root, spec.name, spec.hash) for spec in specs}
     left = []
     for spec, seed, fold in group.runs:
         theirs = done[spec.name].get((seed, fold))

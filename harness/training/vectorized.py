@@ -53,6 +53,9 @@ SPLIT_WEIGHTS = 1000
 # floats a call may hold in weights and their copies (optimizer slots, gradients, best weights)
 FLOAT_BUDGET = 60_000_000
 COPIES = 6
+# Compiling a program costs about as much as training this many runs of it (5-15 s against 0.1-0.3 s a
+# run of the shipped networks): a program compiled for other call sizes is reused below that.
+COMPILE_RUNS = 20
 
 
 def cache_dir():
@@ -883,7 +886,7 @@ def _train(runs):
 
 def _run_axis(counts, devices, limit, compiled=()):
     """Runs per call: a multiple of `devices` up to `limit` with the fewest padded runs plus calls
-    (a call costs about one run), or one already compiled that costs at most half again as much."""
+    (a call costs about one run), or one already compiled whose extra runs cost less than a compile."""
 
     def cost(r):
         calls = sum(math.ceil(c / r) for c in counts)
@@ -892,7 +895,7 @@ def _run_axis(counts, devices, limit, compiled=()):
     top = min(limit, max(counts))
     options = range(devices, max(devices, math.ceil(top / devices) * devices) + 1, devices)
     best = min(options, key=lambda r: (cost(r), -r))
-    reuse = [r for r in compiled if r % devices == 0 and r <= limit and cost(r) <= 1.5 * cost(best)]
+    reuse = [r for r in compiled if r % devices == 0 and r <= limit and cost(r) < cost(best) + COMPILE_RUNS]
     return min(reuse, key=cost) if reuse else best
 
 

@@ -581,3 +581,16 @@ if __name__ == "__main__":
         sys.path.insert(0, str(ROOT))
         os.environ.setdefault("KERAS_BACKEND", "jax")
         print(json.dumps(_measure(sys.argv[2])))
+
+
+def test_a_call_size_already_compiled_is_reused_while_its_padding_costs_less_than_a_compile():
+    """5 runs on 2 devices fit calls of 6; a program compiled for calls of 10 pads 4 more runs, far
+    cheaper than compiling again (the doctor's first extension step did so, 11 s); one for calls of 64
+    pads more than a compile costs."""
+    from harness.training.vectorized import _run_axis
+
+    assert _run_axis([5], 2, 256) == 6
+    assert _run_axis([5], 2, 256, compiled=[10]) == 10
+    assert _run_axis([5], 2, 256, compiled=[64]) == 6
+    assert _run_axis([5], 2, 256, compiled=[9]) == 6  # not a multiple of the devices
+    assert _run_axis([140], 2, 20) == 20
