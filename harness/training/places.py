@@ -79,12 +79,13 @@ def _end_before_teardown():
 
 
 class Here:
-    """This process, `slots` groups at a time, each trained in a thread so that Ctrl-C is noticed at
-    once (a group in flight is then dropped: it trains again next time)."""
+    """This process, a group at a time, trained in a thread so that Ctrl-C is noticed at once (a
+    group in flight is then dropped: it trains again next time)."""
 
-    def __init__(self, backend, slots=1, on_epoch=None):
-        self.backend, self.slots, self.on_epoch = backend, slots, on_epoch
-        self.events, self.busy = queue.Queue(), 0
+    slots = 1
+
+    def __init__(self, backend, on_epoch=None):
+        self.backend, self.on_epoch, self.events, self.busy = backend, on_epoch, queue.Queue(), 0
 
     def check(self, specs):
         return check(specs, self.backend)

@@ -67,10 +67,9 @@ def run(specs, options):
     while queue:
         batch = [g for g in queue if g.backend == queue[0].backend]
         queue = [g for g in queue if g.backend != batch[0].backend]
-        # vectorized groups train in this process, `jobs` at a time (threads: one compiles while
-        # another trains); Keras `fit` is not thread-safe, so per-run groups go to processes
-        threads = all(g.trainer == "vectorized" for g in batch)
-        place = _place(options, batch[0].backend, min(jobs, len(batch)), threads)
+        # vectorized groups train one after another in one process, each over all its cores
+        vectorized = all(g.trainer == "vectorized" for g in batch)
+        place = _place(options, batch[0].backend, 1 if vectorized else min(jobs, len(batch)))
         try:
             if not checked:  # before anything trains: a bad spec prints its error and nothing else
                 checked, problem = True, place.check(specs)
@@ -91,13 +90,13 @@ def run(specs, options):
     return [row for row in stored if row["status"] == "failed"]
 
 
-def _place(options, backend, jobs, threads):
+def _place(options, backend, jobs):
     if options.executor == "ray":
         from harness.training import cluster
 
         return cluster.RayTasks(options.jobs, backend, options.address)
-    if (jobs == 1 or threads) and places.keras_here(backend):
-        return places.Here(backend, jobs if threads else 1, options.progress and options.progress.epoch)
+    if jobs == 1 and places.keras_here(backend):
+        return places.Here(backend, options.progress and options.progress.epoch)
     return places.Pool(jobs, backend)
 
 

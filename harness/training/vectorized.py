@@ -31,7 +31,6 @@ import json
 import math
 import os
 import random
-import threading
 import time
 from pathlib import Path
 
@@ -57,10 +56,6 @@ COPIES = 6
 # Compiling a program costs about as much as training this many runs of it (5-15 s against 0.1-0.3 s a
 # run of the shipped networks): a program compiled for other call sizes is reused below that.
 COMPILE_RUNS = 20
-# Keras' global state (seeds, scopes, the names clear_session resets) is the process's, and Python's
-# `random` feeds its initializers: groups training at once in threads take turns in it, and compile
-# and train outside it.
-_KERAS = threading.RLock()
 
 
 def cache_dir():
@@ -401,7 +396,7 @@ class _Program:
             or any(getattr(layer, argument, None) is not None for argument in shapes.PENALTIES)
             for layer in model.layers
         )
-        self.functions, self.compiled, self.compiling = {}, {}, threading.Lock()
+        self.functions, self.compiled = {}, {}
 
     def spec_index(self, spec, entry):
         """The index in `spec`'s model of the program's layer `entry` (None: the spec has no such Dropout)."""
@@ -790,87 +785,82 @@ def _train(runs):
     if len({shapes.key(spec, fold) for spec, _, fold in runs}) > 1:
         raise Unsupported("the runs do not share one program's shapes (harness.training.groups forms groups)")
     start = time.perf_counter()
-    with _KERAS:  # Keras' state, until the group's program is found
-        splits = [datasets.load_split(spec.data, seed, fold) for spec, seed, fold in runs]
-        sizes = sorted({len(split.x_train) for split in splits})
-        specs = {}
-        for spec, _, _ in runs:
-            if (spec.name, spec.hash) not in specs:
-                specs[(spec.name, spec.hash)] = _Spec(spec)
-        of = [specs[(spec.name, spec.hash)] for spec, _, _ in runs]
-        structure = _structure(list(specs.values()), splits[0], sizes)
-        batch = structure["batch"]
-        program = _program(structure, (splits[0].x_train[:batch], splits[0].y_train[:batch]))
-    with program.compiling:  # one group at a time prepares, and compiles, a program
-        with _KERAS:
-            for s in specs.values():
-                s.stopper = program.stopper(s.spec)
-                s.initial = _Initial(s.spec, splits[0].n_features, runs[of.index(s)][1])
-                s.values = program.values(s)
-            sizes = program.structure["sizes"]  # the program's (a group's own, or more)
-            size_of = [sizes.index(len(split.x_train)) for split in splits]
-            shared = _shared(splits)
-            weights = int(program.model.count_params())
-            devices = jax.local_device_count() if weights >= SPLIT_WEIGHTS else 1
-            limit = max(1, min(shapes.MAX_RUNS, FLOAT_BUDGET // (COPIES * max(weights, 1))))
-            if limit < devices:
-                devices = 1
-            partitions = {}  # runs of one training size and epoch count (and whether they stop) share calls
-            for i, (spec, _, _) in enumerate(runs):
-                stops = of[i].stopper["monitor"] >= 0
-                partitions.setdefault((size_of[i], spec.fit["epochs"], stops), []).append(i)
-            # a compiled variant that takes per run what this group could pass once takes it stacked
-            fits = [
-                k
-                for k in program.compiled
-                if k[1] == devices and all(a == 0 or b is None for a, b in zip(k[2], shared))
+    splits = [datasets.load_split(spec.data, seed, fold) for spec, seed, fold in runs]
+    sizes = sorted({len(split.x_train) for split in splits})
+    specs = {}
+    for spec, _, _ in runs:
+        if (spec.name, spec.hash) not in specs:
+            specs[(spec.name, spec.hash)] = _Spec(spec)
+    of = [specs[(spec.name, spec.hash)] for spec, _, _ in runs]
+    structure = _structure(list(specs.values()), splits[0], sizes)
+    batch = structure["batch"]
+    program = _program(structure, (splits[0].x_train[:batch], splits[0].y_train[:batch]))
+    for s in specs.values():
+        s.stopper = program.stopper(s.spec)
+        s.initial = _Initial(s.spec, splits[0].n_features, runs[of.index(s)][1])
+        s.values = program.values(s)
+    sizes = program.structure["sizes"]  # the program's (a group's own, or more)
+    size_of = [sizes.index(len(split.x_train)) for split in splits]
+    shared = _shared(splits)
+    weights = int(program.model.count_params())
+    devices = jax.local_device_count() if weights >= SPLIT_WEIGHTS else 1
+    limit = max(1, min(shapes.MAX_RUNS, FLOAT_BUDGET // (COPIES * max(weights, 1))))
+    if limit < devices:
+        devices = 1
+    partitions = {}  # runs of one training size and epoch count (and whether they may stop) share calls
+    for i, (spec, _, _) in enumerate(runs):
+        partitions.setdefault((size_of[i], spec.fit["epochs"], of[i].stopper["monitor"] >= 0), []).append(i)
+    # a compiled variant that takes per run what this group could pass once takes it stacked
+    fits = [
+        k
+        for k in program.compiled
+        if k[1] == devices and all(a == 0 or b is None for a, b in zip(k[2], shared))
+    ]
+    done = [k[0] for k in fits]
+    per_call = _run_axis([len(p) for p in partitions.values()], devices, limit, done)
+    shared = next((k[2] for k in fits if k[0] == per_call), shared)
+    calls = []
+    for (size, _, _), members in sorted(partitions.items()):
+        for i in range(0, len(members), per_call):
+            called = members[i : i + per_call]  # padded with its last run to the call's size
+            calls.append((called + [called[-1]] * (per_call - len(called)), size))
+
+    def arguments(members, size):
+        """The program's inputs for the runs `members` (their initial weights made now)."""
+        initial = [program.initial(of[i], runs[i][1]) for i in members]
+        optimizer = [list(program.optimizer_values) for _ in members]
+        for i, values in zip(members, optimizer):
+            values[program.lr_index] = np.asarray(of[i].learning_rate, values[program.lr_index].dtype)
+        per_run = (
+            [t for t, _ in initial],
+            [n for _, n in initial],
+            optimizer,
+            [np.uint32(runs[i][1]) for i in members],
+            [of[i].values for i in members],
+        )
+        stacked = [jax.tree_util.tree_map(lambda *a: np.stack(a), *part) for part in per_run]
+        data = []
+        for name, axis in zip(PARTS, shared):
+            arrays = [getattr(splits[i], name) for i in members]
+            arrays = [
+                _pad(a, sizes[-1]) if a is not None and name in ("x_train", "y_train") else a for a in arrays
             ]
-            done = [k[0] for k in fits]
-            per_call = _run_axis([len(p) for p in partitions.values()], devices, limit, done)
-            shared = next((k[2] for k in fits if k[0] == per_call), shared)
-            calls = []
-            for (size, _, _), members in sorted(partitions.items()):
-                for i in range(0, len(members), per_call):
-                    called = members[i : i + per_call]  # padded with its last run to the call's size
-                    calls.append((called + [called[-1]] * (per_call - len(called)), size))
+            data.append(arrays[0] if axis is None else np.stack(arrays))
+        return (*stacked, np.int32(size), tuple(data))
 
-            def arguments(members, size):
-                """The program's inputs for the runs `members` (their initial weights made now)."""
-                with _KERAS:
-                    initial = [program.initial(of[i], runs[i][1]) for i in members]
-                optimizer = [list(program.optimizer_values) for _ in members]
-                for i, values in zip(members, optimizer):
-                    values[program.lr_index] = np.asarray(of[i].learning_rate, values[program.lr_index].dtype)
-                per_run = (
-                    [t for t, _ in initial],
-                    [n for _, n in initial],
-                    optimizer,
-                    [np.uint32(runs[i][1]) for i in members],
-                    [of[i].values for i in members],
-                )
-                stacked = [jax.tree_util.tree_map(lambda *a: np.stack(a), *part) for part in per_run]
-                data = []
-                for name, axis in zip(PARTS, shared):
-                    arrays = [getattr(splits[i], name) for i in members]
-                    if name in ("x_train", "y_train"):
-                        arrays = [None if a is None else _pad(a, sizes[-1]) for a in arrays]
-                    data.append(arrays[0] if axis is None else np.stack(arrays))
-                return (*stacked, np.int32(size), tuple(data))
-
-            stats = {"trace_s": 0.0, "compile_s": 0.0, "compiled": False, "cache_hit": False}
-            first = arguments(*calls[0])
-            stats["prepare_s"] = time.perf_counter() - start
-            compiled = program.compiled.get((per_call, devices, shared))
-            if compiled is None:
-                t0 = time.perf_counter()
-                lowered = program.function(devices, shared).lower(*first)
-                t1 = time.perf_counter()
-        if compiled is None:
-            hits = _cache_hits()
-            compiled = lowered.compile()
-            stats.update(trace_s=t1 - t0, compile_s=time.perf_counter() - t1, compiled=True)
-            stats["cache_hit"] = _cache_hits() > hits
-            program.compiled[(per_call, devices, shared)] = compiled
+    stats = {"trace_s": 0.0, "compile_s": 0.0, "compiled": False, "cache_hit": False}
+    first = arguments(*calls[0])
+    stats["prepare_s"] = time.perf_counter() - start
+    compiled = program.compiled.get((per_call, devices, shared))
+    if compiled is None:
+        t0 = time.perf_counter()
+        lowered = program.function(devices, shared).lower(*first)
+        t1 = time.perf_counter()
+        hits = _cache_hits()
+        compiled = lowered.compile()
+        stats.update(trace_s=t1 - t0, compile_s=time.perf_counter() - t1, compiled=True)
+        stats["cache_hit"] = _cache_hits() > hits
+        program.compiled[(per_call, devices, shared)] = compiled
     t0 = time.perf_counter()
     outs, pending = [], None
     for c, call in enumerate(calls):
@@ -890,8 +880,7 @@ def _train(runs):
         out = jax.tree_util.tree_map(lambda a, p=position: a[p], outs[c])
         made.append(_rows(program, of[i], run, out, seconds / len(runs), weights, len(runs)))
     _note(runs, stats, per_call, devices, len(calls), seconds)
-    with _KERAS:
-        keras.backend.clear_session()
+    keras.backend.clear_session()
     return made
 
 
