@@ -539,7 +539,12 @@ def main(argv=None):
     try:
         if getattr(args, "jobs", None) is not None and args.jobs < 1:
             raise HarnessError(f"--jobs {args.jobs}: must be at least 1 (1 runs in this process)")
-        return commands[args.command](args)
+        status = commands[args.command](args)
+        sys.stdout.flush()  # a reader gone early (`| head`) shows here, not in Python's teardown
+        return status
+    except BrokenPipeError:  # the rest of the output is not wanted: end quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR

@@ -458,3 +458,19 @@ def test_run_of_a_cv_experiment_says_over_seeds_x_folds(
     assert "mean ± std over seeds x folds" in out and "over seeds\n" not in out
     line = next(x for x in out.splitlines() if x.startswith("tiny[fit.epochs=1]"))
     assert line.split()[1:3] == ["2", "2"]  # runs = 1 seed x 2 folds, over 2 folds
+
+
+def test_output_into_a_closed_pipe_ends_quietly(harness_env):
+    """`python -m harness list | head -1`: the reader leaves early; no traceback, no "Exception ignored"."""
+    process = subprocess.Popen(
+        [PYTHON, "-m", "harness", "list"],
+        cwd=ROOT,
+        env=harness_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # before the harness writes a line
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 1
+    assert own_lines(err) == []
