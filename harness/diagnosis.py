@@ -111,7 +111,9 @@ def _column(history, name):
     """A history column in epoch order; empty when absent or entirely blank (not recorded)."""
     if history is None or name not in history:
         return np.array([])
-    ordered = history.sort_values("epoch") if "epoch" in history else history
+    ordered = history
+    if "epoch" in history and not history["epoch"].is_monotonic_increasing:  # stored histories are sorted
+        ordered = history.sort_values("epoch")
     values = pd.to_numeric(ordered[name], errors="coerce").to_numpy(dtype=float)
     return values if len(values) and not np.isnan(values).all() else np.array([])
 

@@ -60,9 +60,30 @@ def gradient_spread(history):
     return math.log10(last / first) if first > 0 and last > 0 and math.isfinite(first + last) else math.nan
 
 
+_frames = {}  # per_seed's frames by what they are read from: each selection round scores every arm again
+
+
 def per_seed(root, spec):
     """One row per stored run of `spec` (ok or diverged; a seed, or a (seed, fold) with cv): its metrics
     and the problems it shows."""
+    folder = results.experiment_dir(root, spec.name)
+    stamp = tuple(_stamp(folder / name) for name in ("runs.csv", "history.csv"))
+    key = (str(folder), spec.hash, tuple(spec.seeds), stamp)
+    if key not in _frames:
+        _frames[key] = _per_seed(root, spec)
+    return _frames[key].copy()
+
+
+def _stamp(path):
+    """What changes when a results file is written again (files are replaced whole: a new inode)."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
+
+
+def _per_seed(root, spec):
     runs = results.stored_runs(root, spec.name, spec.hash)
     keys = ["seed", "fold"] if spec.data.get("cv") and "fold" in runs else ["seed"]
     runs = runs[runs["status"].isin(["ok", "diverged"]) & runs["seed"].isin(spec.seeds)].drop_duplicates(
@@ -519,6 +540,7 @@ def main(
     `note` takes the lines for the terminal rather than a pipe (the files written)."""
     run = run or (lambda specs: None)
     note = note or out
+    _frames.clear()  # within a run, results are only replaced whole (a new inode) by results.store
     verify_seeds, select_seeds = seed_sets(seeds, selection_seeds)
     base = with_validation(spec, out)
     run([base.with_seeds(select_seeds + verify_seeds)])

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from harness import cli, doctor
+from harness import cli, doctor, results
 from harness.spec import from_dict
 
 DEEP = {
@@ -283,6 +283,20 @@ def test_selection_and_verification_seeds_are_disjoint(monkeypatch, tmp_path):
     text = "\n".join(lines)
     assert "took no part in choosing the problem or the strengths" in text
     assert "What to change: " in text
+
+
+def test_per_seed_reads_the_runs_stored_since_it_last_read(tmp_path, fake_results):
+    """per_seed keeps what it read (each selection round scores every arm again) until a file changes."""
+    spec = from_dict({**DEEP, "seeds": [0, 1]})
+    fake_results.store(tmp_path, spec, [fake_results.row(spec, 0)])
+    first = doctor.per_seed(tmp_path, spec)
+    assert first["seed"].tolist() == [0] and "overfitting" not in first.loc[0, "problems"]
+    first.loc[0, "val_loss"] = 9.0  # the caller's copy
+    assert doctor.per_seed(tmp_path, spec)["val_loss"].tolist() == [0.25]
+    row = fake_results.row(spec, 1, train_loss=0.05, test_loss=0.9, test_accuracy=0.6)
+    results.store(tmp_path, [(row, fake_results.history(row))], [spec])
+    again = doctor.per_seed(tmp_path, spec)
+    assert again["seed"].tolist() == [0, 1] and "overfitting" in again.loc[1, "problems"]
 
 
 def test_gradient_spread_from_update_ratio_columns():
