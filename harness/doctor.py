@@ -205,8 +205,9 @@ def validation_score(frame, n_seeds):
 
 
 def _ties(a, b):
-    """Whether two validation scores (failed runs, mean loss) are equal but for float noise."""
-    return a[0] == b[0] and abs(a[1] - b[1]) <= TIE * max(1.0, abs(a[1]), abs(b[1]))
+    """Whether two validation scores (failed runs, mean loss) are equal but for float noise (a mean of
+    inf, where no run has a finite validation loss, ties with itself)."""
+    return a[0] == b[0] and (a[1] == b[1] or abs(a[1] - b[1]) <= TIE * max(1.0, abs(a[1]), abs(b[1])))
 
 
 def select(root, arms, baseline_frame, n_seeds):

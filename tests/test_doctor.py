@@ -557,6 +557,18 @@ def test_patiences_that_tie_on_validation_loss_are_a_tie_and_the_smallest_is_cho
     assert batches == [] and path == []
 
 
+def test_a_remedy_without_a_finite_validation_loss_at_any_strength_is_chosen_at_its_smallest(monkeypatch):
+    """Every strength of a remedy diverges (lr_too_high's leaky ReLU on TensorFlow): their scores are all
+    (failed runs, inf); the doctor used to fail on them with an IndexError."""
+    _fake_selection(monkeypatch, lambda label: math.inf if label.startswith("l2") else 0.45)
+    base = from_dict(DEEP)
+    arms = [a for a in doctor.candidates(base, ["overfitting"], SEEDS) if a.label.startswith(("l2", "l1"))]
+    chosen, scores = doctor.select("r", arms, None, len(SEEDS))
+    l2 = scores[scores["remedy"] == "l2"]
+    assert l2["failed"].tolist() == [2] * len(l2) and list(l2["chosen"]) == [True] + [False] * (len(l2) - 1)
+    assert l2["tied"].all() and [a.label for a in chosen][-1] == l2["arm"].iloc[0]
+
+
 def test_the_doctor_follows_its_hint_beyond_the_end_of_the_grid_and_refines(monkeypatch):
     """l2's best of 1e-4..1e-1 is the strongest; beyond it 1 is worse (bracketed), then the doctor tries
     the geometric middle of the best two, 0.32, which wins. Dropout keeps improving up to the limit."""
