@@ -1,5 +1,5 @@
-"""Where groups train: this process (`Here`) or worker processes (`Pool`); Ray tasks are the third
-(`cluster.RayTasks`). One interface: `slots` (groups at once), `check(specs)` (a spec problem, a
+"""Where groups train: worker processes, or a thread of this process (`Pool`); Ray tasks are the other
+place (`cluster.RayTasks`). One interface: `slots` (groups at once), `check(specs)` (a spec problem, a
 HarnessError returned so that it crosses from a worker, or None), `submit(group)`, `results()`
 (yields (group, event, value) as they come), `close(kill)`. Events: ("run", (row, history)) per
 run, then ("done", None), ("unsupported", reason) or ("failed", error text), which ends the group.
@@ -7,8 +7,8 @@ run, then ("done", None), ("unsupported", reason) or ("failed", error text), whi
 
 import atexit
 import math
+import multiprocessing
 import os
-import queue
 import sys
 import threading
 from multiprocessing import connection
@@ -78,70 +78,54 @@ def _end_before_teardown():
         os._exit(130)
 
 
-class Here:
-    """This process, a group at a time, trained in a thread so that Ctrl-C is noticed at once (a
-    group in flight is then dropped: it trains again next time)."""
-
-    slots = 1
-
-    def __init__(self, backend, on_epoch=None):
-        self.backend, self.on_epoch, self.events, self.busy = backend, on_epoch, queue.Queue(), 0
-
-    def check(self, specs):
-        return check(specs, self.backend)
-
-    def submit(self, group):
-        put = lambda event: self.events.put((group, *event))
-        _threads.append(threading.Thread(target=work, args=(group, put, self.on_epoch), daemon=True))
-        _threads[-1].start()
-        self.busy += 1
-
-    def results(self):
-        while self.busy:
-            group, event, value = self.events.get()
-            self.busy -= event != "run"
-            yield group, event, value
-
-    def close(self, kill=False):
-        pass
-
-
-def _worker(backend, pipe, lifeline):
-    """A worker process: Keras on `backend`, then what `pipe` brings (specs to check, or a group to
-    train) until the main process closes it."""
-    processes.as_worker(lifeline, backend)
-    while True:
-        try:
+def _worker(backend, pipe, lifeline=None, on_epoch=None):
+    """A worker: Keras on `backend`, then what `pipe` brings (specs to check, or a group to train) until
+    the main process closes it. A thread of this process (no `lifeline`) stops when its pipe breaks."""
+    if lifeline is not None:
+        processes.as_worker(lifeline, backend)
+    try:
+        while True:
             task = pipe.recv()
-        except EOFError:
-            return
-        pipe.send(check(task, backend)) if isinstance(task, list) else work(task, pipe.send)
+            pipe.send(check(task, backend)) if isinstance(task, list) else work(task, pipe.send, on_epoch)
+    except (EOFError, OSError):
+        return
 
 
-def _death(process):
-    process.join()
-    return f"RuntimeError: worker {process.pid} died (exit code {process.exitcode})"
+def _death(worker):
+    worker.join()
+    code = getattr(worker, "exitcode", None)  # a thread has none
+    return f"RuntimeError: worker {getattr(worker, 'pid', worker.name)} died (exit code {code})"
 
 
 class Pool:
-    """Worker processes, each on a pipe of its own: each imports Keras once and trains many groups;
-    one is replaced after RUNS_PER_WORKER runs, one that dies fails the group it held."""
+    """Workers, each on a pipe of its own, that train many groups: processes, each importing Keras once
+    (one is replaced after RUNS_PER_WORKER runs, one that dies fails the group it held), or `here`, a
+    thread of this process, so that Ctrl-C is noticed at once (a group in flight is then dropped: it
+    trains again next time)."""
 
-    def __init__(self, jobs, backend):
-        self.context, self.backend, self.slots = processes.context(backend), backend, jobs
-        self.lifeline, self._lifeline_end = self.context.Pipe(duplex=False)  # this process keeps the end
-        self.workers = {}  # a worker's pipe: [its process, the group it trains or None, its runs]
+    def __init__(self, jobs, backend, here=False, on_epoch=None):
+        self.backend, self.slots, self.here, self.on_epoch = backend, jobs, here, on_epoch
+        self.context = multiprocessing if here else processes.context(backend)
+        if not here:
+            self.lifeline, self._lifeline_end = self.context.Pipe(duplex=False)  # this process keeps the end
+        self.workers = {}  # a worker's pipe: [its process or thread, the group it trains or None, its runs]
         for _ in range(jobs):
             self._start()
 
     def _start(self):
         mine, theirs = self.context.Pipe()
-        args = (self.backend, theirs, self.lifeline)
-        process = self.context.Process(target=_worker, args=args, daemon=True)
-        with processes.main_hidden():
-            process.start()
-        theirs.close()  # the worker holds the only other end: its death is end-of-file on `mine`
-        self.workers[mine] = [process, None, 0]
+        if self.here:
+            worker = threading.Thread(target=_worker, args=(self.backend, theirs, None, self.on_epoch))
+            worker.daemon = True
+            _threads.append(worker)
+            worker.start()
+        else:
+            args = (self.backend, theirs, self.lifeline)
+            worker = self.context.Process(target=_worker, args=args, daemon=True)
+            with processes.main_hidden():
+                worker.start()
+            theirs.close()  # the worker holds the only other end: its death is end-of-file on `mine`
+        self.workers[mine] = [worker, None, 0]
 
     def _replace(self, pipe):
         """Start a worker in place of the one on `pipe`, which ends (if it has not) as its pipe closes."""
@@ -179,13 +163,15 @@ class Pool:
                     worker[2] += event == "run"
                     if event != "run":
                         worker[1] = None
-                        if worker[2] >= RUNS_PER_WORKER.get(self.backend, math.inf):
+                        if not self.here and worker[2] >= RUNS_PER_WORKER.get(self.backend, math.inf):
                             self._replace(pipe)
                 if group:  # None: an idle worker died, and is replaced
                     yield group, event, value
 
     def close(self, kill=False):
-        for pipe, (process, _, _) in self.workers.items():
-            process.terminate() if kill else pipe.close()
-        for process, _, _ in self.workers.values():
-            process.join(timeout=5)
+        """End the workers: at once with `kill`. A thread cannot be killed: an idle one ends as its pipe
+        closes, one still training is left to the exit (`training`)."""
+        for pipe, (worker, _, _) in self.workers.items():
+            worker.terminate() if kill and not self.here else pipe.close()
+        for worker, _, _ in self.workers.values():
+            worker.join(timeout=1 if self.here and kill else 5)

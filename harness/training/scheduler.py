@@ -96,7 +96,7 @@ def _place(options, backend, jobs):
 
         return cluster.RayTasks(options.jobs, backend, options.address)
     if jobs == 1 and places.keras_here(backend):
-        return places.Here(backend, options.progress and options.progress.epoch)
+        return places.Pool(1, backend, here=True, on_epoch=options.progress and options.progress.epoch)
     return places.Pool(jobs, backend)
 
 
