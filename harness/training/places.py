@@ -173,5 +173,5 @@ class Pool:
         closes, one still training is left to the exit (`training`)."""
         for pipe, (worker, _, _) in self.workers.items():
             worker.terminate() if kill and not self.here else pipe.close()
-        for worker, _, _ in self.workers.values():
-            worker.join(timeout=1 if self.here and kill else 5)
+        for worker, group, _ in self.workers.values():
+            worker.join(timeout=(0 if group else 1) if self.here and kill else 5)
