@@ -115,8 +115,8 @@ class Pool:
     def _start(self):
         mine, theirs = self.context.Pipe()
         if self.here:
-            worker = threading.Thread(target=_worker, args=(self.backend, theirs, None, self.on_epoch))
-            worker.daemon = True
+            args = (self.backend, theirs, None, self.on_epoch)
+            worker = threading.Thread(target=_worker, args=args, daemon=True)
             _threads.append(worker)
             worker.start()
         else:
