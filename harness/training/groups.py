@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from harness.errors import HarnessError
-from harness.training.shapes import MAX_RUNS, key, unsupported
+from harness.training.shapes import MAX_RUNS, key, parts, unsupported
 
 ENGINES = ("auto", "vectorized", "per-run")
 
@@ -90,7 +90,10 @@ def form(todo, engine="auto", backend=None, verbose=False, fast=True, max_runs=N
         else:
             grouped.setdefault(key(spec, fold), []).append((spec, seed, fold))
     vectorized = [
-        Group(tuple(part), "vectorized", "jax") for runs in grouped.values() for part in _cut(runs, max_runs)
+        Group(tuple(piece), "vectorized", "jax")
+        for runs in grouped.values()
+        for part in parts(runs)
+        for piece in _cut(part, max_runs)
     ]
     return vectorized + single, [fallback_note(runs, reason) for reason, runs in why.items()]
 

@@ -4,7 +4,9 @@ Runs whose specs have the same `key` (layer classes and sizes, the data arrays' 
 metrics, optimizer class and batching) train as one program; what else differs between them is a
 value the program takes per run (`layout` and OPTIMIZER_VALUES say which): seeds, folds, learning
 rates and other optimizer numbers, L1/L2 factors, Dropout rates, EarlyStopping's settings, epochs
-and the training subset (`train_fraction`). No Keras or JAX is imported here.
+and the training subset (`train_fraction`). The units of a hidden Dense layer are a value too where
+zeros pad them exactly (`layout` says where): the program has the group's widest, and a run's units
+beyond its own start at 0 and stay 0. No Keras or JAX is imported here.
 """
 
 import json
@@ -27,6 +29,11 @@ OPTIMIZER_VALUES = {
 PENALTIES = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 # keras.regularizers' classes whose factors are values, with Keras' defaults for a factor not given
 FACTORS = {"L1": {"l1": 0.01}, "L2": {"l2": 0.01}, "L1L2": {"l1": 0.0, "l2": 0.0}}
+# A unit whose weights in and out are 0 outputs f(0) = 0 under these activations, so it adds nothing
+# to the next layer and gets a gradient of exactly 0; these optimizers then leave its weights at 0
+# (each weight's update is its own gradient's: no factored or matrix-wide statistics).
+ZERO_AT_ZERO = (None, "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "tanh")
+ELEMENTWISE = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "nadam")
 
 
 class Unsupported(Exception):
@@ -53,12 +60,14 @@ class Layout:
     class name and a rate), with their L1/L2 regularizers taken out; `indices`, each skeleton layer's
     index in the spec's model; `dropouts`, {(position, k): (rate, index in the model)} where position
     is the skeleton layer the Dropout follows (-1: the input) and k counts Dropouts in a row there;
-    `penalties`, {(skeleton layer, argument): regularizer as the spec writes it}."""
+    `penalties`, {(skeleton layer, argument): regularizer as the spec writes it}; `widths`, {skeleton
+    layer: units} for the Dense layers whose units zeros pad exactly (`paddable`)."""
 
     skeleton: tuple
     indices: tuple
     dropouts: dict
     penalties: dict
+    widths: dict
 
 
 def layout(spec):
@@ -79,7 +88,51 @@ def layout(spec):
                 penalties[(len(skeleton), argument)] = config.pop(argument)
         skeleton.append(config)
         indices.append(index)
-    return Layout(tuple(skeleton), tuple(indices), dropouts, penalties)
+    optimizer = spec.compile["optimizer"]["class_name"].lower()
+    widths = {
+        i: int(layer["units"])
+        for i, layer in enumerate(skeleton[:-1])
+        if optimizer in ELEMENTWISE and paddable(layer, skeleton[i + 1])
+    }
+    return Layout(tuple(skeleton), tuple(indices), dropouts, penalties, widths)
+
+
+def paddable(layer, following):
+    """Whether a Dense `layer` (a config, its L1/L2 regularizers taken out) followed by a Dense can have
+    units of zero weights added without changing what it computes or how it trains."""
+    plain = {
+        "class_name",
+        "name",
+        "units",
+        "activation",
+        "use_bias",
+        "kernel_initializer",
+        "bias_initializer",
+    }
+    return (
+        layer["class_name"] == following["class_name"] == "Dense"
+        and set(layer) <= plain  # an L1/L2 penalty, taken out, adds 0 for zeros; others stay in the layer
+        and layer.get("activation") in ZERO_AT_ZERO
+        and isinstance(layer["units"], int)
+    )
+
+
+def parts(runs):
+    """`runs` [(spec, seed, fold)] of one `key`, in parts that each train as one program: a run with
+    a Dropout after a paddable layer narrower than the widest there trains apart, with the runs of its
+    widths (its masks are drawn for its own units, as its own spec's program draws them)."""
+    layouts = {spec.hash: layout(spec) for spec, _, _ in runs}
+    widest = {}
+    for each in layouts.values():
+        for i, units in each.widths.items():
+            widest[i] = max(widest.get(i, 0), units)
+    split = {}
+    for run in runs:
+        mine = layouts[run[0].hash]
+        dropped = {position for position, _ in mine.dropouts}
+        narrower = tuple((i, u) for i, u in sorted(mine.widths.items()) if u < widest[i] and i in dropped)
+        split.setdefault(narrower, []).append(run)
+    return list(split.values())
 
 
 def factors(regularizer):
@@ -100,11 +153,15 @@ def _number(value):
 
 def key(spec, fold=None):
     """Equal for runs whose specs compile to the same program's shapes: what `layout` and
-    OPTIMIZER_VALUES take out, the learning rate, epochs, EarlyStopping and `train_fraction` (the
-    training arrays are padded to the group's largest) are values in it; a cv fold's test and
-    validation sizes are part of the data arrays' shapes."""
+    OPTIMIZER_VALUES take out, the learning rate, epochs, EarlyStopping, `train_fraction` (the
+    training arrays are padded to the group's largest) and paddable units are values in it; a cv
+    fold's test and validation sizes are part of the data arrays' shapes."""
     training = {section: thaw(getattr(spec, section)) for section in ("data", "compile", "fit")}
-    training["model"] = list(layout(spec).skeleton)
+    mine = layout(spec)
+    training["model"] = [
+        {k: v for k, v in layer.items() if k != "units" or i not in mine.widths}
+        for i, layer in enumerate(mine.skeleton)
+    ]
     training["data"].pop("train_fraction")
     optimizer = training["compile"]["optimizer"]
     optimizer["class_name"] = optimizer["class_name"].lower()

@@ -6,8 +6,10 @@ takes per run: its seed (initial weights, shuffles, dropout masks), learning rat
 numbers of `shapes.OPTIMIZER_VALUES`, the factors of its L1/L2 regularizers (0 where it has none), its
 Dropout rates (0 where it has no Dropout: the input passes through; under vmap the masks other runs
 need are computed and its own discarded), EarlyStopping's settings (none: it never stops), its
-number of epochs (it stops after its last), and its training subset (the training arrays are padded
-to the group's largest; each size trains on its own rows, batches and steps).
+number of epochs (it stops after its last), its training subset (the training arrays are padded
+to the group's largest; each size trains on its own rows, batches and steps), and the units of its
+paddable hidden layers (`shapes.paddable`: the program has the group's widest, a run's units beyond
+its own start and stay at 0).
 
 Keras keeps Dropout rates, regularizer factors and optimizer numbers as Python constants. So where the
 runs of a group differ in one, the program's model (the engine's own, never a spec's) has a layer or
@@ -204,8 +206,12 @@ def _structure(specs, split, sizes):
             traced.append(name)
             optimizer[name] = max(v for v in values if v is not None)  # SGD builds momenta if any is nonzero
     stoppers = [cb for s in specs for cb in s.spec.fit["callbacks"] if cb["class_name"] == "EarlyStopping"]
+    skeleton = [dict(layer) for layer in specs[0].layout.skeleton]
+    for i in specs[0].layout.widths:
+        skeleton[i]["units"] = max(s.layout.widths[i] for s in specs)
     return {
-        "skeleton": list(specs[0].layout.skeleton),
+        "skeleton": skeleton,
+        "paddable": sorted(specs[0].layout.widths),
         "dropouts": [[*slot, next(iter(r)) if len(r) == 1 else None] for slot, r in sorted(rates.items())],
         "penalties": penalties,
         "optimizer": optimizer,
@@ -242,7 +248,7 @@ class _Initial:
         self.spec, self.n_features = spec, n_features
         models.seed_everything(seed)
         model = models.build(spec, n_features)
-        self.count = 4 * len(model.layers) + 8
+        self.count, self.params = 4 * len(model.layers) + 8, int(model.count_params())
         drawn = {value: k for k, value in enumerate(_draws(seed, self.count))}
         self.sources, self.followed = {}, True
         for i, layer in enumerate(model.layers):
@@ -377,6 +383,10 @@ class _Program:
             if in_layers != [id(v) for v in getattr(model, f"{kind}_variables")]:
                 raise Unsupported("a model whose variables are not its layers' in order")
         self.dummies = [np.zeros(v.shape, v.dtype) for v in model.non_trainable_variables]
+        self.variable_shapes = {
+            kind: [tuple(v.shape) for v in getattr(model, f"{name}_variables")]
+            for kind, name in (("t", "trainable"), ("n", "non_trainable"))
+        }
         trainable = {id(v): i for i, v in enumerate(model.trainable_variables)}
         non_trainable = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
         self.layers = [  # health: per layer with weights, the trainable / non-trainable variables it owns
@@ -468,12 +478,20 @@ class _Program:
             "l2": np.asarray([p[1] for p in pairs], np.float32),
             "opt": numbers,
             "epochs": np.int32(spec.spec.fit["epochs"]),
+            "padded": np.asarray([self._padded(spec, e) for e in self.relu_layers], np.float32),
         }
         if s["stopping"]:
             types = {"monitor": np.int32, "patience": np.int32, "start": np.int32, "greater": bool}
             types.update(has_baseline=bool, restore=bool)
             out["es"] = {k: types.get(k, np.float32)(v) for k, v in spec.stopper.items()}
         return out
+
+    def _padded(self, spec, entry):
+        """How many units the program's layer `entry` has beyond `spec`'s (a narrower Dense)."""
+        kind, i = self.entries[entry]
+        if kind != "layer" or i not in spec.layout.widths:
+            return 0
+        return self.structure["skeleton"][i]["units"] - spec.layout.widths[i]
 
     def initial(self, spec, seed):
         """A run's initial (trainable, non-trainable) values in the program's variable order."""
@@ -485,6 +503,9 @@ class _Program:
                 value = values.get((self.spec_index(spec, e), kind, j))
                 if value is None and kind == "t":
                     raise Unsupported(f"{spec.spec.name}: its model does not map onto its group's program")
+                shape = self.variable_shapes[kind][i]
+                if value is not None and value.shape != shape:  # a narrower layer's: zeros beyond its units
+                    value = np.pad(value, [(0, w - h) for w, h in zip(shape, value.shape)])
                 out[kind].append(self.dummies[i] if value is None else value)
         return out["t"], out["n"]
 
@@ -671,7 +692,10 @@ class _Program:
             kept = jnp.where(es["has_weights"], es["kept"], kept)
 
         def on_training_rows(n):
-            return lambda t, n_: (evaluate(t, n_, x[:n], y[:n]), self._dead_relu(t, n_, x[:n]))
+            return lambda t, n_: (
+                evaluate(t, n_, x[:n], y[:n]),
+                self._dead_relu(t, n_, x[:n], values["padded"]),
+            )
 
         train_scores, dead = jax.lax.switch(
             size, [on_training_rows(n) for n in sizes], trainable, non_trainable
@@ -688,8 +712,9 @@ class _Program:
             penalty = sum(losses) if losses else penalty
         return {**out, "diverged": diverged, "scores": jnp.stack(scores), "penalty": penalty, "dead": dead}
 
-    def _dead_relu(self, trainable, non_trainable, x):
-        """Per ReLU layer: the fraction of its units that output 0 for every input (inputs `x`)."""
+    def _dead_relu(self, trainable, non_trainable, x, padded):
+        """Per ReLU layer: the fraction of its units that output 0 for every input (inputs `x`), not
+        counting the `padded` units the run does not have (they always output 0)."""
         import jax.numpy as jnp
 
         model = self.model
@@ -703,7 +728,9 @@ class _Program:
                 h = layer(h, training=False)
                 if i in relu:
                     out = h.reshape(x.shape[0], -1)
-                    fractions.append(jnp.mean(jnp.all(out <= 0, axis=0).astype(jnp.float32)))
+                    dead = jnp.sum(jnp.all(out <= 0, axis=0).astype(jnp.float32))
+                    pad = padded[len(fractions)]
+                    fractions.append((dead - pad) / (out.shape[1] - pad))
         return jnp.stack(fractions) if fractions else jnp.zeros(0)
 
 
@@ -726,7 +753,9 @@ def _covers(have, wanted):
     its sizes and epochs, early stopping if the group has it, and a value wherever a number of the
     group differs from the program's constant (a Dropout or penalty the group lacks: a traced one,
     which its runs set to 0)."""
-    if any(have[k] != wanted[k] for k in SHAPES) or wanted["epochs"] > have["epochs"]:
+    if any(have[k] != wanted[k] for k in SHAPES if k != "skeleton") or wanted["epochs"] > have["epochs"]:
+        return False
+    if have["paddable"] != wanted["paddable"] or not _wider(have, wanted):
         return False
     if not set(wanted["sizes"]) <= set(have["sizes"]):
         return False
@@ -878,7 +907,7 @@ def _train(runs):
     for i, run in enumerate(runs):
         c, position = where[i]
         out = jax.tree_util.tree_map(lambda a, p=position: a[p], outs[c])
-        made.append(_rows(program, of[i], run, out, seconds / len(runs), weights, len(runs)))
+        made.append(_rows(program, of[i], run, out, seconds / len(runs), of[i].initial.params, len(runs)))
     _note(runs, stats, per_call, devices, len(calls), seconds)
     keras.backend.clear_session()
     return made
@@ -951,6 +980,23 @@ def _note(runs, stats, per_call, devices, calls, seconds):
     }
     with open(path, "a") as f:
         f.write(json.dumps(line) + "\n")
+
+
+def _wider(have, wanted):
+    """Whether the layers of structure `have` are those of `wanted`, with as many units or more where
+    zeros pad them ("paddable") and no Dropout of `wanted` follows (it draws masks for its units)."""
+    dropped = {p for p, _, rate in wanted["dropouts"] if rate != 0.0}
+    pairs = list(zip(have["skeleton"], wanted["skeleton"]))
+    return len(have["skeleton"]) == len(wanted["skeleton"]) and all(
+        a == b
+        or (
+            i in have["paddable"]
+            and i not in dropped
+            and {**a, "units": 0} == {**b, "units": 0}
+            and a["units"] > b["units"]
+        )
+        for i, (a, b) in enumerate(pairs)
+    )
 
 
 def _rows(program, spec, run, out, fit_seconds, params, size):

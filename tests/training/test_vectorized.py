@@ -176,6 +176,45 @@ VALUES = [
         "compile": {**BASE["compile"], "optimizer": {"class_name": "sgd", "weight_decay": 0.1}},
     },
 ]
+# a hidden layer's units as a value: narrower runs in the program of the widest, zeros beyond their units
+WIDE = {
+    **PLAIN,
+    "name": "wide",
+    "model": [
+        {"class_name": "Dense", "units": 32, "activation": "relu"},
+        {
+            "class_name": "Dense",
+            "units": 16,
+            "activation": "tanh",
+            "kernel_regularizer": {"class_name": "L2"},
+        },
+        PLAIN["model"][-1],
+    ],
+    "fit": {"epochs": 12, "batch_size": 16, "shuffle": True},
+}
+WIDTHS = [
+    WIDE,
+    {
+        **WIDE,
+        "name": "narrow",
+        "model": [{**WIDE["model"][0], "units": 4}, {**WIDE["model"][1], "units": 3}, WIDE["model"][2]],
+    },
+    {
+        **WIDE,
+        "name": "wide_dropout",
+        "model": [WIDE["model"][0], {"class_name": "Dropout", "rate": 0.5}, *WIDE["model"][1:]],
+    },
+    # a Dropout after a narrower layer draws masks for its own units: a program of its own widths
+    {
+        **WIDE,
+        "name": "narrow_dropout",
+        "model": [
+            {**WIDE["model"][0], "units": 8},
+            {"class_name": "Dropout", "rate": 0.5},
+            *WIDE["model"][1:],
+        ],
+    },
+]
 TIMING = ["fit_seconds", "seconds_per_epoch", "pid", "peak_rss_mb", "finished_at"]
 SUITES = ["overfitting", "underfitting", "iris_overfitting", "iris_underfitting"]
 
@@ -234,8 +273,8 @@ def _against_fit(specs):
 def _merged_against_own(specs, seeds):
     """Each run trained in the groups `groups.form` makes of all `specs` against the same run trained
     in a group of its own spec (first, so that its program is its own): worst relative difference of
-    every per-epoch column, and whether epochs_run, best_epoch, status and the history's columns
-    are the same."""
+    every per-epoch column and of the row's scores, and whether epochs_run, best_epoch, status, params,
+    the dead-ReLU columns and the history's columns are the same."""
     from harness.training import groups
 
     own = {}
@@ -253,10 +292,18 @@ def _merged_against_own(specs, seeds):
                 if key not in ("experiment", "seed", "spec_hash", "epoch")
                 and len(history) == len(other_history)
             }
+            # a data loss is Keras' loss minus the penalty: compared as Keras evaluated it (the difference
+            # of two near numbers would magnify its last bits)
+            scores = [k for k in row if k.startswith(("train_", "val_", "test_")) or k == "loss_penalty"]
+            with_penalty = lambda r, k: r[k] + (r["loss_penalty"] if k.endswith("_loss") else 0.0)  # noqa: E731
+            worst.update(
+                {f"row.{k}": _relative(with_penalty(row, k), with_penalty(other, k)) for k in scores}
+            )
+            same = ("epochs_run", "best_epoch", "status", "params", "dead_relu_fraction", "dead_relu_layer")
             compared.append(
                 {
                     "run": f"{spec.name} seed {seed}",
-                    "same": {k: [row[k], other[k]] for k in ("epochs_run", "best_epoch", "status")},
+                    "same": {k: [row[k], other[k]] for k in same},
                     "columns": list(history[0]) == list(other_history[0]),
                     "worst": worst,
                     "pipeline": other["pipeline"],
@@ -309,6 +356,7 @@ def _measure(part):
     stoppers = [_spec({**EARLY, "name": label}, **{"fit.callbacks": [cb]}) for label, cb in STOPPERS.items()]
     out["early"] = _against_fit(stoppers)
     _values(out, VALUES[:3])
+    _values(out, WIDTHS, "widths")
     # two SGD specs that differ in momentum and weight decay: a program of their own
     out["sgd_values"] = _merged_against_own([_spec(raw) for raw in VALUES[3:]], [0, 1])
 
@@ -348,17 +396,17 @@ def _measure(part):
     return out
 
 
-def _values(out, raws):
+def _values(out, raws, tag="values"):
     """A group of specs that differ in every value against each spec's own group, and a later group the
     merged program covers."""
     from harness.training import vectorized
 
     values = [_spec(raw) for raw in raws]
-    out["values"] = _merged_against_own(values, [0, 1])
+    out[tag] = _merged_against_own(values, [0, 1])
     # a later group that the merged program covers (as the doctor's verification) is trained by it
-    kept = [id(p) for p in vectorized._programs]  # each spec's own, then the merged one
+    kept = [id(p) for p in vectorized._programs]  # each spec's own, then the merged one(s)
     _group([(values[1], 5, None), (values[2], 5, None)])
-    out["covered"] = [id(p) for p in vectorized._programs] == kept
+    out[f"covered.{tag}"] = sorted(id(p) for p in vectorized._programs) == sorted(kept)  # no new program
     return out
 
 
@@ -465,7 +513,7 @@ def _assert_merged_equals_own(result):
     relative, health columns within 1e-4 (an update ratio divides a small difference of weights)."""
     for run in result["runs"]:
         for key, (own, merged) in run["same"].items():
-            assert merged == own, (run["run"], key)
+            assert merged == own or merged != merged and own != own, (run["run"], key)  # NaN: both NaN
         assert run["columns"], run["run"]
         health = {k: v for k, v in run["worst"].items() if k.startswith(("weight_norm.", "update_ratio."))}
         numbers = {k: v for k, v in run["worst"].items() if k not in health}
@@ -493,7 +541,19 @@ def test_a_run_trained_beside_other_specs_equals_it_in_its_own_specs_group(measu
     assert result["groups"] == [["base", "variant_a", "variant_b"]]
     _assert_merged_equals_own(result)
     assert {run["pipeline"] for run in result["runs"]} == {"jax.vmap group of 6"}
-    assert measured_more["covered"] is True  # two of the specs again: the three specs' program, no new one
+    assert (
+        measured_more["covered.values"] is True
+    )  # two of the specs again: the three specs' program, no new one
+
+
+@pytest.mark.slow
+def test_a_narrower_hidden_layer_trains_in_its_wider_mates_program_as_in_its_own(measured_more):
+    """Units as a value: zeros beyond a run's own units change none of its numbers, its parameter count
+    or its dead-ReLU fraction; a Dropout after a narrower layer keeps its run apart."""
+    result = measured_more["widths"]
+    assert result["groups"] == [["wide", "narrow", "wide_dropout"], ["narrow_dropout"]]
+    _assert_merged_equals_own(result)
+    assert measured_more["covered.widths"] is True
 
 
 @pytest.mark.slow
