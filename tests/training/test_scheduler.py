@@ -40,14 +40,15 @@ METRICS = ["epochs_run", "best_epoch", "train_loss", "train_accuracy", "test_los
 
 
 def raw(name, units=4, seeds=(0,), epochs=EPOCHS, **sections):
-    """A tiny iris experiment dict; `units` of its hidden layer sets the program it compiles to."""
+    """A tiny iris experiment dict; `units` of its hidden layer sets the program it compiles to (under
+    a sigmoid, whose units zeros would not pad)."""
     out = {
         **copy.deepcopy(TINY),
         "name": name,
         "seeds": list(seeds),
         "fit": {"epochs": epochs, "batch_size": 16},
     }
-    out["model"][0]["units"] = units
+    out["model"][0].update(units=units, activation="sigmoid")
     return {**out, **sections}
 
 
