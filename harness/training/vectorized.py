@@ -736,7 +736,7 @@ class _Program:
 
 _programs = []  # the process's most recent PROGRAMS_KEPT programs, the latest last
 PROGRAMS_KEPT = 16
-SHAPES = ("skeleton", "loss", "metrics", "batch", "shuffle", "shapes", "n_features")
+SHAPES = ("loss", "metrics", "batch", "shuffle", "shapes", "n_features")  # and the layers (`_wider`)
 
 
 def _program(structure, example):
@@ -753,7 +753,7 @@ def _covers(have, wanted):
     its sizes and epochs, early stopping if the group has it, and a value wherever a number of the
     group differs from the program's constant (a Dropout or penalty the group lacks: a traced one,
     which its runs set to 0)."""
-    if any(have[k] != wanted[k] for k in SHAPES if k != "skeleton") or wanted["epochs"] > have["epochs"]:
+    if any(have[k] != wanted[k] for k in SHAPES) or wanted["epochs"] > have["epochs"]:
         return False
     if have["paddable"] != wanted["paddable"] or not _wider(have, wanted):
         return False
