@@ -7,7 +7,7 @@ group's runs over them), TensorFlow's C++ log threshold, and Keras' Python warni
 alone cannot silence TensorFlow: abseil writes "All log messages before absl::InitializeLog()"
 and the oneDNN notice to file descriptor 2 before it reads any threshold. So the import runs
 with descriptor 2 captured, and what it wrote is passed on except the known start-up lines:
-a real error still shows.
+a real error still shows. On JAX, compiled programs are kept between invocations.
 """
 
 import logging
@@ -79,7 +79,25 @@ def _import_keras():
 
     if keras.backend.backend() == "tensorflow":
         import tensorflow  # noqa: F401  (its start-up lines come here, while captured)
+    if keras.backend.backend() == "jax":
+        _cache_compiled_programs()
     return keras
+
+
+def _cache_compiled_programs():
+    """Let JAX keep every compiled program between invocations, in $HARNESS_CACHE/jax, else
+    ~/.cache/harness/jax (an unwritable folder only costs compile time)."""
+    import jax
+
+    root = os.environ.get("HARNESS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "harness")
+    folder = os.path.join(root, "jax")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 def bring_up():

@@ -70,13 +70,6 @@ def _connect(ray, address, jobs):
     return True
 
 
-def _work(group):
-    """In a Ray worker (Keras on the group's backend): train a group; its events as a list."""
-    events = []
-    places.work(group, events.append)
-    return events
-
-
 class RayTasks:
     """Ray tasks, one group per task with one CPU, on the cluster at `address` ($RAY_ADDRESS) or on a
     local Ray with `jobs` CPUs started here."""
@@ -91,9 +84,13 @@ class RayTasks:
         task = {"num_cpus": 1, "max_retries": 0, "runtime_env": {"env_vars": {"KERAS_BACKEND": backend}}}
         if places.RUNS_PER_WORKER.get(backend):  # a worker process is replaced after this many tasks
             task["max_calls"] = places.RUNS_PER_WORKER[backend]
-        self.work, self.check_task = ray.remote(**task)(_work), ray.remote(**task)(places.check)
+        self.work, self.check_task = ray.remote(**task)(places.work), ray.remote(**task)(places.check)
         self.backend, self.pending = backend, {}
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    @property
+    def full(self):
+        return len(self.pending) >= self.slots
 
     def check(self, specs):
         return self.ray.get(self.check_task.remote(specs, self.backend))
@@ -106,11 +103,10 @@ class RayTasks:
             ready, _ = self.ray.wait(list(self.pending), num_returns=1)
             group = self.pending.pop(ready[0])
             try:
-                events = self.ray.get(ready[0])
+                ended = self.ray.get(ready[0])
             except Exception as exc:  # the task's worker died, or Ray failed it
-                events = [("failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")]
-            for event in events:
-                yield (group, *event)
+                ended = [], "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+            yield (group, *ended)
 
     def close(self, kill=False):
         for ref in self.pending:  # Ctrl-C, --fail-fast or an error: outstanding groups are dropped

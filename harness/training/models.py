@@ -142,9 +142,15 @@ def check(spec, n_features):
     _check_callbacks(spec)
 
 
+_checked = set()  # the hashes of specs checked in this process (the doctor's remedies come back)
+
+
 def check_specs(specs):
-    """Check every spec against Keras before anything trains; the first problem raises."""
+    """Check every spec against Keras before anything trains; the first problem raises. What a spec
+    trains (its hash) is checked once per process."""
     for spec in specs:
+        if spec.hash in _checked:
+            continue
         try:
             split = datasets.load_split(spec.data, spec.seeds[0], datasets.folds(spec.data)[0])
         except SpecError:
@@ -152,6 +158,7 @@ def check_specs(specs):
         except HarnessError as exc:  # data that cannot be split as asked: name the experiment
             raise SpecError(spec.name, "data", str(exc), spec.source) from None
         check(spec, split.n_features)
+        _checked.add(spec.hash)
 
 
 def default_learning_rate(class_name):

@@ -1,8 +1,7 @@
 """Where groups train: worker processes, or a thread of this process (`Pool`); Ray tasks are the other
-place (`cluster.RayTasks`). One interface: `slots` (groups at once), `check(specs)` (a spec problem, a
-HarnessError returned so that it crosses from a worker, or None), `submit(group)`, `results()`
-(yields (group, event, value) as they come), `close(kill)`. Events: ("run", (row, history)) per
-run, then ("done", None), ("unsupported", reason) or ("failed", error text), which ends the group.
+place (`cluster.RayTasks`). One interface: `full` (no room for another group), `check(specs)` (the
+first spec problem, returned so that it crosses from a worker, or None), `submit(group)`, `results()`
+(yields what `work` returns, after the group, as each group ends) and `close(kill)`.
 """
 
 import atexit
@@ -20,28 +19,31 @@ from harness.training.shapes import Unsupported
 # TensorFlow keeps ~4 MB per fitted model that neither clear_session nor gc frees
 # (tensorflow#61791): its workers are replaced after this many runs. JAX frees them.
 RUNS_PER_WORKER = {"tensorflow": 10, "torch": 10}
+_threads = []  # this process's training threads
 
 
-def work(group, put, on_epoch=None):
-    """Train `group`, reporting its events through `put`: the body of every place."""
+def work(group, on_epoch=None):
+    """Train `group`, the body of every place: ([(row, history)] of the runs it made, how it ended:
+    "done", "unsupported" or "failed", and why)."""
+    made = []
     try:
-        for made in group.train(on_epoch):
-            put(("run", made))
-        put(("done", None))
+        for run in group.train(on_epoch):
+            made.append(run)
+        return made, "done", None
     except Unsupported as exc:
-        put(("unsupported", str(exc)))
+        return made, "unsupported", str(exc)
     except Exception as exc:
-        put(("failed", f"{type(exc).__name__}: {exc}"))
+        return made, "failed", f"{type(exc).__name__}: {exc}"
 
 
 def check(specs, backend):
-    """Check `specs` against Keras on `backend` in this process: the first problem, or None."""
+    """The first problem Keras on `backend` finds in `specs`, or None."""
     keras_here(backend)
     from harness.training import models
 
     try:
         models.check_specs(specs)
-    except HarnessError as exc:  # returned: from a worker it comes back pickled
+    except HarnessError as exc:
         return exc
 
 
@@ -54,14 +56,7 @@ def keras_here(backend):
         from harness.training import backend as _  # noqa: F401
 
         os.environ.pop("KERAS_BACKEND") if saved is None else os.environ.update(KERAS_BACKEND=saved)
-        if backend == "jax":
-            from harness.training import vectorized
-
-            vectorized.enable_compile_cache()  # before the spec check: its eager ops compile too
     return sys.modules["keras"].backend.backend() == backend
-
-
-_threads = []  # this process's training threads
 
 
 def training():
@@ -86,15 +81,9 @@ def _worker(backend, pipe, lifeline=None, on_epoch=None):
     try:
         while True:
             task = pipe.recv()
-            pipe.send(check(task, backend)) if isinstance(task, list) else work(task, pipe.send, on_epoch)
+            pipe.send(check(task, backend) if isinstance(task, list) else work(task, on_epoch))
     except (EOFError, OSError):
         return
-
-
-def _death(worker):
-    worker.join()
-    code = getattr(worker, "exitcode", None)  # a thread has none
-    return f"RuntimeError: worker {getattr(worker, 'pid', worker.name)} died (exit code {code})"
 
 
 class Pool:
@@ -104,7 +93,7 @@ class Pool:
     trains again next time)."""
 
     def __init__(self, jobs, backend, here=False, on_epoch=None):
-        self.backend, self.slots, self.here, self.on_epoch = backend, jobs, here, on_epoch
+        self.backend, self.here, self.on_epoch = backend, here, on_epoch
         self.context = multiprocessing if here else processes.context(backend)
         if not here:
             self.lifeline, self._lifeline_end = self.context.Pipe(duplex=False)  # this process keeps the end
@@ -114,14 +103,12 @@ class Pool:
 
     def _start(self):
         mine, theirs = self.context.Pipe()
+        make, lifeline = (threading.Thread, None) if self.here else (self.context.Process, self.lifeline)
+        worker = make(target=_worker, args=(self.backend, theirs, lifeline, self.on_epoch), daemon=True)
         if self.here:
-            args = (self.backend, theirs, None, self.on_epoch)
-            worker = threading.Thread(target=_worker, args=args, daemon=True)
             _threads.append(worker)
             worker.start()
         else:
-            args = (self.backend, theirs, self.lifeline)
-            worker = self.context.Process(target=_worker, args=args, daemon=True)
             with processes.main_hidden():
                 worker.start()
             theirs.close()  # the worker holds the only other end: its death is end-of-file on `mine`
@@ -129,10 +116,21 @@ class Pool:
 
     def _replace(self, pipe):
         """Start a worker in place of the one on `pipe`, which ends (if it has not) as its pipe closes."""
-        process = self.workers.pop(pipe)[0]
+        worker = self.workers.pop(pipe)[0]
         pipe.close()
         self._start()
-        return process
+        return worker
+
+    def _died(self, pipe):
+        """The error of a group whose worker died: it is replaced."""
+        worker = self._replace(pipe)
+        worker.join()
+        code = getattr(worker, "exitcode", None)  # a thread has none
+        return f"RuntimeError: worker {getattr(worker, 'pid', worker.name)} died (exit code {code})"
+
+    @property
+    def full(self):
+        return all(group for _, group, _ in self.workers.values())
 
     def check(self, specs):
         pipe = next(iter(self.workers))
@@ -140,7 +138,7 @@ class Pool:
         try:
             return pipe.recv()
         except EOFError:
-            return HarnessError(f"checking the specs: {_death(self._replace(pipe))}")
+            return HarnessError(f"checking the specs: {self._died(pipe)}")
 
     def submit(self, group):
         pipe, worker = next((pipe, worker) for pipe, worker in self.workers.items() if worker[1] is None)
@@ -154,19 +152,17 @@ class Pool:
         while any(worker[1] for worker in self.workers.values()):
             for pipe in connection.wait(list(self.workers)):
                 worker = self.workers[pipe]
-                group = worker[1]
+                group, worker[1] = worker[1], None
                 try:
-                    event, value = pipe.recv()
+                    made, end, why = pipe.recv()
                 except EOFError:
-                    event, value = "failed", _death(self._replace(pipe))
+                    made, end, why = [], "failed", self._died(pipe)
                 else:
-                    worker[2] += event == "run"
-                    if event != "run":
-                        worker[1] = None
-                        if not self.here and worker[2] >= RUNS_PER_WORKER.get(self.backend, math.inf):
-                            self._replace(pipe)
+                    worker[2] += len(made)
+                    if not self.here and worker[2] >= RUNS_PER_WORKER.get(self.backend, math.inf):
+                        self._replace(pipe)
                 if group:  # None: an idle worker died, and is replaced
-                    yield group, event, value
+                    yield group, made, end, why
 
     def close(self, kill=False):
         """End the workers: at once with `kill`. A thread cannot be killed: an idle one ends as its pipe

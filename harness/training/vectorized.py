@@ -34,7 +34,6 @@ import math
 import os
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -45,7 +44,6 @@ from harness.training.backend import keras
 from harness.training.health import column_name, is_relu, worst_dead_relu
 from harness.training.shapes import Unsupported
 
-CACHE_ENV = "HARNESS_CACHE"
 STATS_ENV = "HARNESS_ENGINE_STATS"  # a file to append one JSON line per group to (what bench reads)
 PARTS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 # A program of at least this many weights splits its runs over the host's devices, whatever the
@@ -58,26 +56,6 @@ COPIES = 6
 # Compiling a program costs about as much as training this many runs of it (5-15 s against 0.1-0.3 s a
 # run of the shipped networks): a program compiled for other call sizes is reused below that.
 COMPILE_RUNS = 20
-
-
-def cache_dir():
-    """Where JAX keeps compiled programs between invocations: $HARNESS_CACHE/jax, else
-    ~/.cache/harness/jax."""
-    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "harness")
-    return Path(root) / "jax"
-
-
-def enable_compile_cache():
-    import jax
-
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return  # an unwritable cache only costs compile time
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 def _check_backend():
@@ -797,7 +775,6 @@ def train(group):
     Unsupported, naming the cause, when the program cannot be built, traced or run (a layer
     that fails under vmap, a schedule, ...): those runs then train on the per-run trainer."""
     _check_backend()
-    enable_compile_cache()
     try:
         made = _train(group.runs)
     except Unsupported:
