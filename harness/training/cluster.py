@@ -93,7 +93,7 @@ class RayTasks:
         return len(self.pending) >= self.slots
 
     def check(self, specs):
-        return self.ray.get(self.check_task.remote(specs, self.backend))
+        return self.ray.get(self.check_task.remote(specs))
 
     def submit(self, group):
         self.pending[self.work.remote(group)] = group

@@ -36,9 +36,8 @@ def work(group, on_epoch=None):
         return made, "failed", f"{type(exc).__name__}: {exc}"
 
 
-def check(specs, backend):
-    """The first problem Keras on `backend` finds in `specs`, or None."""
-    keras_here(backend)
+def check(specs):
+    """The first problem Keras finds in `specs`, or None."""
     from harness.training import models
 
     try:
@@ -81,7 +80,7 @@ def _worker(backend, pipe, lifeline=None, on_epoch=None):
     try:
         while True:
             task = pipe.recv()
-            pipe.send(check(task, backend) if isinstance(task, list) else work(task, on_epoch))
+            pipe.send(check(task) if isinstance(task, list) else work(task, on_epoch))
     except (EOFError, OSError):
         return
 
