@@ -73,7 +73,8 @@ def run(specs, options):
     progress, stored, checked = options.progress or _Silent(), [], not queue
     while queue:
         batch = [g for g in queue if g.backend == queue[0].backend]
-        queue, place, stop = [g for g in queue if g.backend != batch[0].backend], _place(options, batch), True
+        queue = [g for g in queue if g.backend != batch[0].backend]
+        place, stop = _place(options, batch), True  # an error before _train returns kills the place
         try:
             if not checked:  # before anything trains: a bad spec prints its error and nothing else
                 checked, problem = True, place.check(specs)
