@@ -31,13 +31,10 @@ def _stop(signum, frame):
 
 
 def _stopped(code):
-    """Exit status `code` now if a group dropped mid-training left a thread inside XLA or TensorFlow,
-    under which Python's teardown would abort; else just `code`."""
-    places = sys.modules.get("harness.training.places")
-    if places and places.training():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    """Exit status `code`, at once if a thread still trains (a group dropped mid-training)."""
+    processes = sys.modules.get("harness.training.processes")
+    if processes:
+        processes.exit_if_training(code)
     return code
 
 

@@ -1,10 +1,8 @@
-"""Where groups train: worker processes, or a thread of this process (`Pool`); Ray tasks are the other
-place (`cluster.RayTasks`). One interface: `full` (no room for another group), `check(specs)` (the
-first spec problem, returned so that it crosses from a worker, or None), `submit(group)`, `results()`
-(yields what `work` returns, after the group, as each group ends) and `close(kill)`.
+"""Where groups train: worker processes or a thread of this process (`Pool`), or Ray tasks
+(`cluster.RayTasks`). Each has `full`, `check(specs)` (the first spec problem, or None), `submit(group)`,
+`results()` (what `work` returns, as each group ends) and `close(kill)`.
 """
 
-import atexit
 import math
 import multiprocessing
 import os
@@ -19,12 +17,10 @@ from harness.training.shapes import Unsupported
 # TensorFlow keeps ~4 MB per fitted model that neither clear_session nor gc frees
 # (tensorflow#61791): its workers are replaced after this many runs. JAX frees them.
 RUNS_PER_WORKER = {"tensorflow": 10, "torch": 10}
-_threads = []  # this process's training threads
 
 
 def work(group, on_epoch=None):
-    """Train `group`, the body of every place: ([(row, history)] of the runs it made, how it ended:
-    "done", "unsupported" or "failed", and why)."""
+    """Train `group`: ([(row, history)] of the runs it made, "done", "unsupported" or "failed", why)."""
     made = []
     try:
         for run in group.train(on_epoch):
@@ -37,7 +33,7 @@ def work(group, on_epoch=None):
 
 
 def check(specs):
-    """The first problem Keras finds in `specs`, or None."""
+    """The first problem Keras finds in `specs` (returned, to cross from a worker), or None."""
     from harness.training import models
 
     try:
@@ -47,8 +43,8 @@ def check(specs):
 
 
 def keras_here(backend):
-    """Bring up Keras here on `backend` unless it is up; whether it runs on `backend`. The
-    environment keeps the user's backend for workers started later."""
+    """Whether Keras runs here on `backend`, bringing it up if it is not up; workers started later
+    still see the user's $KERAS_BACKEND."""
     if "keras" not in sys.modules:
         saved = os.environ.get("KERAS_BACKEND")
         os.environ["KERAS_BACKEND"] = backend
@@ -58,23 +54,8 @@ def keras_here(backend):
     return sys.modules["keras"].backend.backend() == backend
 
 
-def training():
-    """Whether a training thread of this process still runs (a group dropped by Ctrl-C)."""
-    return any(thread.is_alive() for thread in _threads)
-
-
-@atexit.register
-def _end_before_teardown():
-    """Python's teardown aborts the process under a thread still inside XLA or TensorFlow: end first."""
-    if training():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-
-
 def _worker(backend, pipe, lifeline=None, on_epoch=None):
-    """A worker: Keras on `backend`, then what `pipe` brings (specs to check, or a group to train) until
-    the main process closes it. A thread of this process (no `lifeline`) stops when its pipe breaks."""
+    """Check the specs or train the group each message brings, until the pipe closes."""
     if lifeline is not None:
         processes.as_worker(lifeline, backend)
     try:
@@ -86,26 +67,24 @@ def _worker(backend, pipe, lifeline=None, on_epoch=None):
 
 
 class Pool:
-    """Workers, each on a pipe of its own, that train many groups: processes, each importing Keras once
-    (one is replaced after RUNS_PER_WORKER runs, one that dies fails the group it held), or `here`, a
-    thread of this process, so that Ctrl-C is noticed at once (a group in flight is then dropped: it
-    trains again next time)."""
+    """Workers on pipes of their own: processes that import Keras once (one is replaced after
+    RUNS_PER_WORKER runs; one that dies fails its group), or `here` a thread, so that Ctrl-C is heard."""
 
     def __init__(self, jobs, backend, here=False, on_epoch=None):
         self.backend, self.here, self.on_epoch = backend, here, on_epoch
         self.context = multiprocessing if here else processes.context(backend)
-        if not here:
-            self.lifeline, self._lifeline_end = self.context.Pipe(duplex=False)  # this process keeps the end
-        self.workers = {}  # a worker's pipe: [its process or thread, the group it trains or None, its runs]
+        # a worker process dies when its end of the lifeline reads end-of-file: this process ended
+        self.lifeline, self._lifeline_end = (None, None) if here else self.context.Pipe(duplex=False)
+        self.workers = {}  # pipe: [its process or thread, the group it trains or None, its runs]
         for _ in range(jobs):
             self._start()
 
     def _start(self):
         mine, theirs = self.context.Pipe()
-        make, lifeline = (threading.Thread, None) if self.here else (self.context.Process, self.lifeline)
-        worker = make(target=_worker, args=(self.backend, theirs, lifeline, self.on_epoch), daemon=True)
+        make = threading.Thread if self.here else self.context.Process
+        worker = make(target=_worker, args=(self.backend, theirs, self.lifeline, self.on_epoch), daemon=True)
         if self.here:
-            _threads.append(worker)
+            processes.THREADS.append(worker)
             worker.start()
         else:
             with processes.main_hidden():
@@ -114,14 +93,13 @@ class Pool:
         self.workers[mine] = [worker, None, 0]
 
     def _replace(self, pipe):
-        """Start a worker in place of the one on `pipe`, which ends (if it has not) as its pipe closes."""
+        """Start a worker in place of the one on `pipe` (it ends as its pipe closes); returns that one."""
         worker = self.workers.pop(pipe)[0]
         pipe.close()
         self._start()
         return worker
 
     def _died(self, pipe):
-        """The error of a group whose worker died: it is replaced."""
         worker = self._replace(pipe)
         worker.join()
         code = getattr(worker, "exitcode", None)  # a thread has none
@@ -164,8 +142,7 @@ class Pool:
                     yield group, made, end, why
 
     def close(self, kill=False):
-        """End the workers: at once with `kill`. A thread cannot be killed: an idle one ends as its pipe
-        closes, one still training is left to the exit (`training`)."""
+        """End the workers, at once with `kill`; a thread still training is left to the exit."""
         for pipe, (worker, _, _) in self.workers.items():
             worker.terminate() if kill and not self.here else pipe.close()
         for worker, group, _ in self.workers.values():

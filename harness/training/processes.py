@@ -1,5 +1,7 @@
-"""Worker processes that start without the user's main module and die with the main process."""
+"""Workers: processes that start without the user's main module and die with the main process, and
+this process's training threads, which it outlives only by ending at once."""
 
+import atexit
 import contextlib
 import ctypes
 import multiprocessing
@@ -9,6 +11,17 @@ import sys
 import threading
 
 PR_SET_PDEATHSIG = 1
+THREADS = []  # this process's training threads (places.Pool here)
+
+
+@atexit.register
+def exit_if_training(code=130):
+    """End now with `code` if a training thread still runs (a group dropped by Ctrl-C): Python's
+    teardown would abort the process under a thread inside XLA or TensorFlow."""
+    if any(thread.is_alive() for thread in THREADS):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 @contextlib.contextmanager

@@ -1,11 +1,6 @@
-"""One loop for every run: plan the runs not stored yet, form groups, train them at a place, store
-each group's runs one way.
-
-Groups go to a place (this process, worker processes or Ray tasks) as it has room; their runs go
-through `results.store` (a run another invocation stored meanwhile is kept unless `force`); progress
-hears of every group and run; with `fail_fast` the first failed run stops everything. Ctrl-C,
-SIGTERM and SIGHUP stop the place at once: stored runs are kept, groups in flight are dropped and
-train again next time.
+"""One loop for every run: plan the runs not stored yet, form groups, train them at a place as it has
+room, store each group's runs one way (`results.store`). With `fail_fast` the first failed run stops
+everything; Ctrl-C stops at once: stored runs are kept, groups in flight train again next time.
 """
 
 import dataclasses
@@ -108,8 +103,8 @@ def _place(options, batch):
 
 
 def _train(place, batch, later, options, progress, stored):
-    """Feed `batch` to `place` as it has room and store each group's runs when it ends; a group the
-    vectorized trainer cannot take goes to `later` as groups of one. True when fail-fast stopped it."""
+    """Train `batch` at `place`, storing each group's runs as it ends; groups the vectorized trainer
+    cannot take go to `later` as groups of one. True when fail-fast stopped it."""
 
     def keep(rows):
         stored.extend(rows)
