@@ -4,12 +4,14 @@ everything; Ctrl-C stops at once: stored runs are kept, groups in flight train a
 """
 
 import dataclasses
+import io
 import os
 import sys
 
 from harness import results
 from harness.data import folds
 from harness.errors import HarnessError
+from harness.progress import Progress
 from harness.training import groups, places
 
 
@@ -28,11 +30,6 @@ class RunOptions:
     force: bool = False  # re-run and store runs already stored
     executor: str = "local"  # local (this process or worker processes) or ray
     address: str = None  # with ray: the cluster's head (None: $RAY_ADDRESS, else a local Ray)
-
-
-class _Silent:
-    def __getattr__(self, name):
-        return lambda *args: None
 
 
 def pending(specs, root, force=False):
@@ -65,7 +62,7 @@ def run(specs, options):
         results.check_writable(options.root, spec.name)
         results.remove_temp_files(options.root, spec.name)  # a killed process's, never a live one's
     queue, notes = groups.form(todo, options.engine, options.backend, options.verbose, options.fast)
-    progress, stored, checked = options.progress or _Silent(), [], not queue
+    progress, stored, checked = options.progress or Progress(io.StringIO()), [], not queue
     while queue:
         batch = [g for g in queue if g.backend == queue[0].backend]
         queue = [g for g in queue if g.backend != batch[0].backend]
