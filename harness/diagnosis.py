@@ -114,7 +114,10 @@ def _column(history, name):
     ordered = history
     if "epoch" in history and not history["epoch"].is_monotonic_increasing:  # stored histories are sorted
         ordered = history.sort_values("epoch")
-    values = pd.to_numeric(ordered[name], errors="coerce").to_numpy(dtype=float)
+    column = ordered[name]
+    if not pd.api.types.is_numeric_dtype(column):  # stored histories are numbers: a blank or text cell
+        column = pd.to_numeric(column, errors="coerce")
+    values = column.to_numpy(dtype=float)
     return values if len(values) and not np.isnan(values).all() else np.array([])
 
 
