@@ -184,7 +184,7 @@ def _same_selection(args, command):
 
 
 def cmd_compare(args):
-    from harness import comparison, report  # stored runs only: pandas, scipy, matplotlib; no Keras
+    from harness import comparison, report  # stored runs only: pandas, scipy (matplotlib to draw); no Keras
 
     names, hashes = comparison.select(
         registry.discover(args.experiments), args.results, args.names, args.suite

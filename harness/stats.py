@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _scipy_stats
+from scipy import special  # the t and normal quantiles scipy.stats computes with, without its 0.5 s import
 
 LEVEL = 0.95
 POWER = 0.8
@@ -48,7 +48,7 @@ def std(values):
 
 def t_critical(df, level=LEVEL):
     """The two-sided Student-t critical value at `df` degrees of freedom (which may be fractional)."""
-    return float(_scipy_stats.t.ppf(0.5 + level / 2, df)) if df >= 1 else math.nan
+    return float(special.stdtrit(df, 0.5 + level / 2)) if df >= 1 else math.nan
 
 
 def t_quantile(n, level=LEVEL):
@@ -254,7 +254,7 @@ def paired(a, b, level=LEVEL, design=Design(), scope="this", bounds=UNBOUNDED):
             n, est.mean, est.mean, est.mean, 1.0 if est.mean == 0 else 0.0, 0.0, ratio, est.df, est.n
         )
     half = t_critical(est.df, level) * est.se
-    p_value = float(2 * _scipy_stats.t.sf(abs(est.mean) / est.se, est.df))
+    p_value = float(2 * special.stdtr(est.df, -abs(est.mean) / est.se))
     low, high = max(bounds[0], est.mean - half), min(bounds[1], est.mean + half)
     return Paired(n, est.mean, low, high, p_value, est.sd, ratio, est.df, est.n)
 
@@ -301,7 +301,7 @@ def wilson(successes, n, level=LEVEL):
     interval, is not degenerate at 0/n or n/n."""
     if n <= 0:
         return math.nan, math.nan
-    z = float(_scipy_stats.norm.ppf(0.5 + level / 2))
+    z = float(special.ndtri(0.5 + level / 2))
     share = successes / n
     centre = (share + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
@@ -351,7 +351,7 @@ def runs_needed(spread, effect, level=LEVEL, power=POWER, ratio=0.0):
         return math.inf
     if spread == 0:
         return 2
-    z = float(_scipy_stats.norm.ppf(0.5 + level / 2) + _scipy_stats.norm.ppf(power))
+    z = float(special.ndtri(0.5 + level / 2) + special.ndtri(power))
     inverse = (effect / (z * spread)) ** 2 - ratio
     if inverse <= 0:
         return math.inf
