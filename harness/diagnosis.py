@@ -115,7 +115,7 @@ def _column(history, name):
     if "epoch" in history and not history["epoch"].is_monotonic_increasing:  # stored histories are sorted
         ordered = history.sort_values("epoch")
     column = ordered[name]
-    if not pd.api.types.is_numeric_dtype(column):  # stored histories are numbers: a blank or text cell
+    if not pd.api.types.is_numeric_dtype(column):  # text only where a stored cell is damaged
         column = pd.to_numeric(column, errors="coerce")
     values = column.to_numpy(dtype=float)
     return values if len(values) and not np.isnan(values).all() else np.array([])
