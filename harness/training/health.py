@@ -10,8 +10,9 @@ from harness.training.backend import keras
 
 def column_name(i, layer):
     """CSV-friendly, run-independent column suffix `<index>.<class name>` (Keras' auto names
-    vary per process)."""
-    return f"{i}.{re.sub(r'(?<!^)(?=[A-Z])', '_', type(layer).__name__).lower()}"
+    vary per process); a private subclass (the engine's) is named as the class it stands in for."""
+    name = next(c.__name__ for c in type(layer).__mro__ if not c.__name__.startswith("_"))
+    return f"{i}.{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}"
 
 
 class Health(keras.callbacks.Callback):

@@ -6,7 +6,9 @@ value the program takes per run (`layout` and OPTIMIZER_VALUES say which): seeds
 rates and other optimizer numbers, L1/L2 factors, Dropout rates, EarlyStopping's settings, epochs
 and the training subset (`train_fraction`). The units of a hidden Dense layer are a value too where
 zeros pad them exactly (`layout` says where): the program has the group's widest, and a run's units
-beyond its own start at 0 and stay 0. No Keras or JAX is imported here.
+beyond its own start at 0 and stay 0. So is the depth of a stack of like ReLU layers before the
+output (`stacked`): the program has the group's deepest, and a shallower run passes the layers
+beyond its own as the identity. No Keras or JAX is imported here.
 """
 
 import json
@@ -61,13 +63,18 @@ class Layout:
     index in the spec's model; `dropouts`, {(position, k): (rate, index in the model)} where position
     is the skeleton layer the Dropout follows (-1: the input) and k counts Dropouts in a row there;
     `penalties`, {(skeleton layer, argument): regularizer as the spec writes it}; `widths`, {skeleton
-    layer: units} for the Dense layers whose units zeros pad exactly (`paddable`)."""
+    layer: units} for the Dense layers whose units zeros pad exactly (`paddable`); `stack`, (first,
+    depth) of the ReLU Dense layers before the last layer that repeat the first of them but for units
+    (`stacked`), or None; `skipped`, the layers a deeper program has that the spec has not (`placed`:
+    their index is None)."""
 
     skeleton: tuple
     indices: tuple
     dropouts: dict
     penalties: dict
     widths: dict
+    stack: tuple = None
+    skipped: tuple = ()
 
 
 def layout(spec):
@@ -94,7 +101,51 @@ def layout(spec):
         for i, layer in enumerate(skeleton[:-1])
         if optimizer in ELEMENTWISE and paddable(layer, skeleton[i + 1])
     }
-    return Layout(tuple(skeleton), tuple(indices), dropouts, penalties, widths)
+    stack = stacked(skeleton, widths) if not spec.compile["optimizer"].get("global_clipnorm") else None
+    return Layout(tuple(skeleton), tuple(indices), dropouts, penalties, widths, stack)
+
+
+def _but_units(layer):
+    return {k: v for k, v in layer.items() if k not in ("units", "name")}
+
+
+def stacked(skeleton, widths):
+    """(first, depth) of the paddable ReLU Dense layers right before the last layer that repeat the
+    first of them but for their units, or None. Depth is a value: a shallower run trains in a deeper
+    program whose layers beyond its own have one width and start as the identity, which ReLU keeps
+    exact (relu(I h + 0) = h for h >= 0, and the gradient through it too), and are never updated."""
+    last = len(skeleton) - 1
+    first = last
+    while (
+        first - 1 in widths
+        and skeleton[first - 1].get("activation") == "relu"
+        and _but_units(skeleton[first - 1]) == _but_units(skeleton[last - 1])
+    ):
+        first -= 1
+    return (first, last - first) if first < last else None
+
+
+def placed(mine, depth):
+    """Layout `mine` as a program whose stack is `depth` layers deep holds it: its layers after its
+    own stack (and what follows them) move down, and the layers between are `skipped`."""
+    if mine.stack is None or mine.stack[1] == depth:
+        return mine
+    first, own = mine.stack
+    end, extra = first + own, depth - own
+
+    def at(position):
+        return position if position < end else position + extra
+
+    copy = {k: v for k, v in mine.skeleton[first].items() if k != "name"}  # Keras names are unique
+    return Layout(
+        (*mine.skeleton[:end], *(dict(copy) for _ in range(extra)), *mine.skeleton[end:]),
+        (*mine.indices[:end], *(None,) * extra, *mine.indices[end:]),
+        {(at(p), k): v for (p, k), v in mine.dropouts.items()},
+        {(at(p), a): v for (p, a), v in mine.penalties.items()},
+        {at(i): units for i, units in mine.widths.items()},
+        (first, depth),
+        tuple(range(end, end + extra)),
+    )
 
 
 def paddable(layer, following):
@@ -126,6 +177,11 @@ def parts(runs):
     for each in layouts.values():
         for i, units in each.widths.items():
             widest[i] = max(widest.get(i, 0), units)
+    stacks = {each.stack for each in layouts.values() if each.stack}
+    if len(stacks) > 1:  # mixed depths: the program's stack has one width, its widest
+        first, depth = max(stacks)
+        top = max(widest.get(i, 0) for i in range(first, first + depth))
+        widest.update({i: top for i in range(first, first + depth)})
     split = {}
     for run in runs:
         mine = layouts[run[0].hash]
@@ -162,6 +218,8 @@ def key(spec, fold=None):
         {k: v for k, v in layer.items() if k != "units" or i not in mine.widths}
         for i, layer in enumerate(mine.skeleton)
     ]
+    if mine.stack:  # its depth is a value: the layers that repeat the stack's first are left out
+        del training["model"][mine.stack[0] + 1 : sum(mine.stack)]
     training["data"].pop("train_fraction")
     optimizer = training["compile"]["optimizer"]
     optimizer["class_name"] = optimizer["class_name"].lower()

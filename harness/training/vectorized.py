@@ -7,9 +7,10 @@ numbers of `shapes.OPTIMIZER_VALUES`, the factors of its L1/L2 regularizers (0 w
 Dropout rates (0 where it has no Dropout: the input passes through; under vmap the masks other runs
 need are computed and its own discarded), EarlyStopping's settings (none: it never stops), its
 number of epochs (it stops after its last), its training subset (the training arrays are padded
-to the group's largest; each size trains on its own rows, batches and steps), and the units of its
+to the group's largest; each size trains on its own rows, batches and steps), the units of its
 paddable hidden layers (`shapes.paddable`: the program has the group's widest, a run's units beyond
-its own start and stay at 0).
+its own start and stay at 0); and the depth of its stack of like ReLU layers (`shapes.stacked`: the
+program has the group's deepest; the layers a run lacks start as the identity and get no gradient).
 
 Keras keeps Dropout rates, regularizer factors and optimizer numbers as Python constants. So where the
 runs of a group differ in one, the program's model (the engine's own, never a spec's) has a layer or
@@ -57,7 +58,8 @@ COPIES = 6
 # the suite's merged program (140k weights a run) trained in 10.6 s in calls of 10, 13.6-15.3 s in 20.
 CACHE_FLOATS = 8_000_000
 # Compiling a program costs about as much as training this many runs of it (5-15 s against 0.1-0.3 s a
-# run of the shipped networks): a program compiled for other call sizes is reused below that.
+# run of the shipped networks): a program compiled for other call sizes is reused below that, until
+# the program has measured its own compile and runs (`_Program.compile_runs`).
 COMPILE_RUNS = 20
 
 
@@ -119,6 +121,25 @@ class _Dropout(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+class _Skippable(keras.layers.Dense):
+    """keras.layers.Dense in a deeper program than some run's spec: for that run it starts as the
+    identity and gets no gradient, so no elementwise optimizer moves it (save weight decay)."""
+
+    active = True  # whether the run has the layer, while the program is traced
+
+    def call(self, inputs, training=None):
+        import jax
+
+        def held(variable):
+            weight = keras.ops.convert_to_tensor(variable)
+            return jax.numpy.where(self.active, weight, jax.lax.stop_gradient(weight))
+
+        x = keras.ops.matmul(inputs, held(self.kernel))
+        if self.bias is not None:
+            x = keras.ops.add(x, held(self.bias))
+        return self.activation(x) if self.activation is not None else x
 
 
 class _Penalty(keras.regularizers.Regularizer):
@@ -187,12 +208,21 @@ def _structure(specs, split, sizes):
             traced.append(name)
             optimizer[name] = max(v for v in values if v is not None)  # SGD builds momenta if any is nonzero
     stoppers = [cb for s in specs for cb in s.spec.fit["callbacks"] if cb["class_name"] == "EarlyStopping"]
-    skeleton = [dict(layer) for layer in specs[0].layout.skeleton]
-    for i in specs[0].layout.widths:
-        skeleton[i]["units"] = max(s.layout.widths[i] for s in specs)
+    deepest = next(s for s in specs if not s.layout.skipped)
+    skeleton, widths = [dict(layer) for layer in deepest.layout.skeleton], {}
+    for s in specs:
+        for i, units in s.layout.widths.items():
+            widths[i] = max(widths.get(i, 0), units)
+    skipped = sorted({i for s in specs for i in s.layout.skipped})
+    if skipped:  # a skipped layer passes its input on: the stack has one width
+        stack = range(deepest.layout.stack[0], sum(deepest.layout.stack))
+        widths.update(dict.fromkeys(stack, max(widths[i] for i in stack)))
+    for i, units in widths.items():
+        skeleton[i]["units"] = units
     return {
         "skeleton": skeleton,
-        "paddable": sorted(specs[0].layout.widths),
+        "paddable": sorted(widths),
+        "skipped": skipped,
         "dropouts": [[*slot, next(iter(r)) if len(r) == 1 else None] for slot, r in sorted(rates.items())],
         "penalties": penalties,
         "optimizer": optimizer,
@@ -307,6 +337,7 @@ class _Program:
         self.structure = s = structure
         models.seed_everything(0)
         self.entries, self.dropouts, self.penalties, made = [], [], [], []  # traced ones, in values order
+        self.skippable = []
         at = {}
         for position, k, rate in s["dropouts"]:
             at.setdefault(position, []).append((k, rate))
@@ -329,7 +360,11 @@ class _Program:
                     traced.append((argument, _Penalty(*uses)))
                 else:
                     config[argument] = constant
-            layer = models.layer(config)
+            if i in s["skipped"]:
+                layer = _Skippable.from_config(models.keras_config(config)["config"])
+                self.skippable.append(layer)
+            else:
+                layer = models.layer(config)
             for argument, penalty in traced:  # before the layer builds its weights
                 setattr(layer, argument, penalty)
                 self.penalties.append(penalty)
@@ -364,6 +399,15 @@ class _Program:
             if in_layers != [id(v) for v in getattr(model, f"{kind}_variables")]:
                 raise Unsupported("a model whose variables are not its layers' in order")
         self.dummies = [np.zeros(v.shape, v.dtype) for v in model.non_trainable_variables]
+        self.dtypes = [v.dtype for v in model.trainable_variables]
+        entry_of = {("layer", i): e for e, (kind, i) in enumerate(self.entries) if kind == "layer"}
+        trainable_index = {id(v): i for i, v in enumerate(model.trainable_variables)}
+        decays = "weight_decay" in s["traced"] or s["optimizer"].get("weight_decay")
+        self.kept = {  # weight decay moves even a layer without gradient: its variables -> its layer's
+            trainable_index[id(v)]: k
+            for k, position in enumerate(s["skipped"] if decays else ())
+            for v in model.layers[entry_of[("layer", position)]].trainable_variables
+        }
         self.variable_shapes = {
             kind: [tuple(v.shape) for v in getattr(model, f"{name}_variables")]
             for kind, name in (("t", "trainable"), ("n", "non_trainable"))
@@ -388,6 +432,13 @@ class _Program:
             for layer in model.layers
         )
         self.functions, self.compiled = {}, {}
+        self.compile_seconds = self.slot_seconds = None  # measured: a compile, and a run's place in a call
+
+    def compile_runs(self):
+        """How many runs' places in a call a compile of this program costs, as measured on it."""
+        if not (self.compile_seconds and self.slot_seconds):
+            return COMPILE_RUNS
+        return self.compile_seconds / self.slot_seconds
 
     def spec_index(self, spec, entry):
         """The index in `spec`'s model of the program's layer `entry` (None: the spec has no such Dropout)."""
@@ -460,6 +511,7 @@ class _Program:
             "opt": numbers,
             "epochs": np.int32(spec.spec.fit["epochs"]),
             "padded": np.asarray([self._padded(spec, e) for e in self.relu_layers], np.float32),
+            "active": np.asarray([p not in spec.layout.skipped for p in s["skipped"]], bool),
         }
         if s["stopping"]:
             types = {"monitor": np.int32, "patience": np.int32, "start": np.int32, "greater": bool}
@@ -482,9 +534,11 @@ class _Program:
             out[kind] = []
             for i, (e, _, j) in enumerate(self.keys[kind]):
                 value = values.get((self.spec_index(spec, e), kind, j))
+                shape = self.variable_shapes[kind][i]
+                if value is None and kind == "t" and self.entries[e][1] in spec.layout.skipped:
+                    value = (np.eye(*shape) if j == 0 else np.zeros(shape)).astype(self.dtypes[i])  # identity
                 if value is None and kind == "t":
                     raise Unsupported(f"{spec.spec.name}: its model does not map onto its group's program")
-                shape = self.variable_shapes[kind][i]
                 if value is not None and value.shape != shape:  # a narrower layer's: zeros beyond its units
                     value = np.pad(value, [(0, w - h) for w, h in zip(shape, value.shape)])
                 out[kind].append(self.dummies[i] if value is None else value)
@@ -496,6 +550,8 @@ class _Program:
             layer.keep, layer.on = (values["keep"][j], values["on"][j]) if values else (1.0, False)
         for j, penalty in enumerate(self.penalties):
             penalty.l1, penalty.l2 = (values["l1"][j], values["l2"][j]) if values else (0.0, 0.0)
+        for j, layer in enumerate(self.skippable):
+            layer.active = values["active"][j] if values else True
         optimizer = self.model.optimizer
         for name in self.structure["traced"]:
             plain = self.structure["optimizer"][name]
@@ -588,8 +644,8 @@ class _Program:
             def train_step(state, start, length):
                 xb = jax.lax.dynamic_slice_in_dim(xe, start, length)
                 yb = jax.lax.dynamic_slice_in_dim(ye, start, length)
-                logs, state = model.train_step(state, (xb, yb))
-                return state, jnp.stack([logs[n] for n in log_names])
+                logs, new = model.train_step(state, (xb, yb))
+                return self._keep_skipped(values, state, new), jnp.stack([logs[n] for n in log_names])
 
             state = (trainable, non_trainable, opt, metrics0), jnp.zeros(len(log_names), jnp.float32)
             state = jax.lax.fori_loop(0, full, lambda i, carry: train_step(carry[0], i * batch, batch), state)
@@ -693,6 +749,17 @@ class _Program:
             penalty = sum(losses) if losses else penalty
         return {**out, "diverged": diverged, "scores": jnp.stack(scores), "penalty": penalty, "dead": dead}
 
+    def _keep_skipped(self, values, old, new):
+        """The state `new` after a step, but the layers the run skips as they were (the identity)."""
+        if not self.kept:
+            return new
+        import jax.numpy as jnp
+
+        trainable = list(new[0])
+        for i, k in self.kept.items():
+            trainable[i] = jnp.where(values["active"][k], trainable[i], old[0][i])
+        return (type(new[0])(trainable), *new[1:])
+
     def _dead_relu(self, trainable, non_trainable, x, padded):
         """Per ReLU layer: the fraction of its units that output 0 for every input (inputs `x`), not
         counting the `padded` units the run does not have (they always output 0)."""
@@ -737,6 +804,8 @@ def _covers(have, wanted):
     if any(have[k] != wanted[k] for k in SHAPES) or wanted["epochs"] > have["epochs"]:
         return False
     if have["paddable"] != wanted["paddable"] or not _wider(have, wanted):
+        return False
+    if not set(wanted["skipped"]) <= set(have["skipped"]):
         return False
     if not set(wanted["sizes"]) <= set(have["sizes"]):
         return False
@@ -801,6 +870,9 @@ def _train(runs):
         if (spec.name, spec.hash) not in specs:
             specs[(spec.name, spec.hash)] = _Spec(spec)
     of = [specs[(spec.name, spec.hash)] for spec, _, _ in runs]
+    depth = max((s.layout.stack or (0, 0))[1] for s in specs.values())
+    for s in specs.values():  # in the deepest spec's positions
+        s.layout = shapes.placed(s.layout, depth)
     structure = _structure(list(specs.values()), splits[0], sizes)
     batch = structure["batch"]
     program = _program(structure, (splits[0].x_train[:batch], splits[0].y_train[:batch]))
@@ -827,7 +899,7 @@ def _train(runs):
         if k[1] == devices and all(a == 0 or b is None for a, b in zip(k[2], shared))
     ]
     done = [k[0] for k in fits]
-    per_call = _run_axis([len(p) for p in partitions.values()], devices, limit, done)
+    per_call = _run_axis([len(p) for p in partitions.values()], devices, limit, done, program.compile_runs())
     shared = next((k[2] for k in fits if k[0] == per_call), shared)
     calls = []
     for (size, _, _), members in sorted(partitions.items()):
@@ -871,6 +943,8 @@ def _train(runs):
         stats.update(trace_s=t1 - t0, compile_s=time.perf_counter() - t1, compiled=True)
         stats["cache_hit"] = _cache_hits() > hits
         program.compiled[(per_call, devices, shared)] = compiled
+        if not stats["cache_hit"]:  # a compile read from the cache says nothing of one for other sizes
+            program.compile_seconds = stats["trace_s"] + stats["compile_s"]
     t0 = time.perf_counter()
     outs, pending = [], None
     for c, call in enumerate(calls):
@@ -880,6 +954,7 @@ def _train(runs):
         pending = out
     outs.append(jax.tree_util.tree_map(np.asarray, pending))
     seconds = time.perf_counter() - t0
+    program.slot_seconds = seconds / (len(calls) * per_call)
     where = {}
     for c, (members, _) in enumerate(calls):
         for position, i in enumerate(members):
@@ -894,9 +969,10 @@ def _train(runs):
     return made
 
 
-def _run_axis(counts, devices, limit, compiled=()):
+def _run_axis(counts, devices, limit, compiled=(), compile_runs=COMPILE_RUNS):
     """Runs per call: a multiple of `devices` up to `limit` with the fewest padded runs plus calls
-    (a call costs about one run), or one already compiled whose extra runs cost less than a compile."""
+    (a call costs about one run), or one already compiled whose extra runs cost less than a compile
+    (`compile_runs` runs)."""
 
     def cost(r):
         calls = sum(math.ceil(c / r) for c in counts)
@@ -905,7 +981,7 @@ def _run_axis(counts, devices, limit, compiled=()):
     top = min(limit, max(counts))
     options = range(devices, max(devices, math.ceil(top / devices) * devices) + 1, devices)
     best = min(options, key=lambda r: (cost(r), -r))
-    reuse = [r for r in compiled if r % devices == 0 and r <= limit and cost(r) < cost(best) + COMPILE_RUNS]
+    reuse = [r for r in compiled if r % devices == 0 and r <= limit and cost(r) < cost(best) + compile_runs]
     return min(reuse, key=cost) if reuse else best
 
 
@@ -991,6 +1067,8 @@ def _rows(program, spec, run, out, fit_seconds, params, size):
         order += [len(log_names) + k for k in order]
     history = {names[k]: [float(v) for v in out["logs"][:epochs_run, k]] for k in order}
     for k, (entry, _) in enumerate(program.layers):
+        if program.spec_index(spec, entry) is None:  # a layer the run skips
+            continue
         column = program.column(spec, entry)
         history[f"weight_norm.{column}"] = [float(v) for v in out["norms"][:epochs_run, k]]
         history[f"update_ratio.{column}"] = [float(v) for v in out["ratios"][:epochs_run, k]]
@@ -999,7 +1077,11 @@ def _rows(program, spec, run, out, fit_seconds, params, size):
         part: {log_names[k]: out["scores"][j, k] for k in order[: len(log_names)]}
         for j, part in enumerate(parts)
     }
-    dead = [(float(f), program.column(spec, entry)) for f, entry in zip(out["dead"], program.relu_layers)]
+    dead = [
+        (float(f), program.column(spec, entry))
+        for f, entry in zip(out["dead"], program.relu_layers)
+        if program.spec_index(spec, entry) is not None
+    ]
     return rows.build(
         spec.spec,
         seed,

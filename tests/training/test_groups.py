@@ -174,7 +174,9 @@ def test_factors_of_the_regularizers_that_are_values(regularizer, factors):
     assert shapes.factors(regularizer) == factors
 
 
-def test_the_shipped_suites_are_one_program_per_architecture():
+def test_the_shipped_suites_are_one_program_per_optimizer():
+    """Numbers, units and depth are values: the smaller model (one hidden layer of 64 units instead of
+    three of 256) trains in its mates' program; Adam instead of SGD changes the shape."""
     specs = registry.discover()
 
     def formed(tag):
@@ -185,20 +187,54 @@ def test_the_shipped_suites_are_one_program_per_architecture():
         [
             "overfit_baseline",
             "overfit_more_data",
+            "overfit_smaller_model",
             "overfit_l1",
             "overfit_l2",
             "overfit_dropout",
             "overfit_early_stopping",
             "overfit_l2_dropout",
-        ],
-        ["overfit_smaller_model"],
+        ]
     ]
-    assert sorted(map(len, formed("underfitting"))) == [
-        1,
-        5,
-    ]  # Adam changes the shape; more capacity does not
-    assert sorted(map(len, formed("iris_overfitting"))) == [1, 6]
+    assert sorted(map(len, formed("underfitting"))) == [1, 5]
+    assert sorted(map(len, formed("iris_overfitting"))) == [7]
     assert sorted(map(len, formed("iris_underfitting"))) == [1, 5]
+
+
+def test_the_depth_of_a_stack_of_like_relu_layers_is_a_value():
+    """Hidden ReLU Dense layers before the output that repeat the first of them but for units are a
+    stack whose depth is a value: a shallower spec's layers after its stack move down in the deeper
+    program, and the layers between are skipped; other layers, activations or a global clipnorm keep
+    depth a shape."""
+    hidden = {"class_name": "Dense", "units": 8, "activation": "relu"}
+    out = IRIS_NET["model"][-1]
+    drop = {"class_name": "Dropout", "rate": 0.3}
+
+    def net(name, *layers, **changes):
+        return _spec({**IRIS_NET, "name": name, "model": [*layers, out]}, **changes)
+
+    deep = net("deep", hidden, drop, hidden, {**hidden, "units": 4, "kernel_regularizer": L2})
+    shallow = net("shallow", hidden, drop)
+    mine = shapes.layout(deep)
+    assert mine.stack == (0, 3) and shapes.layout(shallow).stack == (0, 1)
+    placed = shapes.placed(shapes.layout(shallow), 3)
+    assert placed.indices == (0, None, None, 2) and placed.skipped == (1, 2)
+    assert placed.dropouts == {(0, 0): (0.3, 1)} and placed.widths == {0: 8}
+    assert shapes.placed(mine, 3) is mine
+    assert shapes.key(deep) == shapes.key(shallow)
+    tanh = {**hidden, "activation": "tanh"}
+    apart = [
+        net("tanh_on_top", hidden, tanh),  # the layer before the output is not ReLU: no stack
+        net("tanh_below", tanh, hidden, hidden),  # a stack of two after a tanh layer
+        net("initializer", hidden, {**hidden, "kernel_initializer": "he_normal"}),
+        net(
+            "clipped", hidden, hidden, **{"compile.optimizer": {"class_name": "adam", "global_clipnorm": 1.0}}
+        ),
+        # its mates' stack has one width, 8: a Dropout after its 4 units draws masks for 4, so apart
+        net("narrow_dropout", hidden, {**hidden, "units": 4}, drop),
+    ]
+    assert shapes.layout(apart[0]).stack is None and shapes.layout(apart[1]).stack == (1, 2)
+    formed, _ = groups.form(_runs(deep, shallow, *apart), engine="vectorized")
+    assert _names(formed) == [["deep", "shallow"], ["narrow_dropout"], *([s.name] for s in apart[:-1])]
 
 
 def test_unsupported_specs_go_to_the_per_run_path_with_a_line_saying_why():

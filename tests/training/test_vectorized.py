@@ -215,6 +215,27 @@ WIDTHS = [
         ],
     },
 ]
+# a stack of like ReLU layers whose depth is a value: two hidden layers (a Dropout after the first, an
+# L2 penalty on the second) and one with weight decay (which would move even a layer without
+# gradient), in one program (the shipped suites' smaller models: one without)
+HIDDEN = {"class_name": "Dense", "units": 8, "activation": "relu"}
+DEEP = {
+    **IRIS_NET,
+    "name": "deep",
+    "model": [
+        HIDDEN,
+        {"class_name": "Dropout", "rate": 0.3},
+        {**HIDDEN, "kernel_regularizer": {"class_name": "L2"}},
+        IRIS_NET["model"][-1],
+    ],
+    "fit": {"epochs": 5, "batch_size": 16, "shuffle": True},
+}
+SHALLOW = {
+    **DEEP,
+    "name": "shallow_decayed",
+    "model": [HIDDEN, IRIS_NET["model"][-1]],
+    "compile": {**IRIS_NET["compile"], "optimizer": {"class_name": "adam", "weight_decay": 0.05}},
+}
 TIMING = ["fit_seconds", "seconds_per_epoch", "pid", "peak_rss_mb", "finished_at"]
 SUITES = ["overfitting", "underfitting", "iris_overfitting", "iris_underfitting"]
 
@@ -350,6 +371,7 @@ def _measure(part):
     if part == "core":
         specs = [_spec(PLAIN), *(_spec(raw, seeds=[1]) for raw in (L2_BN, DROPOUT, NUMBERS))]
         out["fit"] = _against_fit(specs)
+        out["depths"] = _merged_against_own([_spec(DEEP), _spec(SHALLOW)], [0])
         return out
     out["fit"] = {**_against_fit([_spec(IRIS_NET)]), **_against_fit([_spec(UNEVEN)])}
     # early stopping: the four configurations in one group, each against Keras' EarlyStopping
@@ -556,6 +578,14 @@ def test_a_narrower_hidden_layer_trains_in_its_wider_mates_program_as_in_its_own
     assert measured_more["covered.widths"] is True
 
 
+def test_a_shallower_stack_trains_in_its_deeper_mates_program_as_in_its_own(measured):
+    """Depth as a value: a one-layer run in a three-layer program passes through two identity layers
+    that get no gradient (nor weight decay), and its numbers, columns and dead-ReLU layer are its own."""
+    result = measured["depths"]
+    assert result["groups"] == [["deep", "shallow_decayed"]]
+    _assert_merged_equals_own(result)
+
+
 @pytest.mark.slow
 def test_sgd_momentum_and_weight_decay_are_values_too(measured_more):
     result = measured_more["sgd_values"]
@@ -570,7 +600,7 @@ def test_the_shipped_suites_merged_equal_each_spec_alone(tmp_path_factory):
         print(tag, "largest relative differences (losses and metrics, health):", *_worst(measured[tag]))
     for tag in SUITES:
         _assert_merged_equals_own(measured[tag])
-    assert [len(g) for g in measured["overfitting"]["groups"]] == [7, 1]
+    assert [len(g) for g in measured["overfitting"]["groups"]] == [8]  # the smaller model too
 
 
 @pytest.mark.slow  # the default suite pins iris_baseline's runs exactly (tests/test_experiments.py)
