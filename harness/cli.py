@@ -256,7 +256,7 @@ def cmd_doctor(args):
             f"{', '.join(s.name for s in specs[:5])}"
         )
 
-    def run(batch):
+    def run(batch, expected=()):
         options = scheduler.RunOptions(
             args.results,
             jobs=args.jobs,
@@ -265,7 +265,7 @@ def cmd_doctor(args):
             progress=None if args.quiet else Progress(),
             force=args.force,
         )
-        failures = scheduler.run(batch, options)
+        failures = scheduler.run(batch, options, expected)
         if failures:
             print(f"{len(failures)} run(s) failed; see the error column of runs.csv", file=sys.stderr)
 

@@ -537,14 +537,17 @@ def main(
     note=None,
 ):
     """Diagnose `spec`, choose each remedy's strength on selection seeds, verify on other seeds, print and
-    write the verdict table. `run(specs)` runs a batch of specs over their seeds (stored runs are reused);
+    write the verdict table. `run(specs, expected=())` runs a batch of specs over their seeds (stored runs
+    are reused; specs `expected` later may share their programs);
     `note` takes the lines for the terminal rather than a pipe (the files written)."""
-    run = run or (lambda specs: None)
+    run = run or (lambda specs, expected=(): None)
     note = note or out
     _frames.clear()  # within a run, results are only replaced whole (a new inode) by results.store
     verify_seeds, select_seeds = seed_sets(seeds, selection_seeds)
     base = with_validation(spec, out)
-    run([base.with_seeds(select_seeds + verify_seeds)])
+    # every remedy a diagnosis could call for: those of the baseline's shapes train in its program
+    expected = [arm_.spec for arm_ in candidates(base, ORDER, select_seeds)]
+    run([base.with_seeds(select_seeds + verify_seeds)], expected)
     base_select = per_seed(root, base.with_seeds(select_seeds))
     base_verify = per_seed(root, base.with_seeds(verify_seeds))
     if base_select.empty or base_verify.empty:

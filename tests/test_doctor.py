@@ -269,8 +269,17 @@ def test_selection_and_verification_seeds_are_disjoint(monkeypatch, tmp_path):
 
     monkeypatch.setattr(doctor, "per_seed", fake_per_seed)
     lines = []
-    frame = doctor.main(spec, tmp_path, run=batches.append, out=lines.append, seeds=10, selection_seeds=5)
+    expected = []
+
+    def run(specs, ahead=()):
+        batches.append(specs)
+        expected.append(ahead)
+
+    frame = doctor.main(spec, tmp_path, run=run, out=lines.append, seeds=10, selection_seeds=5)
     assert len(batches) == 3  # baseline, every strength of every remedy, the chosen ones
+    # the baseline's batch is told every remedy of every problem, the grid among them (one program)
+    assert {s.hash for s in batches[1]} < {s.hash for s in expected[0]}
+    assert expected[1:] == [(), ()]
     assert [s.seeds for s in batches[0]] == [tuple(range(10, 15)) + tuple(range(10))]
     selection = {seed for s in batches[1] for seed in s.seeds}
     verification = {seed for s in batches[2] for seed in s.seeds}

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from harness.errors import HarnessError
-from harness.training.shapes import MAX_RUNS, key, parts, unsupported
+from harness.training.shapes import MAX_RUNS, key, layout, parts, unsupported
 
 ENGINES = ("auto", "vectorized", "per-run")
 
@@ -26,6 +26,7 @@ class Group:
     backend: str  # the Keras backend it trains on ("jax" for the vectorized trainer)
     fast: bool = True  # per-run: the harness's input pipeline (False: plain NumPy, as the article)
     verbose: bool = False  # per-run: Keras' own epoch lines
+    expected: tuple = ()  # vectorized: specs a later group will train, whose runs its program takes too
 
     def train(self, on_epoch=None):
         """Yield (runs.csv row, history rows) per run: the vectorized trainer when its program ends
@@ -74,9 +75,11 @@ def _cut(runs, max_runs=None):
     return [runs[i::count] for i in range(count)]
 
 
-def form(todo, engine="auto", backend=None, verbose=False, fast=True, max_runs=None):
+def form(todo, engine="auto", backend=None, verbose=False, fast=True, max_runs=None, expected=()):
     """(groups, notes) for `todo` [(spec, seed, fold)]: vectorized groups first, then groups of one
-    for the per-run trainer; a note says which runs go per-run and why, one line per reason."""
+    for the per-run trainer; a note says which runs go per-run and why, one line per reason. Specs
+    `expected` to train later (the doctor's remedies) go with the group whose program can take them
+    as it is (`ahead`), so that their own groups find it compiled."""
     per_run_backend = backend or default_backend()
     alone = lambda run: Group((run,), "per-run", per_run_backend, fast, verbose)  # noqa: E731
     if choose(engine, backend, verbose) == "per-run":
@@ -90,12 +93,36 @@ def form(todo, engine="auto", backend=None, verbose=False, fast=True, max_runs=N
         else:
             grouped.setdefault(key(spec, fold), []).append((spec, seed, fold))
     vectorized = [
-        Group(tuple(piece), "vectorized", "jax")
+        Group(tuple(piece), "vectorized", "jax", expected=ahead(part, expected))
         for runs in grouped.values()
         for part in parts(runs)
         for piece in _cut(part, max_runs)
     ]
     return vectorized + single, [fallback_note(runs, reason) for reason, runs in why.items()]
+
+
+def ahead(runs, specs):
+    """Those of `specs` whose runs the program of `runs` (one part of one key) can take without
+    costing its own runs more: the same shapes, the same part, no unit wider and no stack deeper."""
+    spec, _, fold = runs[0]
+    mine = {s.hash: layout(s) for s, _, _ in runs}
+    widest, deepest = {}, max((each.stack or (0, 0))[1] for each in mine.values())
+    for each in mine.values():
+        for i, units in each.widths.items():
+            widest[i] = max(widest.get(i, 0), units)
+
+    def fits(theirs):
+        return (theirs.stack or (0, 0))[1] <= deepest and all(
+            units <= widest.get(i, 0) for i, units in theirs.widths.items()
+        )
+
+    taken = [
+        s
+        for s in {s.hash: s for s in specs}.values()
+        if s.hash not in mine and not unsupported(s) and key(s, fold) == key(spec, fold) and fits(layout(s))
+    ]
+    together = next(p for p in parts([*runs, *((s, None, fold) for s in taken)]) if runs[0] in p)
+    return tuple(s for s, seed, _ in together if seed is None)
 
 
 def regroup(group, backend=None, fast=True):

@@ -53,15 +53,18 @@ def _unstored(runs, root, force):
     return [run for run, row in zip(runs, mine) if row is None], [row for row in mine if row is not None]
 
 
-def run(specs, options):
-    """Train every run of `specs` not stored yet under `options.root`; returns the failed runs' rows."""
+def run(specs, options, expected=()):
+    """Train every run of `specs` not stored yet under `options.root`; returns the failed runs' rows.
+    Specs `expected` to train later have their programs made ready with these (`groups.form`)."""
     if options.jobs is not None and (type(options.jobs) is not int or options.jobs < 1):
         raise HarnessError(f"jobs={options.jobs!r}: must be at least 1 (1 runs in this process)")
     todo, skipped = pending(specs, options.root, options.force)
     for spec in specs:
         results.check_writable(options.root, spec.name)
         results.remove_temp_files(options.root, spec.name)  # a killed process's, never a live one's
-    queue, notes = groups.form(todo, options.engine, options.backend, options.verbose, options.fast)
+    queue, notes = groups.form(
+        todo, options.engine, options.backend, options.verbose, options.fast, expected=expected
+    )
     progress, stored, checked = options.progress or Progress(io.StringIO()), [], not queue
     while queue:
         batch = [g for g in queue if g.backend == queue[0].backend]

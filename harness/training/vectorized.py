@@ -848,7 +848,7 @@ def train(group):
     that fails under vmap, a schedule, ...): those runs then train on the per-run trainer."""
     _check_backend()
     try:
-        made = _train(group.runs)
+        made = _train(group.runs, group.expected)
     except Unsupported:
         raise
     except Exception as exc:
@@ -857,23 +857,25 @@ def train(group):
     yield from made
 
 
-def _train(runs):
+def _train(runs, expected=()):
     import jax
 
     if len({shapes.key(spec, fold) for spec, _, fold in runs}) > 1:
         raise Unsupported("the runs do not share one program's shapes (harness.training.groups forms groups)")
     start = time.perf_counter()
     splits = [datasets.load_split(spec.data, seed, fold) for spec, seed, fold in runs]
-    sizes = sorted({len(split.x_train) for split in splits})
     specs = {}
     for spec, _, _ in runs:
         if (spec.name, spec.hash) not in specs:
             specs[(spec.name, spec.hash)] = _Spec(spec)
     of = [specs[(spec.name, spec.hash)] for spec, _, _ in runs]
-    depth = max((s.layout.stack or (0, 0))[1] for s in specs.values())
-    for s in specs.values():  # in the deepest spec's positions
+    later = [_Spec(spec) for spec in expected]  # not trained here: the program takes their runs too
+    theirs = [datasets.load_split(s.data, s.seeds[0], runs[0][2]) for s in expected]
+    sizes = sorted({len(split.x_train) for split in splits + theirs})
+    depth = max((s.layout.stack or (0, 0))[1] for s in [*specs.values(), *later])
+    for s in [*specs.values(), *later]:  # in the deepest spec's positions
         s.layout = shapes.placed(s.layout, depth)
-    structure = _structure(list(specs.values()), splits[0], sizes)
+    structure = _structure(list(specs.values()) + later, splits[0], sizes)
     batch = structure["batch"]
     program = _program(structure, (splits[0].x_train[:batch], splits[0].y_train[:batch]))
     for s in specs.values():
@@ -882,7 +884,7 @@ def _train(runs):
         s.values = program.values(s)
     sizes = program.structure["sizes"]  # the program's (a group's own, or more)
     size_of = [sizes.index(len(split.x_train)) for split in splits]
-    shared = _shared(splits)
+    shared = _shared(splits + theirs)  # an array the expected runs have of their own is per run
     weights = int(program.model.count_params())
     devices = jax.local_device_count() if weights >= SPLIT_WEIGHTS else 1
     per_run = COPIES * max(weights, 1)
@@ -899,7 +901,11 @@ def _train(runs):
         if k[1] == devices and all(a == 0 or b is None for a, b in zip(k[2], shared))
     ]
     done = [k[0] for k in fits]
-    per_call = _run_axis([len(p) for p in partitions.values()], devices, limit, done, program.compile_runs())
+    counts = {k: len(members) for k, members in partitions.items()}
+    for s, split in zip(later, theirs):  # their groups will call this program too: a size for them all
+        k = (sizes.index(len(split.x_train)), s.spec.fit["epochs"], program.stopper(s.spec)["monitor"] >= 0)
+        counts[k] = counts.get(k, 0) + len(s.spec.seeds)
+    per_call = _run_axis(list(counts.values()), devices, limit, done, program.compile_runs())
     shared = next((k[2] for k in fits if k[0] == per_call), shared)
     calls = []
     for (size, _, _), members in sorted(partitions.items()):

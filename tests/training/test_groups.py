@@ -174,6 +174,33 @@ def test_factors_of_the_regularizers_that_are_values(regularizer, factors):
     assert shapes.factors(regularizer) == factors
 
 
+def test_specs_expected_later_go_with_the_group_whose_program_can_take_them():
+    """The doctor's remedies, told with its baseline: those of its shapes, in its part, with no unit
+    wider and no stack deeper ride with the baseline's group (its program is compiled for them)."""
+    base = _units("base", 8)
+    model = base.to_dict()["model"]
+    taken = [
+        _units("narrower", 4),
+        _spec({**IRIS_NET, "name": "l2", "model": model}, **{"model.0.kernel_regularizer": L2}),
+        _units("dropout", 8, dropout=True),
+        _spec({**IRIS_NET, "name": "stops", "model": model}, **{"fit.callbacks": [STOP]}),
+    ]
+    left = [
+        _units("wider", 16),  # every run of the program would pay for its units
+        _spec({**IRIS_NET, "name": "deeper", "model": [model[0], *model]}),  # and for its layer
+        _units("narrower_dropout", 4, dropout=True),  # trains apart from its wider mates
+        _units("sgd", 8, optimizer="sgd"),  # another program's shapes
+        _spec(
+            {**IRIS_NET, "name": "plateau", "model": model},
+            **{"fit.callbacks": [{"class_name": "ReduceLROnPlateau", "monitor": "loss"}]},
+        ),  # the per-run trainer's
+    ]
+    assert shapes.key(left[1]) == shapes.key(base)
+    formed, _ = groups.form(_runs(base), engine="vectorized", expected=[*taken, *left, base])
+    assert [s.name for s in formed[0].expected] == [s.name for s in taken]
+    assert groups.form(_runs(base), engine="vectorized")[0][0].expected == ()
+
+
 def test_the_shipped_suites_are_one_program_per_optimizer():
     """Numbers, units and depth are values: the smaller model (one hidden layer of 64 units instead of
     three of 256) trains in its mates' program; Adam instead of SGD changes the shape."""

@@ -378,6 +378,7 @@ def _measure(part):
     stoppers = [_spec({**EARLY, "name": label}, **{"fit.callbacks": [cb]}) for label, cb in STOPPERS.items()]
     out["early"] = _against_fit(stoppers)
     _values(out, VALUES[:3])
+    _ahead(out, VALUES[:3])
     _values(out, WIDTHS, "widths")
     # two SGD specs that differ in momentum and weight decay: a program of their own
     out["sgd_values"] = _merged_against_own([_spec(raw) for raw in VALUES[3:]], [0, 1])
@@ -429,6 +430,29 @@ def _values(out, raws, tag="values"):
     kept = [id(p) for p in vectorized._programs]  # each spec's own, then the merged one(s)
     _group([(values[1], 5, None), (values[2], 5, None)])
     out[f"covered.{tag}"] = sorted(id(p) for p in vectorized._programs) == sorted(kept)  # no new program
+    return out
+
+
+def _ahead(out, raws):
+    """A group told the specs expected later (as the doctor tells its baseline's) against the same group
+    untold: its runs' per-epoch numbers, and whether the expected specs' group then needs no program."""
+    from harness.training import vectorized
+    from harness.training.groups import Group
+
+    values = [_spec(raw) for raw in raws]
+    vectorized._programs.clear()
+    runs = tuple((values[0], seed, None) for seed in (0, 1))
+    own = _group(runs)
+    ready = list(Group(runs, "vectorized", "jax", expected=tuple(values[1:])).train())
+    out["ahead.worst"] = max(
+        _relative([h[key] for h in history], [h[key] for h in other])
+        for (_, history), (_, other) in zip(own, ready)
+        for key in history[0]
+        if key not in ("experiment", "seed", "spec_hash", "epoch")
+    )
+    kept = sorted(id(p) for p in vectorized._programs)
+    _group([(values[1], 5, None), (values[2], 5, None)])
+    out["ahead.programs"] = [len(kept), sorted(id(p) for p in vectorized._programs) == kept]
     return out
 
 
@@ -566,6 +590,16 @@ def test_a_run_trained_beside_other_specs_equals_it_in_its_own_specs_group(measu
     assert (
         measured_more["covered.values"] is True
     )  # two of the specs again: the three specs' program, no new one
+
+
+@pytest.mark.slow
+def test_a_group_told_the_specs_expected_later_trains_as_before_and_their_group_needs_no_program(
+    measured_more,
+):
+    """The doctor's baseline, told its remedies: its runs' numbers within 1e-6 of its own program's,
+    and the remedies' group then trains in that program (2 programs: its own, and the told one)."""
+    assert measured_more["ahead.worst"] <= 1e-6
+    assert measured_more["ahead.programs"] == [2, True]
 
 
 @pytest.mark.slow
