@@ -472,7 +472,7 @@ def test_a_group_the_vectorized_trainer_cannot_take_trains_again_run_by_run(tmp_
     spec = tiny("tiny", seeds=[0, 1])
     backend = keras_backend()  # this process: the runs train here, whatever trainer they go to
     monkeypatch.setattr(
-        groups, "form", lambda todo, *args: ([Refuses(tuple(todo), "vectorized", backend)], [])
+        groups, "form", lambda todo, *args, **kwargs: ([Refuses(tuple(todo), "vectorized", backend)], [])
     )
     recorder = Recorder()
     assert scheduler.run([spec], scheduler.RunOptions(str(tmp_path), jobs=1, progress=recorder)) == []
