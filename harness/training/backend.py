@@ -7,7 +7,8 @@ group's runs over them), TensorFlow's C++ log threshold, and Keras' Python warni
 alone cannot silence TensorFlow: abseil writes "All log messages before absl::InitializeLog()"
 and the oneDNN notice to file descriptor 2 before it reads any threshold. So the import runs
 with descriptor 2 captured, and what it wrote is passed on except the known start-up lines:
-a real error still shows. On JAX, compiled programs are kept between invocations.
+a real error still shows. On JAX, compiled programs are kept between invocations, and initial
+weights are drawn without a compile per weight shape (`draws`).
 """
 
 import logging
@@ -80,7 +81,10 @@ def _import_keras():
     if keras.backend.backend() == "tensorflow":
         import tensorflow  # noqa: F401  (its start-up lines come here, while captured)
     if keras.backend.backend() == "jax":
+        from harness.training import draws
+
         _cache_compiled_programs()
+        draws.install()
     return keras
 
 
