@@ -371,9 +371,9 @@ def _measure(part):
     if part == "core":
         specs = [_spec(PLAIN), *(_spec(raw, seeds=[1]) for raw in (L2_BN, DROPOUT, NUMBERS))]
         out["fit"] = _against_fit(specs)
-        out["depths"] = _merged_against_own([_spec(DEEP), _spec(SHALLOW)], [0])
         return out
     out["fit"] = {**_against_fit([_spec(IRIS_NET)]), **_against_fit([_spec(UNEVEN)])}
+    out["depths"] = _merged_against_own([_spec(DEEP), _spec(SHALLOW)], [0])
     # early stopping: the four configurations in one group, each against Keras' EarlyStopping
     stoppers = [_spec({**EARLY, "name": label}, **{"fit.callbacks": [cb]}) for label, cb in STOPPERS.items()]
     out["early"] = _against_fit(stoppers)
@@ -612,10 +612,11 @@ def test_a_narrower_hidden_layer_trains_in_its_wider_mates_program_as_in_its_own
     assert measured_more["covered.widths"] is True
 
 
-def test_a_shallower_stack_trains_in_its_deeper_mates_program_as_in_its_own(measured):
+@pytest.mark.slow  # three programs compiled: 22 s of the default suite's
+def test_a_shallower_stack_trains_in_its_deeper_mates_program_as_in_its_own(measured_more):
     """Depth as a value: a one-layer run in a three-layer program passes through two identity layers
     that get no gradient (nor weight decay), and its numbers, columns and dead-ReLU layer are its own."""
-    result = measured["depths"]
+    result = measured_more["depths"]
     assert result["groups"] == [["deep", "shallow_decayed"]]
     _assert_merged_equals_own(result)
 
