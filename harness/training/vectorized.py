@@ -57,6 +57,14 @@ COPIES = 6
 # Calls whose weights and copies fit in the CPU's last-level cache (32 MB here) train faster per run:
 # the suite's merged program (140k weights a run) trained in 10.6 s in calls of 10, 13.6-15.3 s in 20.
 CACHE_FLOATS = 8_000_000
+# A call's fixed cost (its loops' steps, the devices' hand-offs) is about a run of a network of this many
+# weights: taken as one run of a smaller network, less of a larger one. Measured, a call cost 1.4 runs of
+# the iris network (35 weights), 2.5 of a 2k-weight one and under 0.1 of the 140k-weight
+# `overfit_baseline` (48 runs in calls of 4 and of 8, on 2 devices, took the same time).
+CALL_WEIGHTS = 5_000
+# ... and a split program's run costs this much more in a call of one run a device than of two or more
+# (`overfit_baseline`: 48 runs in calls of 2 took 3.2 s, of 4 or 8 2.1-2.5 s).
+ONE_A_DEVICE = 1.4
 # Compiling a program costs about as much as training this many runs of it (5-15 s against 0.1-0.3 s a
 # run of the shipped networks): a program compiled for other call sizes is reused below that, until
 # the program has measured its own compile and runs (`_Program.compile_runs`).
@@ -905,7 +913,9 @@ def _train(runs, expected=()):
     for s, split in zip(later, theirs):  # their groups will call this program too: a size for them all
         k = (sizes.index(len(split.x_train)), s.spec.fit["epochs"], program.stopper(s.spec)["monitor"] >= 0)
         counts[k] = counts.get(k, 0) + len(s.spec.seeds)
-    per_call = _run_axis(list(counts.values()), devices, limit, done, program.compile_runs())
+    work = [math.ceil(sizes[k[0]] / batch) * k[1] for k in counts]  # a run's steps
+    call_runs = min(1, CALL_WEIGHTS / weights)
+    per_call = _run_axis(list(counts.values()), devices, limit, done, program.compile_runs(), call_runs, work)
     shared = next((k[2] for k in fits if k[0] == per_call), shared)
     calls = []
     for (size, _, _), members in sorted(partitions.items()):
@@ -975,18 +985,19 @@ def _train(runs, expected=()):
     return made
 
 
-def _run_axis(counts, devices, limit, compiled=(), compile_runs=COMPILE_RUNS):
-    """Runs per call: a multiple of `devices` up to `limit` with the fewest padded runs plus calls
-    (a call costs about one run), or one already compiled whose extra runs cost less than a compile
-    (`compile_runs` runs)."""
+def _run_axis(counts, devices, limit, compiled=(), compile_runs=COMPILE_RUNS, call_runs=1, work=None):
+    """Runs per call for partitions of `counts` runs (a run of each `work` steps): a multiple of
+    `devices` up to `limit` with the least cost of padded runs and calls (a call costs `call_runs`
+    runs), or one already compiled whose extra runs cost less than a compile (`compile_runs` runs)."""
+    work = work or [1] * len(counts)
+    mean = sum(c * w for c, w in zip(counts, work)) / sum(counts)
 
     def cost(r):
-        calls = sum(math.ceil(c / r) for c in counts)
-        return calls * r + calls
+        alone = ONE_A_DEVICE if r == devices > 1 else 1
+        return sum(math.ceil(c / r) * (r * alone + call_runs) * w for c, w in zip(counts, work)) / mean
 
-    top = min(limit, max(counts))
-    options = range(devices, max(devices, math.ceil(top / devices) * devices) + 1, devices)
-    best = min(options, key=lambda r: (cost(r), -r))
+    top = min(math.ceil(max(counts) / devices), max(1, limit // devices)) * devices
+    best = min(range(devices, top + 1, devices), key=lambda r: (cost(r), -r))
     reuse = [r for r in compiled if r % devices == 0 and r <= limit and cost(r) < cost(best) + compile_runs]
     return min(reuse, key=cost) if reuse else best
 

@@ -719,3 +719,18 @@ def test_a_call_size_already_compiled_is_reused_while_its_padding_costs_less_tha
     assert _run_axis([5], 2, 256, compiled=[64]) == 6
     assert _run_axis([5], 2, 256, compiled=[9]) == 6  # not a multiple of the devices
     assert _run_axis([140], 2, 20) == 20
+    assert _run_axis([140], 2, 9) == 8  # never above the limit
+
+
+def test_calls_of_a_large_network_hold_few_runs_and_pad_the_longer_runs_least():
+    """A call of the 140k-weight network costs under a tenth of a run: the suite's 140 runs (100, 20 of
+    more data and 20 that may stop) go in calls of 4 without a padded run, not 8 (12 padded); a padded
+    run of more data costs its 19 steps an epoch; one run a device trains 1.4 times slower a run."""
+    from harness.training.vectorized import _run_axis
+
+    assert _run_axis([100, 20, 20], 2, 9) == 8  # a call costing a run: fewer calls
+    assert _run_axis([100, 20, 20], 2, 9, call_runs=0.04) == 4
+    assert _run_axis([16, 6], 2, 9, call_runs=0.04) == 8
+    assert _run_axis([16, 6], 2, 9, call_runs=0.04, work=[5, 19]) == 6
+    assert _run_axis([2], 2, 256, call_runs=0.04) == 2
+    assert _run_axis([5], 2, 256, call_runs=0.04) == 6  # not 3 calls of one run a device
