@@ -5,3 +5,8 @@ a place (`places`: this process or worker processes; `cluster`: Ray tasks) train
 with one of two trainers (`vectorized`: one compiled JAX program; `per_run`: Keras `fit`), and
 `rows` makes a run's rows the same way for both. Importing this package imports nothing heavy.
 """
+
+# True in `python -m harness` (set by harness/__main__.py): the process is the harness's own, so what
+# importing Keras made is frozen out of the garbage collector's walks (`backend.bring_up`). A script's
+# or notebook's objects are never frozen.
+FREEZE_AFTER_IMPORT = False
