@@ -7,6 +7,7 @@ with one of two trainers (`vectorized`: one compiled JAX program; `per_run`: Ker
 """
 
 # True in `python -m harness` (set by harness/__main__.py): the process is the harness's own, so what
-# importing Keras made is frozen out of the garbage collector's walks (`backend.bring_up`). A script's
-# or notebook's objects are never frozen.
-FREEZE_AFTER_IMPORT = False
+# importing Keras made is frozen out of the garbage collector's walks, and matplotlib's pyplot, which
+# Keras imports for its image galleries and the harness never uses, loads only if something uses it
+# (`backend.bring_up`). A script's or notebook's process is left as Keras makes it.
+OWN_PROCESS = False

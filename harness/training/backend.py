@@ -12,6 +12,9 @@ weights are drawn without a compile per weight shape (`draws`).
 """
 
 import gc
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import logging
 import os
 import re
@@ -112,12 +115,37 @@ def bring_up():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     configure_environment()
-    imported = _import_with_fd2_captured(_import_keras)
-    if training.FREEZE_AFTER_IMPORT:
+    lazily = _OnFirstUse(LAZY_MODULES) if training.OWN_PROCESS else None
+    sys.meta_path.insert(0, lazily) if lazily else None
+    try:
+        imported = _import_with_fd2_captured(_import_keras)
+    finally:
+        sys.meta_path.remove(lazily) if lazily else None
+    if training.OWN_PROCESS:
         # the modules live as long as the process: full collections need not walk them again
         # (the doctor spent 2.0 s collecting garbage, 1.0 s once they were frozen)
         gc.freeze()
     return imported
+
+
+# Keras imports these for its image galleries (0.25-0.45 s); the harness draws on Agg without them
+LAZY_MODULES = ("matplotlib.pyplot", "matplotlib.patches")
+
+
+class _OnFirstUse(importlib.abc.MetaPathFinder):
+    """Finds `names` as the import system would, but loads each on its first attribute access
+    (`importlib.util.LazyLoader`)."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def find_spec(self, name, path, target=None):
+        if name not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
 
 
 def single_threaded():

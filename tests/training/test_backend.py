@@ -1,5 +1,5 @@
 """harness.training.backend: the deterministic column says whether the run computed on one thread;
-the harness's own process freezes what importing Keras made."""
+the harness's own process freezes what importing Keras made and loads pyplot only when used."""
 
 import gc
 import subprocess
@@ -30,10 +30,20 @@ def test_only_the_harness_own_process_freezes_what_importing_keras_made():
     """In a script or notebook (this process) nothing is frozen; in `python -m harness` what the
     imports made is left out of the garbage collector's walks, and everything is at exit."""
     assert gc.get_freeze_count() == 0
-    own = "from harness import training; training.FREEZE_AFTER_IMPORT = True; import gc; "
+    own = "from harness import training; training.OWN_PROCESS = True; import gc; "
     assert _python(own + "import harness.training.backend; print(gc.get_freeze_count() > 10**4)") == ["True"]
     at_exit = (
         "import atexit, gc, runpy, sys; atexit.register(lambda: print(gc.get_freeze_count() > 0)); "
         "sys.argv = ['harness', 'list']; runpy.run_module('harness', run_name='__main__')"
     )
     assert _python(at_exit)[-1] == "True"
+
+
+def test_only_the_harness_own_process_loads_pyplot_when_something_uses_it():
+    """Keras imports matplotlib.pyplot; in `python -m harness` it loads on first use, and works then."""
+    assert type(sys.modules["matplotlib.pyplot"]).__name__ == "module"
+    own = "from harness import training; training.OWN_PROCESS = True; import sys, harness.training.backend; "
+    figure = "'matplotlib.figure' in sys.modules"
+    check = f"plt = sys.modules['matplotlib.pyplot']; print(type(plt).__name__, {figure}); "
+    used = f"import matplotlib.pyplot; print(callable(plt.figure), type(plt).__name__, {figure})"
+    assert _python(own + check + used) == ["_LazyModule", "False", "True", "module", "True"]
