@@ -23,7 +23,8 @@ Each run's variables are stacked on a leading axis; one run's whole training (ep
 ends when the run stops, batches as `jax.lax.scan` through Keras' own stateless `train_step` and
 `test_step`) is wrapped in `jax.vmap`; a program of SPLIT_WEIGHTS weights or more has its run axis
 split over the host's devices (one core each). A group trains as calls of the compiled program on
-equal slices of its runs (runs of one training size and epoch count share a call). Programs are kept
+equal slices of its runs (runs of one training size and epoch count share a call, and what is left of
+them shares one with the size's other runs). Programs are kept
 for the process: a later group whose structure a kept program covers (the doctor's verification)
 calls it again.
 
@@ -917,11 +918,7 @@ def _train(runs, expected=()):
     call_runs = min(1, CALL_WEIGHTS / weights)
     per_call = _run_axis(list(counts.values()), devices, limit, done, program.compile_runs(), call_runs, work)
     shared = next((k[2] for k in fits if k[0] == per_call), shared)
-    calls = []
-    for (size, _, _), members in sorted(partitions.items()):
-        for i in range(0, len(members), per_call):
-            called = members[i : i + per_call]  # padded with its last run to the call's size
-            calls.append((called + [called[-1]] * (per_call - len(called)), size))
+    calls = _calls(partitions, per_call)
 
     def arguments(members, size):
         """The program's inputs for the runs `members` (their initial weights made now)."""
@@ -983,6 +980,23 @@ def _train(runs, expected=()):
     _note(runs, stats, per_call, devices, len(calls), seconds)
     keras.backend.clear_session()
     return made
+
+
+def _calls(partitions, per_call):
+    """[(runs, training size)] per call: each partition {(size, epochs, may stop): runs} in calls of
+    `per_call`, and what is left of a size's partitions in calls together (a run's numbers do not
+    depend on its call's other runs, and a call of one size costs about what its longest run does),
+    the last call padded with its last run."""
+    calls, leftover = [], {}
+    for (size, _, _), members in sorted(partitions.items()):
+        whole = len(members) - len(members) % per_call
+        calls += [(members[i : i + per_call], size) for i in range(0, whole, per_call)]
+        leftover.setdefault(size, []).extend(members[whole:])
+    for size, members in sorted(leftover.items()):
+        for i in range(0, len(members), per_call):
+            called = members[i : i + per_call]
+            calls.append((called + [called[-1]] * (per_call - len(called)), size))
+    return calls
 
 
 def _run_axis(counts, devices, limit, compiled=(), compile_runs=COMPILE_RUNS, call_runs=1, work=None):

@@ -734,3 +734,23 @@ def test_calls_of_a_large_network_hold_few_runs_and_pad_the_longer_runs_least():
     assert _run_axis([16, 6], 2, 9, call_runs=0.04, work=[5, 19]) == 6
     assert _run_axis([2], 2, 256, call_runs=0.04) == 2
     assert _run_axis([5], 2, 256, call_runs=0.04) == 6  # not 3 calls of one run a device
+
+
+def test_what_is_left_of_a_sizes_partitions_shares_calls_rather_than_padding():
+    """Runs of one training size that may stop, or have other epochs, fill their own calls; what is left
+    of each goes in calls together: 6 runs and 6 that may stop in calls of 4 make 3 calls, not 4 with 4
+    padded runs. Another size never shares a call."""
+    from harness.training.vectorized import _calls
+
+    partitions = {
+        (0, 30, False): [0, 1, 2, 3, 4, 5],
+        (0, 30, True): [6, 7, 8, 9, 10, 11],
+        (1, 30, False): [12],
+    }
+    assert _calls(partitions, 4) == [
+        ([0, 1, 2, 3], 0),
+        ([6, 7, 8, 9], 0),
+        ([4, 5, 10, 11], 0),
+        ([12, 12, 12, 12], 1),
+    ]
+    assert _calls({(0, 30, False): [0, 1]}, 2) == [([0, 1], 0)]
