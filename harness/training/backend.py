@@ -115,16 +115,17 @@ def bring_up():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     configure_environment()
-    lazily = _OnFirstUse(LAZY_MODULES) if training.OWN_PROCESS else None
-    sys.meta_path.insert(0, lazily) if lazily else None
+    if not training.OWN_PROCESS:
+        return _import_with_fd2_captured(_import_keras)
+    lazily = _OnFirstUse(LAZY_MODULES)
+    sys.meta_path.insert(0, lazily)
     try:
         imported = _import_with_fd2_captured(_import_keras)
     finally:
-        sys.meta_path.remove(lazily) if lazily else None
-    if training.OWN_PROCESS:
-        # the modules live as long as the process: full collections need not walk them again
-        # (the doctor spent 2.0 s collecting garbage, 1.0 s once they were frozen)
-        gc.freeze()
+        sys.meta_path.remove(lazily)
+    # the modules live as long as the process: full collections need not walk them again
+    # (the doctor spent 2.0 s collecting garbage, 1.0 s once they were frozen)
+    gc.freeze()
     return imported
 
 

@@ -24,9 +24,8 @@ ends when the run stops, batches as `jax.lax.scan` through Keras' own stateless 
 `test_step`) is wrapped in `jax.vmap`; a program of SPLIT_WEIGHTS weights or more has its run axis
 split over the host's devices (one core each). A group trains as calls of the compiled program on
 equal slices of its runs (runs of one training size and epoch count share a call, and what is left of
-them shares one with the size's other runs). Programs are kept
-for the process: a later group whose structure a kept program covers (the doctor's verification)
-calls it again.
+them shares one with the size's other runs). Programs are kept for the process: a later group whose
+structure a kept program covers (the doctor's verification) calls it again.
 
 Needs Keras on JAX in this process (KERAS_BACKEND=jax before `harness.training.backend` is imported).
 """
