@@ -107,28 +107,69 @@ def _num(value):
     return value
 
 
-def _column(history, name):
-    """A history column in epoch order; empty when absent or entirely blank (not recorded)."""
-    if history is None or name not in history:
-        return np.array([])
-    ordered = history
+def epoch_columns(history):
+    """One run's history as {column: float values in epoch order}, leaving out columns that are
+    entirely blank (not recorded). Every check reads this; a DataFrame is converted once, since each
+    lookup in one costs about 0.1 ms and a run's checks read twenty columns."""
+    if history is None:
+        return {}
+    if isinstance(history, dict):
+        return history
     if "epoch" in history and not history["epoch"].is_monotonic_increasing:  # stored histories are sorted
-        ordered = history.sort_values("epoch")
-    column = ordered[name]
-    if not pd.api.types.is_numeric_dtype(column):  # text only where a stored cell is damaged
+        history = history.sort_values("epoch", kind="stable")
+    return _recorded({name: _floats(history[name]) for name in history.columns})
+
+
+def epoch_columns_by_run(history, keys):
+    """{key values: epoch_columns} for the runs of a history, keyed by `keys` values as a tuple (a
+    missing fold matches a missing fold); the columns are taken from the frame once for all runs."""
+    if history is None or not len(history) or any(k not in history for k in keys):
+        return {}
+    ordered = history.sort_values([*keys, "epoch"] if "epoch" in history else keys, kind="stable")
+    arrays = {name: _floats(ordered[name]) for name in ordered.columns}
+    runs = ordered.groupby(keys, sort=False, dropna=False).indices
+    return {
+        _key(key): _recorded({name: values[rows] for name, values in arrays.items()})
+        for key, rows in runs.items()
+    }
+
+
+def run_key(run, keys):
+    """A runs.csv row's key in `epoch_columns_by_run`."""
+    return _key(tuple(run[k] for k in keys))
+
+
+def _key(values):
+    """Key values as a tuple of Python numbers, NaN as None (so that a missing fold matches)."""
+    values = values if isinstance(values, tuple) else (values,)
+    return tuple(None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in values)
+
+
+def _floats(column):
+    if not pd.api.types.is_numeric_dtype(column):  # text columns, or a stored cell that is damaged
         column = pd.to_numeric(column, errors="coerce")
-    values = column.to_numpy(dtype=float)
-    return values if len(values) and not np.isnan(values).all() else np.array([])
+    return column.to_numpy(dtype=float)
+
+
+def _recorded(columns):
+    return {name: values for name, values in columns.items() if len(values) and not np.isnan(values).all()}
+
+
+def _column(history, name):
+    """A column of `epoch_columns`; empty when absent or entirely blank."""
+    return history.get(name, np.array([]))
 
 
 def diagnose(history=None, final=None, chance_loss=None, thresholds=None):
-    """Diagnose one run from its history rows (epoch, loss, accuracy, val_loss, ...) and runs.csv row.
+    """Diagnose one run from its history rows (epoch, loss, accuracy, val_loss, ...; a DataFrame or
+    `epoch_columns`) and runs.csv row.
 
     Final metrics (evaluated after fit, without dropout) are preferred over the last history
     epoch; without a validation split the gap uses test loss - train loss.
     """
     t = {**THRESHOLDS, **(thresholds or {})}
     final = dict(final) if final is not None else {}
+    history = epoch_columns(history)
     loss, val_loss = _column(history, "loss"), _column(history, "val_loss")
     last_epoch = float(len(loss)) if len(loss) else _num(final.get("epochs_run"))
 
@@ -236,24 +277,16 @@ def diagnose_runs(runs, history, chance_loss=None, thresholds=None):
     """One row per run of runs.csv rows: seed (and fold), label, reason and the deciding numbers."""
     rows = []
     keys = ["seed", "fold"] if "fold" in runs and history is not None and "fold" in history else ["seed"]
+    by_run = epoch_columns_by_run(history, keys)
     for _, run in runs.iterrows():
-        seed_history = None
-        if history is not None and "seed" in history:
-            mine = np.logical_and.reduce([_same(history[k], run[k]) for k in keys])
-            seed_history = history[mine]
         rows.append(
             {
                 **{k: run[k] for k in keys},
-                **diagnose(seed_history, run.to_dict(), chance_loss, thresholds).to_dict(),
+                **diagnose(by_run.get(run_key(run, keys)), run.to_dict(), chance_loss, thresholds).to_dict(),
             }
         )
     columns = [*keys, *Diagnosis.__dataclass_fields__]
     return pd.DataFrame(rows, columns=columns)
-
-
-def _same(column, value):
-    """Rows of a key column equal to `value`, a missing fold matching a missing fold."""
-    return column.isna().to_numpy() if pd.isna(value) else (column == value).to_numpy()
 
 
 def chance_loss(spec):
@@ -270,9 +303,9 @@ def chance_loss(spec):
 
 def layer_series(history, prefix):
     """{'<i>.<name>': values in epoch order} for history columns `prefix.<i>.<name>`, by layer index."""
-    cols = [c for c in (history.columns if history is not None else []) if c.startswith(prefix + ".")]
-    out = {c[len(prefix) + 1 :]: _column(history, c) for c in cols}
-    return dict(sorted(((k, v) for k, v in out.items() if len(v)), key=lambda kv: int(kv[0].split(".")[0])))
+    history = epoch_columns(history)
+    out = {c[len(prefix) + 1 :]: v for c, v in history.items() if c.startswith(prefix + ".")}
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0].split(".")[0])))
 
 
 def training_problems(history, final=None, thresholds=None):
@@ -282,6 +315,7 @@ def training_problems(history, final=None, thresholds=None):
     Returns a list of {"problem", "evidence" (numbers and epochs that decided it), "remedies"}.
     """
     t = {**THRESHOLDS, **(thresholds or {})}
+    history = epoch_columns(history)
     loss = _column(history, "loss")
     acc = _num((final or {}).get("train_accuracy"))
     if math.isnan(acc):

@@ -85,21 +85,19 @@ def _stamp(path):
 
 def _per_seed(root, spec):
     runs = results.stored_runs(root, spec.name, spec.hash)
-    keys = ["seed", "fold"] if spec.data.get("cv") and "fold" in runs else ["seed"]
+    history = results.stored_history(root, spec.name, spec.hash)
+    keys = ["seed", "fold"] if spec.data.get("cv") and "fold" in runs and "fold" in history else ["seed"]
     runs = runs[runs["status"].isin(["ok", "diverged"]) & runs["seed"].isin(spec.seeds)].drop_duplicates(
         keys, keep="last"
     )
-    history = results.stored_history(root, spec.name, spec.hash)
     chance = diagnosis.chance_loss(spec.to_dict())
+    by_run = diagnosis.epoch_columns_by_run(history, keys)
     rows = []
     for _, run in runs.iterrows():
-        h = history[history["seed"] == run["seed"]]
-        if len(keys) > 1 and "fold" in h:
-            h = h[h["fold"] == run["fold"]]
-        fit = diagnosis.diagnose(h, run.to_dict(), chance)
-        found = {fit.label} - {"good fit"} | {
-            p["problem"] for p in diagnosis.training_problems(h, run.to_dict())
-        }
+        h = by_run.get(diagnosis.run_key(run, keys), {})
+        final = run.to_dict()
+        fit = diagnosis.diagnose(h, final, chance)
+        found = {fit.label} - {"good fit"} | {p["problem"] for p in diagnosis.training_problems(h, final)}
         num = lambda key, run=run: float(pd.to_numeric(run.get(key), errors="coerce"))  # noqa: E731
         rows.append(
             {

@@ -175,6 +175,26 @@ def test_diagnose_runs_matches_history_by_seed():
     assert table["gap"].tolist() == pytest.approx([0.02, 0.45])
 
 
+def test_a_history_of_many_runs_is_split_by_run_key_once_in_epoch_order():
+    two = pd.concat([history([0.9, 0.5, 0.7], seed=1), history([1.0, 0.8], seed=0)])
+    two["fold"] = [np.nan, np.nan, np.nan, 2.0, 2.0]
+    two["val_loss"] = np.nan  # a column never recorded
+    two = two.iloc[[2, 0, 1, 4, 3]]  # epochs out of order
+    by_run = diagnosis.epoch_columns_by_run(two, ["seed", "fold"])
+    assert set(by_run) == {(1, None), (0, 2)}
+    assert by_run[(1, None)]["loss"].tolist() == [0.9, 0.5, 0.7]
+    assert by_run[(0, 2)]["loss"].tolist() == [1.0, 0.8]
+    assert "val_loss" not in by_run[(0, 2)]
+    run = pd.Series({"seed": np.int64(1), "fold": np.nan})
+    assert diagnosis.run_key(run, ["seed", "fold"]) == (1, None)
+    one = two[two["seed"] == 1]
+    final = {"train_loss": 0.6, "test_loss": 0.9}
+    as_columns, as_frame = diagnose(by_run[(1, None)], final), diagnose(one, final)
+    assert pd.Series(as_columns.to_dict()).equals(pd.Series(as_frame.to_dict()))
+    assert (as_columns.loss_ratio, as_columns.last_epoch, as_columns.gap) == (1.0, 3.0, pytest.approx(0.3))
+    assert diagnosis.epoch_columns_by_run(two, ["seed", "split"]) == {}
+
+
 # --- training_problems: no convergence, vanishing and exploding gradients (health columns) ---
 
 
