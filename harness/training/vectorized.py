@@ -265,8 +265,7 @@ class _Initial:
 
     def __init__(self, spec, n_features, seed):
         self.spec, self.n_features = spec, n_features
-        models.seed_everything(seed)
-        model = models.build(spec, n_features)
+        seed, model = models.seeded_build(spec, n_features, seed)
         self.count, self.params = 4 * len(model.layers) + 8, int(model.count_params())
         drawn = {value: k for k, value in enumerate(_draws(seed, self.count))}
         self.sources, self.followed = {}, True
@@ -318,6 +317,19 @@ class _Initial:
                 finally:
                     initializer.seed = saved
         return out
+
+
+_initials = {}  # (spec hash, n_features): its _Initial, for every group of the spec in this process
+
+
+def _initial(spec, n_features, seed):
+    """The spec's `_Initial`, made once per process (the doctor trains a remedy's seeds in two looks)."""
+    key = (spec.hash, n_features)
+    if key not in _initials:
+        if len(_initials) >= 256:  # a long notebook session: forget the oldest
+            del _initials[next(iter(_initials))]
+        _initials[key] = _Initial(spec, n_features, seed)
+    return _initials[key]
 
 
 def _draws(seed, count):
@@ -888,7 +900,7 @@ def _train(runs, expected=()):
     program = _program(structure, (splits[0].x_train[:batch], splits[0].y_train[:batch]))
     for s in specs.values():
         s.stopper = program.stopper(s.spec)
-        s.initial = _Initial(s.spec, splits[0].n_features, runs[of.index(s)][1])
+        s.initial = _initial(s.spec, splits[0].n_features, runs[of.index(s)][1])
         s.values = program.values(s)
     sizes = program.structure["sizes"]  # the program's (a group's own, or more)
     size_of = [sizes.index(len(split.x_train)) for split in splits]

@@ -366,6 +366,24 @@ def _measure(part):
                 same and len(ours) == len(theirs) and all(np.array_equal(a, b) for a, b in zip(ours, theirs))
             )
         out[f"initial_equal.{raw['name']}"] = same
+    if part == "core":  # the check's build of a spec is the engine's, and a spec's _Initial is made once
+        spec, builds = _spec(INITS, seeds=[4, 2]), []
+        build, models.build = models.build, lambda *a: builds.append(a) or build(*a)
+        try:
+            models.check_specs([spec])
+            checked = len(builds)
+            initial = vectorized._initial(spec, 4, 2)
+            again = vectorized._initial(spec, 4, 9)
+        finally:
+            models.build = build
+        models.seed_everything(2)
+        built = vectorized._by_layer(models.build(spec, 4))
+        mine = initial.values(2)
+        out["check_hands_over"] = {
+            "builds": [checked, len(builds)],
+            "same_initial": again is initial,
+            "equal": initial.followed and all(np.array_equal(mine[k], built[k]) for k in built),
+        }
 
     # per-epoch numbers against model.fit on JAX, shuffle off; Dropout, L2 and optimizer numbers as values
     if part == "core":
@@ -482,6 +500,13 @@ def measured_more(tmp_path_factory):
 @pytest.mark.parametrize("name", ["inits", "dropout"])
 def test_initial_weights_equal_the_per_run_build(measured, name):
     assert measured[f"initial_equal.{name}"] is True  # seeded and BatchNormalization's, Dropout's seed state
+
+
+def test_the_engine_starts_from_the_checks_build_and_makes_a_specs_initial_weights_once(measured):
+    handed = measured["check_hands_over"]
+    assert handed["builds"] == [1, 1]  # the check built the spec; the engine built nothing more
+    assert handed["same_initial"] is True
+    assert handed["equal"] is True  # seed 4's build (the check's) gives seed 2's weights as a build of 2
 
 
 @pytest.mark.slow
