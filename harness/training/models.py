@@ -228,6 +228,8 @@ def _check_layers(spec, n_features):
     except Exception as exc:
         raise _keras_error(spec, "model", exc) from None
     if keras.backend.backend() == "jax":  # the engine's initial weights start from this build
+        if len(_checked_builds) >= 64:  # a batch of many specs, or a path that never takes them
+            del _checked_builds[next(iter(_checked_builds))]
         _checked_builds[(spec.hash, n_features)] = (spec.seeds[0], model)
 
 
