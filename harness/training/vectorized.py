@@ -30,6 +30,7 @@ structure a kept program covers (the doctor's verification) calls it again.
 Needs Keras on JAX in this process (KERAS_BACKEND=jax before `harness.training.backend` is imported).
 """
 
+import contextlib
 import json
 import math
 import os
@@ -392,10 +393,13 @@ class _Program:
             self.entries.append(("layer", i))
             dropouts_after(i)
         model = keras.Sequential([keras.Input(shape=(s["n_features"],)), *made], name="program")
+        loss = keras.losses.get(s["loss"])
+        masked = _masked(loss) if all(_row_wise(layer) for layer in made) else None
+        self.masked = masked is not None  # a partial batch trains as a full one whose extra rows weigh 0
         model.compile(
             optimizer=keras.optimizers.get(models.keras_config(s["optimizer"])),
-            loss=keras.losses.get(s["loss"]),
-            metrics=list(s["metrics"]),
+            loss=masked or loss,
+            **{"weighted_metrics" if masked else "metrics": list(s["metrics"])},
         )
         model._symbolic_build(data_batch=example)
         opt = model.optimizer
@@ -660,14 +664,29 @@ class _Program:
             if shuffle:
                 rows = order(epoch)
                 xe, ye = x[rows], y[rows]
+            if self.masked:  # rows of zeros after the last, for a partial batch to read as a full one
+                xe, ye = (jnp.pad(a, [(0, -largest % batch)] + [(0, 0)] * (a.ndim - 1)) for a in (xe, ye))
 
-            def train_step(state, start, length):
+            def train_step(state, start, length, kept=None):
                 xb = jax.lax.dynamic_slice_in_dim(xe, start, length)
                 yb = jax.lax.dynamic_slice_in_dim(ye, start, length)
-                logs, new = model.train_step(state, (xb, yb))
+                if kept is None:
+                    logs, new = model.train_step(state, (xb, yb))
+                else:  # the batch's first `kept` rows are the run's; the others weigh 0
+                    with self._counted(kept):
+                        weights = (jnp.arange(length) < kept).astype("float32")
+                        logs, new = model.train_step(state, (xb, yb, weights))
                 return self._keep_skipped(values, state, new), jnp.stack([logs[n] for n in log_names])
 
             state = (trainable, non_trainable, opt, metrics0), jnp.zeros(len(log_names), jnp.float32)
+            if self.masked:  # one traced step for all batches
+                own = jnp.asarray(sizes, jnp.int32)[size] if len(sizes) > 1 else largest
+
+                def step(i, carry):
+                    return train_step(carry[0], i * batch, batch, jnp.minimum(batch, own - i * batch))
+
+                state, logs = jax.lax.fori_loop(0, (own + batch - 1) // batch, step, state)
+                return state[:3], logs
             state = jax.lax.fori_loop(0, full, lambda i, carry: train_step(carry[0], i * batch, batch), state)
 
             def partial(length):
@@ -769,6 +788,18 @@ class _Program:
             penalty = sum(losses) if losses else penalty
         return {**out, "diverged": diverged, "scores": jnp.stack(scores), "penalty": penalty, "dead": dead}
 
+    @contextlib.contextmanager
+    def _counted(self, rows):
+        """While a step is traced, the epoch's mean loss counts its batch as `rows` rows (Keras counts
+        the batch's length)."""
+        tracker = self.model._loss_tracker
+        plain = tracker.update_state
+        tracker.update_state = lambda values, sample_weight=None: plain(values, sample_weight=rows)
+        try:
+            yield
+        finally:
+            del tracker.update_state
+
     def _keep_skipped(self, values, old, new):
         """The state `new` after a step, but the layers the run skips as they were (the identity)."""
         if not self.kept:
@@ -805,6 +836,31 @@ class _Program:
 _programs = []  # the process's most recent PROGRAMS_KEPT programs, the latest last
 PROGRAMS_KEPT = 16
 SHAPES = ("loss", "metrics", "batch", "shuffle", "shapes", "n_features")  # and the layers (`_wider`)
+
+
+def _row_wise(layer):
+    """Whether `layer` maps each row of a batch on its own (no batch statistics, no activity
+    penalty), so that rows added to a batch change nothing of the others'. Dropout too: JAX's
+    partitionable threefry draws a row's numbers the same in a longer batch."""
+    import jax
+
+    random = (keras.layers.Dropout, _Dropout)
+    if isinstance(layer, random) and not jax.config.jax_threefry_partitionable:
+        return False
+    row_wise = (*random, keras.layers.Dense, keras.layers.Activation, keras.layers.ReLU)
+    return isinstance(layer, row_wise) and getattr(layer, "activity_regularizer", None) is None
+
+
+def _masked(loss):
+    """`loss` as the mean (or sum) over the rows whose sample weight is 1, or None if it has no such form."""
+    if not isinstance(loss, keras.losses.Loss):  # a function: wrapped as Keras' compile wraps it
+        from keras.src.losses.losses import LossFunctionWrapper
+
+        name = getattr(loss, "__name__", None)
+        return LossFunctionWrapper(loss, name=name, reduction="mean_with_sample_weight")
+    if loss.reduction == "sum_over_batch_size":
+        loss.reduction = "mean_with_sample_weight"
+    return loss if loss.reduction in ("mean_with_sample_weight", "sum") else None
 
 
 def _program(structure, example):

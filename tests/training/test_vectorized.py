@@ -236,6 +236,17 @@ SHALLOW = {
     "model": [HIDDEN, IRIS_NET["model"][-1]],
     "compile": {**IRIS_NET["compile"], "optimizer": {"class_name": "adam", "weight_decay": 0.05}},
 }
+# Dense and Dropout layers only: a partial batch trains in the full batches' step, its extra rows
+# weighing 0. Two metrics, and in one group with half the training rows: 120 rows are seven batches
+# of 16 and one of 8, 60 rows three and one of 12
+ROW_WISE = {
+    **TINY,
+    "name": "row_wise",
+    "model": [TINY["model"][0], {"class_name": "Dropout", "rate": 0.3}, TINY["model"][1]],
+    "compile": {**TINY["compile"], "metrics": ["accuracy", "sparse_categorical_crossentropy"]},
+    "fit": {"epochs": 6, "batch_size": 16, "shuffle": False},
+}
+HALF = {**ROW_WISE, "name": "row_wise_half", "data": {"dataset": "iris", "train_fraction": 0.5}}
 TIMING = ["fit_seconds", "seconds_per_epoch", "pid", "peak_rss_mb", "finished_at"]
 SUITES = ["overfitting", "underfitting", "iris_overfitting", "iris_underfitting"]
 
@@ -389,6 +400,10 @@ def _measure(part):
     if part == "core":
         specs = [_spec(PLAIN), *(_spec(raw, seeds=[1]) for raw in (L2_BN, DROPOUT, NUMBERS))]
         out["fit"] = _against_fit(specs)
+        out["masked"] = [vectorized._programs[-1].masked]  # BatchNormalization: a step per batch length
+        out["fit"].update(_against_fit([_spec(ROW_WISE, seeds=[0, 1]), _spec(HALF, seeds=[2])]))
+        program = vectorized._programs[-1]
+        out["masked"] += [program.masked, program.structure["sizes"]]
         return out
     out["fit"] = {**_against_fit([_spec(IRIS_NET)]), **_against_fit([_spec(UNEVEN)])}
     out["depths"] = _merged_against_own([_spec(DEEP), _spec(SHALLOW)], [0])
@@ -523,6 +538,8 @@ def test_initial_weights_of_the_articles_net_equal_the_per_run_build(measured_mo
         "l2_bn",
         "dropout",
         "numbers",
+        "row_wise",
+        "row_wise_half",
     ],
 )
 def test_per_epoch_numbers_equal_model_fit(request, name):
@@ -542,6 +559,11 @@ def test_per_epoch_numbers_equal_model_fit(request, name):
         for key, value in keras_row.items():
             if isinstance(value, float) and key.endswith(("loss", "accuracy", "penalty", "crossentropy")):
                 assert engine_row[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_a_partial_batch_trains_as_a_full_one_where_each_row_goes_through_on_its_own(measured):
+    """Then the program traces one step for every batch (see test_per_epoch_numbers_equal_model_fit)."""
+    assert measured["masked"] == [False, True, [60, 120]]
 
 
 @pytest.mark.slow
