@@ -652,11 +652,15 @@ class _Program:
 
         def order(epoch):
             """The run's shuffle of its own rows (`jax.random.permutation` of its size), then the padding."""
+            k = jax.random.fold_in(key, epoch)
+            if _one_sort(largest):
+                own = jnp.asarray(sizes, jnp.int32)[size] if len(sizes) > 1 else largest
+                return _shuffled(k, own, largest)
             branches = [
                 lambda k, n=n: jnp.concatenate([jax.random.permutation(k, n), jnp.arange(n, largest)])
                 for n in sizes
             ]
-            return jax.lax.switch(size, branches, jax.random.fold_in(key, epoch))
+            return jax.lax.switch(size, branches, k)
 
         def train_epoch(trainable, non_trainable, opt, epoch):
             """An epoch on the run's own rows: its full batches, then its partial batch."""
@@ -849,6 +853,25 @@ def _row_wise(layer):
         return False
     row_wise = (*random, keras.layers.Dense, keras.layers.Activation, keras.layers.ReLU)
     return isinstance(layer, row_wise) and getattr(layer, "activity_regularizer", None) is None
+
+
+def _one_sort(n):
+    """True when `jax.random.permutation` of up to `n` rows is one stable sort by random keys and
+    a shorter draw is the first elements of a longer one (JAX's partitionable Threefry)."""
+    import jax
+
+    return jax.config.jax_threefry_partitionable and n <= 2**10
+
+
+def _shuffled(key, own, largest):
+    """`jax.random.permutation(key, own)` followed by `own..largest-1`, for a traced `own`: the
+    rows past `own` sort last under the largest key, in their order (the sort is stable)."""
+    import jax
+    import jax.numpy as jnp
+
+    bits = jax.random.bits(jax.random.split(key)[1], (largest,), jnp.uint32)
+    bits = jnp.where(jnp.arange(largest) < own, bits, jnp.uint32(np.iinfo(np.uint32).max))
+    return jax.lax.sort_key_val(bits, jnp.arange(largest))[1]
 
 
 def _masked(loss):

@@ -801,3 +801,19 @@ def test_what_is_left_of_a_sizes_partitions_shares_calls_rather_than_padding():
         ([12, 12, 12, 12], 1),
     ]
     assert _calls({(0, 30, False): [0, 1]}, 2) == [([0, 1], 0)]
+
+
+def test_one_sort_shuffles_a_runs_own_rows_as_jax_permutation_and_leaves_the_padding_in_order():
+    """The program shuffles every training size with one sort: its first `own` rows are
+    `jax.random.permutation(key, own)`, bit for bit, then `own..largest-1`."""
+    import jax
+    import numpy as np
+
+    from harness.training.vectorized import _one_sort, _shuffled
+
+    assert _one_sort(364) and not _one_sort(5000)
+    for seed in range(5):
+        for own in (1, 8, 72, 291, 364):
+            key = jax.random.fold_in(jax.random.PRNGKey(seed), own)
+            expected = np.concatenate([jax.random.permutation(key, own), np.arange(own, 364)])
+            np.testing.assert_array_equal(_shuffled(key, own, 364), expected)
