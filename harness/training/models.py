@@ -218,14 +218,15 @@ def _check_layers(spec, n_features):
                     f"{did_you_mean(act, activations)}",
                     spec.source,
                 ) from None
-        try:
-            layer(config)
-        except Exception as exc:
-            raise _keras_error(spec, path, exc) from None
     try:
         seed_everything(spec.seeds[0])
         model = build(spec, n_features)
     except Exception as exc:
+        for i, config in enumerate(spec.model):  # a layer Keras cannot make is named by its path
+            try:
+                layer(config)
+            except Exception as layer_exc:
+                raise _keras_error(spec, f"model.{i}", layer_exc) from None
         raise _keras_error(spec, "model", exc) from None
     if keras.backend.backend() == "jax":  # the engine's initial weights start from this build
         if len(_checked_builds) >= 64:  # a batch of many specs, or a path that never takes them
