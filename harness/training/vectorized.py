@@ -642,6 +642,7 @@ class _Program:
             return jnp.stack([logs[n] for n in log_names])
 
         sizes, largest = s["sizes"], s["sizes"][-1]
+        own = jnp.asarray(sizes, jnp.int32)[size] if len(sizes) > 1 else largest  # the run's own rows
         rests = sorted({n % batch for n in sizes})
         if len(sizes) == 1:  # steps and partial batch known when tracing
             full, rest = divmod(largest, batch)
@@ -654,7 +655,6 @@ class _Program:
             """The run's shuffle of its own rows (`jax.random.permutation` of its size), then the padding."""
             k = jax.random.fold_in(key, epoch)
             if _one_sort(largest):
-                own = jnp.asarray(sizes, jnp.int32)[size] if len(sizes) > 1 else largest
                 return _shuffled(k, own, largest)
             branches = [
                 lambda k, n=n: jnp.concatenate([jax.random.permutation(k, n), jnp.arange(n, largest)])
@@ -684,7 +684,6 @@ class _Program:
 
             state = (trainable, non_trainable, opt, metrics0), jnp.zeros(len(log_names), jnp.float32)
             if self.masked:  # one traced step for all batches
-                own = jnp.asarray(sizes, jnp.int32)[size] if len(sizes) > 1 else largest
 
                 def step(i, carry):
                     return train_step(carry[0], i * batch, batch, jnp.minimum(batch, own - i * batch))
