@@ -152,20 +152,45 @@ class _Skippable(keras.layers.Dense):
 
 
 class _Penalty(keras.regularizers.Regularizer):
-    """keras.regularizers.L1L2 at the run's factors; a factor of 0 adds nothing (as Keras' `if self.l1`)."""
+    """keras.regularizers.L1L2 at the run's factors; a factor of 0 adds nothing (as Keras' `if self.l1`).
+    A term no run of the call has (`summed` false, one value for the whole call) is not computed."""
 
     def __init__(self, uses_l1, uses_l2):
         self.uses = (uses_l1, uses_l2)
         self.l1 = self.l2 = 0.0  # the run's factors while the program is traced
+        self.summed = (True, True)  # whether any run of the call has each factor nonzero, while traced
 
     def __call__(self, x):
         ops, total = keras.ops, None
-        for uses, factor, term in zip(self.uses, (self.l1, self.l2), (ops.absolute, ops.square)):
+        x, terms = ops.convert_to_tensor(x), (ops.absolute, ops.square)  # x: a variable's value
+        for uses, factor, summed, term in zip(self.uses, (self.l1, self.l2), self.summed, terms):
             if uses:
-                factor = ops.cast(factor, x.dtype)
-                part = ops.where(factor != 0, factor * ops.sum(term(x)), ops.zeros((), x.dtype))
+                part = _penalty(term, x, ops.cast(factor, x.dtype), summed)
                 total = part if total is None else total + part
         return total
+
+
+def _penalty_term(term, x, factor):
+    return keras.ops.where(factor != 0, factor * keras.ops.sum(term(x)), keras.ops.zeros((), x.dtype))
+
+
+def _penalty(term, x, factor, summed):
+    """`_penalty_term`, not summed where `summed` is false (no run of the call has the factor); its
+    gradient is the plain term's, elementwise, so it still fuses into the optimizer's update."""
+    import jax
+
+    @jax.custom_jvp
+    def gated(x, factor, summed):
+        zero = keras.ops.zeros((), x.dtype)
+        return jax.lax.cond(summed, lambda: _penalty_term(term, x, factor), lambda: zero)
+
+    @gated.defjvp
+    def _(primals, tangents):
+        x, factor, summed = primals
+        _, tangent = jax.jvp(lambda x: _penalty_term(term, x, factor), (x,), tangents[:1])
+        return gated(x, factor, summed), tangent
+
+    return gated(x, factor, summed)
 
 
 # -- a group's specs: what each says, and what their program shares ------------------------------
@@ -568,12 +593,14 @@ class _Program:
                 out[kind].append(self.dummies[i] if value is None else value)
         return out["t"], out["n"]
 
-    def _bind(self, values):
-        """Set the run's values into the program's layers and optimizer while tracing (None: unset)."""
+    def _bind(self, values, call=None):
+        """Set the run's values (and which penalties any run of its call has) into the program's layers
+        and optimizer while tracing (None: unset)."""
         for j, layer in enumerate(self.dropouts):
             layer.keep, layer.on = (values["keep"][j], values["on"][j]) if values else (1.0, False)
         for j, penalty in enumerate(self.penalties):
             penalty.l1, penalty.l2 = (values["l1"][j], values["l2"][j]) if values else (0.0, 0.0)
+            penalty.summed = (call["l1"][j], call["l2"][j]) if values else (True, True)
         for j, layer in enumerate(self.skippable):
             layer.active = values["active"][j] if values else True
         optimizer = self.model.optimizer
@@ -599,12 +626,19 @@ class _Program:
             self.functions[(devices, axes)] = jax.jit(mapped)
         return self.functions[(devices, axes)]
 
-    def _one_run(self, trainable, non_trainable, opt, seed, values, size, data):
-        self._bind(values)
+    def _one_run(self, trainable, non_trainable, opt, seed, values, call, data):
+        self._bind(values, call)
         try:
-            return self._training(trainable, non_trainable, opt, seed, values, size, data)
+            return self._training(trainable, non_trainable, opt, seed, values, call["size"], data)
         finally:
             self._bind(None)
+
+    @staticmethod
+    def call_values(size, run_values):
+        """A call's values, the same for all its runs: its training size, and per traced L1/L2 factor
+        whether any of its runs (`run_values`) has it nonzero (else the call sums none of that term)."""
+        has = {k: np.any([v[k] != 0 for v in run_values], axis=0) for k in ("l1", "l2")}
+        return {"size": np.int32(size), **has}
 
     def _training(self, trainable, non_trainable, opt, seed, values, size, data):
         """One run's whole training, evaluation and health, traced."""
@@ -1030,7 +1064,7 @@ def _train(runs, expected=()):
                 _pad(a, sizes[-1]) if a is not None and name in ("x_train", "y_train") else a for a in arrays
             ]
             data.append(arrays[0] if axis is None else np.stack(arrays))
-        return (*stacked, np.int32(size), tuple(data))
+        return (*stacked, program.call_values(size, [of[i].values for i in members]), tuple(data))
 
     stats = {"trace_s": 0.0, "compile_s": 0.0, "compiled": False, "cache_hit": False}
     first = arguments(*calls[0])

@@ -404,6 +404,7 @@ def _measure(part):
         out["fit"].update(_against_fit([_spec(ROW_WISE, seeds=[0, 1]), _spec(HALF, seeds=[2])]))
         program = vectorized._programs[-1]
         out["masked"] += [program.masked, program.structure["sizes"]]
+        out["penalty"] = _penalty()
         return out
     out["fit"] = {**_against_fit([_spec(IRIS_NET)]), **_against_fit([_spec(UNEVEN)])}
     out["depths"] = _merged_against_own([_spec(DEEP), _spec(SHALLOW)], [0])
@@ -486,6 +487,32 @@ def _ahead(out, raws):
     kept = sorted(id(p) for p in vectorized._programs)
     _group([(values[1], 5, None), (values[2], 5, None)])
     out["ahead.programs"] = [len(kept), sorted(id(p) for p in vectorized._programs) == kept]
+    return out
+
+
+def _penalty():
+    """An L1 and an L2 term as the program computes them, against the plain term (bit for bit, value
+    and gradient), and not summed in a call none of whose runs has the factor."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from harness.training.vectorized import _penalty, _penalty_term, _Program
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)).astype("float32"))
+    out = {"same": [], "skipped": []}
+    for term in (jnp.abs, jnp.square):
+        for factor in (jnp.float32(0.0), jnp.float32(0.01)):
+            plain = jax.value_and_grad(lambda x, t=term, f=factor: _penalty_term(t, x, f))(x)
+            gated = jax.jit(jax.value_and_grad(lambda x, s, t=term, f=factor: _penalty(t, x, f, s)))(x, True)
+            out["same"].append(all(np.array_equal(a, b) for a, b in zip(plain, gated)))
+        skipped = jax.jit(lambda x, s, t=term: _penalty(t, x, jnp.float32(0.01), s))(x, False)
+        out["skipped"].append([float(skipped), float(_penalty_term(term, x, jnp.float32(0.01)))])
+    runs = [
+        {"l1": np.float32([0.0, 0.1]), "l2": np.float32([0.0, 0.0])},
+        {"l1": np.float32([0.0, 0.0]), "l2": np.float32([0.0, 0.2])},
+    ]
+    out["call"] = {k: np.asarray(v).tolist() for k, v in _Program.call_values(1, runs).items()}
     return out
 
 
@@ -817,3 +844,12 @@ def test_one_sort_shuffles_a_runs_own_rows_as_jax_permutation_and_leaves_the_pad
             key = jax.random.fold_in(jax.random.PRNGKey(seed), own)
             expected = np.concatenate([jax.random.permutation(key, own), np.arange(own, 364)])
             np.testing.assert_array_equal(_shuffled(key, own, 364), expected)
+
+
+def test_a_penalty_no_run_of_the_call_has_is_not_summed_and_otherwise_is_the_plain_terms(measured):
+    """A call sums an L1/L2 term only when one of its runs has the factor nonzero; where it does, the
+    value and gradient are the plain term's, bit for bit."""
+    penalty = measured["penalty"]
+    assert penalty["same"] == [True] * 4
+    assert [s[0] for s in penalty["skipped"]] == [0.0, 0.0] and all(s[1] > 0 for s in penalty["skipped"])
+    assert penalty["call"] == {"size": 1, "l1": [False, True], "l2": [False, True]}
