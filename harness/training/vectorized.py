@@ -15,9 +15,10 @@ program has the group's deepest; the layers a run lacks start as the identity an
 Keras keeps Dropout rates, regularizer factors and optimizer numbers as Python constants. So where the
 runs of a group differ in one, the program's model (the engine's own, never a spec's) has a layer or
 regularizer of this module in its place, whose number is the run's value while the program is
-traced; a number all runs share stays Keras' own constant. A spec's model, its initial weights (the
-weights Keras builds for the seed, computed without building a model per run) and its per-epoch
-numbers are what Keras gives for that spec alone.
+traced; a number all runs share stays Keras' own constant. A call's runs share the call's values:
+its training size, and whether any of them has each L1/L2 factor (a term none has is not summed).
+A spec's model, its initial weights (the weights Keras builds for the seed, computed without building
+a model per run) and its per-epoch numbers are what Keras gives for that spec alone.
 
 Each run's variables are stacked on a leading axis; one run's whole training (epochs as a loop that
 ends when the run stops, batches as `jax.lax.scan` through Keras' own stateless `train_step` and
